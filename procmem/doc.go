@@ -1,0 +1,21 @@
+// Package procmem gives access to a live Linux process from the outside: its
+// memory, its /proc files, the ELF files it has mapped, and a way to stop all
+// of its threads for a consistent read.
+//
+// Memory is read with process_vm_readv, which needs no ptrace attachment and
+// costs one system call per read, or per batch of up to 1024 regions. Where a
+// seccomp policy refuses that call, reads fall back to /proc/PID/mem.
+//
+// Paths found in the target (its executable, the files in its maps) are in
+// the target's mount namespace, so files are opened through /proc/PID/root or
+// /proc/PID/map_files rather than directly; this is what makes profiling a
+// process inside a container, or one whose binary was replaced by an upgrade,
+// read the bytes that are actually mapped.
+//
+// Errors keep the underlying syscall.Errno reachable with errors.Is, so a
+// caller can tell a vanished process (ESRCH) from a permission problem
+// (EPERM) or an unmapped address (EFAULT). Turning those into advice for a
+// user is left to the caller.
+//
+// The package imports nothing else from this module.
+package procmem

@@ -1,0 +1,320 @@
+package procmem
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cmdline returns the arguments of the process. It is empty for kernel
+// threads and zombies.
+func (p *Process) Cmdline() ([]string, error) {
+	b, err := p.readFile("cmdline")
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimSuffix(b, []byte{0})
+	if len(b) == 0 {
+		return []string{}, nil
+	}
+	return strings.Split(string(b), "\x00"), nil
+}
+
+// Exe returns the path of the executable, in the target's mount namespace.
+// It ends in " (deleted)" when the file has been removed or replaced since
+// the process started; OpenFile accepts it either way.
+func (p *Process) Exe() (string, error) {
+	s, err := os.Readlink(p.path("exe"))
+	if err != nil {
+		return "", p.fileErr(err, "")
+	}
+	return s, nil
+}
+
+// Comm returns the command name, which the kernel truncates to 15 bytes.
+func (p *Process) Comm() (string, error) {
+	b, err := p.readFile("comm")
+	if err != nil {
+		return "", err
+	}
+	return string(bytes.TrimSuffix(b, []byte{'\n'})), nil
+}
+
+// Threads returns the ids of the threads of the process, sorted.
+func (p *Process) Threads() ([]int, error) {
+	ents, err := os.ReadDir(p.path("task"))
+	if err != nil {
+		return nil, p.fileErr(err, "")
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		tids = append(tids, tid)
+	}
+	slices.Sort(tids)
+	return tids, nil
+}
+
+// Maps returns the memory mappings of the process, in address order.
+func (p *Process) Maps() ([]Mapping, error) {
+	f, err := os.Open(p.path("maps"))
+	if err != nil {
+		return nil, p.fileErr(err, "")
+	}
+	defer f.Close()
+	maps, err := ParseMaps(f)
+	if err != nil {
+		return nil, fmt.Errorf("process %d: %w", p.pid, err)
+	}
+	return maps, nil
+}
+
+// Status holds the fields of /proc/PID/status that a profiler needs to
+// explain a failure or to find the process in its own pid namespace.
+type Status struct {
+	Name      string
+	State     byte // R, S, D, T, t, Z, ...
+	Tgid      int
+	Pid       int
+	PPid      int
+	TracerPid int    // 0 when no debugger or profiler is attached
+	Uid       [4]int // real, effective, saved, filesystem
+	Gid       [4]int // real, effective, saved, filesystem
+	NSpid     []int  // pid in each nested pid namespace, outermost first; nil before Linux 4.1
+	Threads   int
+	CapEff    uint64
+}
+
+// Status parses /proc/PID/status.
+func (p *Process) Status() (*Status, error) {
+	b, err := p.readFile("status")
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseStatus(b)
+	if err != nil {
+		return nil, fmt.Errorf("process %d status: %w", p.pid, err)
+	}
+	return st, nil
+}
+
+func parseStatus(b []byte) (*Status, error) {
+	st := new(Status)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		var err error
+		switch key {
+		case "Name":
+			st.Name = val
+		case "State":
+			if val == "" {
+				return nil, errors.New("empty State")
+			}
+			st.State = val[0]
+		case "Tgid":
+			st.Tgid, err = strconv.Atoi(val)
+		case "Pid":
+			st.Pid, err = strconv.Atoi(val)
+		case "PPid":
+			st.PPid, err = strconv.Atoi(val)
+		case "TracerPid":
+			st.TracerPid, err = strconv.Atoi(val)
+		case "Threads":
+			st.Threads, err = strconv.Atoi(val)
+		case "Uid":
+			err = parseIDs(st.Uid[:], val)
+		case "Gid":
+			err = parseIDs(st.Gid[:], val)
+		case "NSpid":
+			for _, f := range strings.Fields(val) {
+				n, perr := strconv.Atoi(f)
+				if perr != nil {
+					err = perr
+					break
+				}
+				st.NSpid = append(st.NSpid, n)
+			}
+		case "CapEff":
+			st.CapEff, err = strconv.ParseUint(val, 16, 64)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return st, sc.Err()
+}
+
+func parseIDs(dst []int, val string) error {
+	f := strings.Fields(val)
+	if len(f) != len(dst) {
+		return fmt.Errorf("want %d ids, got %q", len(dst), val)
+	}
+	for i := range dst {
+		n, err := strconv.Atoi(f[i])
+		if err != nil {
+			return err
+		}
+		dst[i] = n
+	}
+	return nil
+}
+
+// ThreadStat returns the state letter of thread tid (R, S, D, t, ...) from
+// /proc/PID/task/TID/stat. To poll many threads repeatedly, use a
+// ThreadStater.
+func (p *Process) ThreadStat(tid int) (state byte, err error) {
+	tidStr := strconv.Itoa(tid)
+	b, err := os.ReadFile(p.path("task", tidStr, "stat"))
+	if err != nil {
+		return 0, p.fileErr(err, tidStr)
+	}
+	st, err := parseStatState(b)
+	if err != nil {
+		return 0, fmt.Errorf("thread %d stat: %w", tid, err)
+	}
+	return st, nil
+}
+
+// parseStatState returns field 3 of a stat line. The command name in field 2
+// may contain spaces and parentheses, but nothing after it can contain ')',
+// so the state follows the last one.
+func parseStatState(b []byte) (byte, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) || b[i+1] != ' ' {
+		return 0, fmt.Errorf("malformed stat %.40q", b)
+	}
+	return b[i+2], nil
+}
+
+// ThreadSyscall reports what thread tid is doing from
+// /proc/PID/task/TID/syscall: running is true when it is on a CPU in user
+// space; otherwise nr is the number of the system call it is blocked in, or
+// -1 when it is blocked outside one (a page fault, for instance). Reading the
+// file needs the same rights as ptrace.
+func (p *Process) ThreadSyscall(tid int) (nr int64, running bool, err error) {
+	tidStr := strconv.Itoa(tid)
+	b, err := os.ReadFile(p.path("task", tidStr, "syscall"))
+	if err != nil {
+		return 0, false, p.fileErr(err, tidStr)
+	}
+	return parseSyscall(b)
+}
+
+func parseSyscall(b []byte) (nr int64, running bool, err error) {
+	s := strings.TrimSpace(string(b))
+	if s == "running" {
+		return 0, true, nil
+	}
+	first, _, _ := strings.Cut(s, " ")
+	nr, err = strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("malformed syscall file %.40q", s)
+	}
+	return nr, false, nil
+}
+
+// ThreadStater reads the run state of threads repeatedly at one system call
+// per thread: it keeps each /proc/PID/task/TID/stat open and rereads it from
+// offset 0, where procfs regenerates the contents. It is safe for concurrent
+// use.
+type ThreadStater struct {
+	p        *Process
+	mu       sync.Mutex
+	files    map[int]*os.File
+	buf      [512]byte
+	syscalls atomic.Uint64
+}
+
+// NewThreadStater returns a ThreadStater for the threads of p.
+func (p *Process) NewThreadStater() *ThreadStater {
+	return &ThreadStater{p: p, files: make(map[int]*os.File)}
+}
+
+// State returns the state letter of thread tid. The error wraps
+// syscall.ESRCH once the thread has exited; its file is then closed.
+func (s *ThreadStater) State(tid int) (byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.files[tid]
+	if f == nil {
+		tidStr := strconv.Itoa(tid)
+		s.syscalls.Add(1)
+		var err error
+		f, err = os.Open(s.p.path("task", tidStr, "stat"))
+		if err != nil {
+			return 0, s.p.fileErr(err, tidStr)
+		}
+		s.files[tid] = f
+	}
+	var n int
+	var err error
+	for {
+		s.syscalls.Add(1)
+		// Fd is safe here: procfs files are never put in the
+		// runtime poller, so it does not change their mode.
+		n, err = unix.Pread(int(f.Fd()), s.buf[:], 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == nil && n == 0 {
+		err = syscall.ESRCH
+	}
+	if err != nil {
+		f.Close()
+		delete(s.files, tid)
+		return 0, fmt.Errorf("thread %d stat: %w", tid, err)
+	}
+	st, err := parseStatState(s.buf[:n])
+	if err != nil {
+		return 0, fmt.Errorf("thread %d: %w", tid, err)
+	}
+	return st, nil
+}
+
+// Prune closes the files of threads not in live, so that a long-running
+// sampler of a process that starts and ends threads keeps no stale
+// descriptors.
+func (s *ThreadStater) Prune(live []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tid, f := range s.files {
+		if !slices.Contains(live, tid) {
+			f.Close()
+			delete(s.files, tid)
+		}
+	}
+}
+
+// Syscalls returns the number of system calls the ThreadStater has made.
+func (s *ThreadStater) Syscalls() uint64 { return s.syscalls.Load() }
+
+// Close closes all files.
+func (s *ThreadStater) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for tid, f := range s.files {
+		errs = append(errs, f.Close())
+		delete(s.files, tid)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,320 @@
+package procmem
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Linux accepts ptrace requests for a tracee only from the thread that
+// attached to it, and Go moves goroutines between threads, so every request
+// runs on one goroutine locked to its thread for the life of the program
+// (the pattern of delve's pkg/proc/native).
+var tracer struct {
+	once sync.Once
+	reqs chan func()
+}
+
+// onTracer runs fn on the tracer thread and waits for it.
+func onTracer(fn func()) {
+	tracer.once.Do(func() {
+		tracer.reqs = make(chan func())
+		go serveTracer(tracer.reqs)
+	})
+	done := make(chan struct{})
+	tracer.reqs <- func() {
+		defer close(done)
+		fn()
+	}
+	<-done
+}
+
+func serveTracer(reqs <-chan func()) {
+	// Never unlocked: if the goroutine returned, its thread would exit
+	// and the kernel would detach every tracee.
+	runtime.LockOSThread()
+	for fn := range reqs {
+		fn()
+	}
+}
+
+// testHookSeized, when set by a test, runs on the tracer thread between
+// PTRACE_SEIZE and PTRACE_INTERRUPT of each thread, the one window in which
+// a signal can put a thread in signal-delivery-stop.
+var testHookSeized func(tid int)
+
+// Paused is a process whose threads are all stopped under ptrace. Call
+// Resume when done; if this program dies first, the kernel detaches and the
+// process runs on.
+type Paused struct {
+	pid     int
+	mu      sync.Mutex
+	threads []stoppedThread
+	resumed bool
+}
+
+type stoppedThread struct {
+	tid int
+	// sig is a signal that was being delivered when the thread stopped,
+	// which must be passed on at detach or the thread would never see it.
+	sig syscall.Signal
+}
+
+// Pause stops every thread of the process, so that its memory can be read in
+// a consistent state.
+//
+// Threads are attached with PTRACE_SEIZE and stopped with PTRACE_INTERRUPT,
+// never with SIGSTOP: no stop signal is left pending if this program dies
+// while the target is paused. Threads started during the attach are caught
+// by listing /proc/PID/task again until no new thread appears once all known
+// ones are stopped; threads that exit meanwhile are skipped. On error every
+// thread already attached is released.
+//
+// A thread in uninterruptible sleep (state D) stops only when the sleep
+// ends, and Pause waits for it.
+func (p *Process) Pause() (*Paused, error) {
+	var pp *Paused
+	var err error
+	onTracer(func() { pp, err = p.pause() })
+	return pp, err
+}
+
+func (p *Process) pause() (*Paused, error) {
+	pp := &Paused{pid: p.pid}
+	seen := make(map[int]bool)
+	fail := func(err error) (*Paused, error) {
+		pp.detachAll()
+		return nil, err
+	}
+	for {
+		tids, err := p.Threads()
+		if err != nil {
+			return fail(fmt.Errorf("pause: %w", err))
+		}
+		var fresh []int
+		var serr error
+		for _, tid := range tids {
+			if seen[tid] {
+				continue
+			}
+			seen[tid] = true
+			err := seize(tid)
+			switch {
+			case err == nil:
+				fresh = append(fresh, tid)
+			case errors.Is(err, syscall.ESRCH):
+				// Exited since the listing.
+			case errors.Is(err, syscall.EPERM) && p.threadGone(tid):
+				// A zombie thread cannot be traced.
+			default:
+				serr = err
+			}
+			if serr != nil {
+				break
+			}
+		}
+		// Threads seized must be waited for even on failure: a
+		// thread can only be detached once it has stopped.
+		if err := pp.waitStops(fresh); err != nil && serr == nil {
+			serr = err
+		}
+		if serr != nil {
+			return fail(serr)
+		}
+		if len(fresh) == 0 {
+			break
+		}
+	}
+	if len(pp.threads) == 0 {
+		return nil, fmt.Errorf("pause process %d: %w", p.pid, syscall.ESRCH)
+	}
+	slices.SortFunc(pp.threads, func(a, b stoppedThread) int { return a.tid - b.tid })
+	return pp, nil
+}
+
+func seize(tid int) error {
+	// No options: no clone, exec or exit events to handle, and no
+	// PTRACE_O_EXITKILL, so that our death releases the target.
+	if err := unix.PtraceSeize(tid); err != nil {
+		return fmt.Errorf("seize thread %d: %w", tid, err)
+	}
+	if testHookSeized != nil {
+		testHookSeized(tid)
+	}
+	if err := unix.PtraceInterrupt(tid); err != nil && err != syscall.ESRCH {
+		// ESRCH: the thread is exiting; waitStop reaps it.
+		return fmt.Errorf("interrupt thread %d: %w", tid, err)
+	}
+	return nil
+}
+
+type waitResult int
+
+const (
+	waitPending waitResult = iota // WNOHANG and no news
+	waitStopped
+	waitGone // exited, or no longer ours
+)
+
+// waitStop collects the next report of a seized thread with wait4. flags
+// is 0 or WNOHANG.
+func waitStop(tid, flags int) (stoppedThread, waitResult, error) {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(tid, &ws, unix.WALL|flags, nil)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.ECHILD:
+			return stoppedThread{}, waitGone, nil
+		case err != nil:
+			return stoppedThread{}, waitGone, fmt.Errorf("wait for thread %d: %w", tid, err)
+		case wpid == 0:
+			return stoppedThread{}, waitPending, nil
+		case ws.Exited() || ws.Signaled():
+			return stoppedThread{}, waitGone, nil
+		case !ws.Stopped():
+			continue
+		}
+		th := stoppedThread{tid: tid}
+		// PTRACE_EVENT_STOP is our interrupt, or a group-stop that
+		// the detach will restore by itself. Anything else is a
+		// signal-delivery-stop: the thread stays stopped there and
+		// gets the signal back when we detach.
+		if uint32(ws)>>16 != unix.PTRACE_EVENT_STOP {
+			th.sig = ws.StopSignal()
+		}
+		return th, waitStopped, nil
+	}
+}
+
+// waitStops waits for the seized threads tids to stop and adds them to
+// pp.threads; threads that exit instead are dropped.
+//
+// Other threads are waited for first, with a blocking wait4: a thread other
+// than the leader is reported as soon as it stops or exits. The leader is
+// different. If the process exits meanwhile, its exit is reported only once
+// all other threads are reaped, and the ones we trace can only be reaped by
+// us, so a blocking wait for it could hang forever; it is polled instead,
+// reaping the others between polls.
+func (pp *Paused) waitStops(tids []int) error {
+	var errs []error
+	leader := false
+	for _, tid := range tids {
+		if tid == pp.pid {
+			leader = true
+			continue
+		}
+		th, res, err := waitStop(tid, 0)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if res == waitStopped {
+			pp.threads = append(pp.threads, th)
+		}
+	}
+	for delay := time.Duration(0); leader; delay = min(max(2*delay, 10*time.Microsecond), time.Millisecond) {
+		th, res, err := waitStop(pp.pid, unix.WNOHANG)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			leader = false
+		case res == waitStopped:
+			pp.threads = append(pp.threads, th)
+			leader = false
+		case res == waitGone:
+			leader = false
+		default:
+			pp.reapExited()
+			time.Sleep(delay)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reapExited drops and reaps the stopped threads that have since been
+// killed.
+func (pp *Paused) reapExited() {
+	pp.threads = slices.DeleteFunc(pp.threads, func(th stoppedThread) bool {
+		_, res, _ := waitStop(th.tid, unix.WNOHANG)
+		return res == waitGone
+	})
+}
+
+// threadGone reports whether tid has exited or is a zombie.
+func (p *Process) threadGone(tid int) bool {
+	st, err := p.ThreadStat(tid)
+	return err != nil || st == 'Z' || st == 'X'
+}
+
+// Pid returns the id of the paused process.
+func (pp *Paused) Pid() int { return pp.pid }
+
+// Threads returns the ids of the stopped threads, sorted.
+func (pp *Paused) Threads() []int {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	tids := make([]int, len(pp.threads))
+	for i, th := range pp.threads {
+		tids[i] = th.tid
+	}
+	return tids
+}
+
+// Resume lets the process run again. It may be called from any goroutine and
+// more than once; calls after the first do nothing.
+func (pp *Paused) Resume() error {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pp.resumed {
+		return nil
+	}
+	pp.resumed = true
+	var err error
+	onTracer(func() { err = pp.detachAll() })
+	return err
+}
+
+// detachAll runs on the tracer thread.
+func (pp *Paused) detachAll() error {
+	var errs []error
+	var dead []int
+	for _, th := range pp.threads {
+		_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(th.tid), 0, uintptr(th.sig), 0, 0)
+		switch e {
+		case 0:
+		case syscall.ESRCH:
+			// A stopped tracee that is no longer there was killed
+			// (SIGKILL works on stopped threads).
+			dead = append(dead, th.tid)
+		default:
+			errs = append(errs, fmt.Errorf("detach thread %d: %w", th.tid, e))
+		}
+	}
+	reap(dead)
+	return errors.Join(errs...)
+}
+
+// reap collects the exit of killed tracees, or they would stay zombies
+// attached to us. It polls, because the leader is reported only after the
+// others (see waitStops), and gives up after a while rather than hang: a
+// zombie left behind goes away when we exit.
+func reap(tids []int) {
+	deadline := time.Now().Add(time.Second)
+	for delay := 10 * time.Microsecond; len(tids) > 0; delay = min(2*delay, 10*time.Millisecond) {
+		tids = slices.DeleteFunc(tids, func(tid int) bool {
+			_, res, _ := waitStop(tid, unix.WNOHANG)
+			return res == waitGone
+		})
+		if len(tids) == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(delay)
+	}
+}
