@@ -92,3 +92,30 @@ func TestLayoutFor(t *testing.T) {
 		t.Errorf("message %q", got)
 	}
 }
+
+func TestPatches(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want int64
+	}{
+		{"3.7.0", 1392},
+		{"3.7.3", 1392},
+		{"3.7.4", 1480},
+		{"3.7.16", 1480},
+	} {
+		v, _ := Parse(tc.v)
+		l, err := LayoutFor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Runtime.TstateCurrent != tc.want {
+			t.Errorf("%s: tstate_current at %d, want %d", tc.v, l.Runtime.TstateCurrent, tc.want)
+		}
+	}
+	// The generated table itself must not be modified by LayoutFor.
+	for _, g := range Generated() {
+		if g.Version.MinorString() == "3.7" && g.Runtime.TstateCurrent != 1480 {
+			t.Errorf("generated 3.7 table changed: %d", g.Runtime.TstateCurrent)
+		}
+	}
+}
