@@ -1,0 +1,179 @@
+package pyspy
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// codeInfo is what a sample needs from a code object. Code objects are
+// immutable, so it is decoded once and then revalidated on every use by
+// comparing the members it was decoded from: a freed code object whose
+// memory was reused for another one fails the comparison.
+type codeInfo struct {
+	addr  uint64
+	check []byte // the compared members, as read
+
+	name      string // co_qualname where it exists, else co_name
+	shortName string // co_name
+	filename  string
+	firstLine int
+	lines     *lineTable
+	// codeStart is the address of the first instruction (3.11+), from
+	// which a frame's instruction pointer gives its offset.
+	codeStart      uint64
+	firstTraceable int // in code units (3.11+)
+
+	// For locals, decoded on first use.
+	argcount, kwonly, flags, nlocals int
+	nlocalsplus                      int
+	varnames, cellvars, freevars     uint64 // tuples (≤3.10)
+	localsNames, localsKinds         uint64 // 3.11+
+	vars                             []localVar
+	varsErr                          error
+}
+
+// checkOffsets are the members whose values identify a code object.
+func (r *Reader) checkOffsets() []int64 {
+	c := &r.l.Code
+	return []int64{r.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable, c.Firstlineno}
+}
+
+func (r *Reader) codeHeaderSize() uint64 {
+	c := &r.l.Code
+	return extent(r.l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
+		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
+		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable)
+}
+
+func (r *Reader) fingerprint(f *fields) []byte {
+	var out []byte
+	for _, off := range r.checkOffsets() {
+		if off >= 0 {
+			out = append(out, f.at(off, 8)...)
+		}
+	}
+	return out
+}
+
+// maxCodes bounds the code cache. Long-running targets that keep creating
+// code (exec, lambdas in loops) would otherwise grow it forever.
+const maxCodes = 1 << 16
+
+// code returns the decoded code object at addr.
+func (r *Reader) code(addr uint64) (*codeInfo, error) {
+	if addr == 0 || addr%8 != 0 {
+		return nil, fmt.Errorf("bad code object pointer %#x", addr)
+	}
+	b, err := r.cache.exact(addr, r.codeHeaderSize())
+	if err != nil {
+		return nil, fmt.Errorf("code object: %w", err)
+	}
+	f := &fields{b: b, addr: addr, what: "code object"}
+	fp := r.fingerprint(f)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if ci, ok := r.codes[addr]; ok && bytes.Equal(ci.check, fp) {
+		return ci, nil
+	}
+	r.stats.CodeMisses++
+	ci, err := r.decodeCode(f)
+	if err != nil {
+		return nil, err
+	}
+	ci.check = append([]byte(nil), fp...)
+	if len(r.codes) >= maxCodes {
+		clear(r.codes)
+	}
+	r.codes[addr] = ci
+	return ci, nil
+}
+
+func (r *Reader) isCode(addr uint64, typ uint64) error {
+	if r.codeType != 0 {
+		if typ != r.codeType {
+			return fmt.Errorf("object at %#x is not a code object", addr)
+		}
+		return nil
+	}
+	ti, err := r.typeInfo(typ)
+	if err != nil {
+		return fmt.Errorf("code object at %#x: %w", addr, err)
+	}
+	if ti.name != "code" {
+		return fmt.Errorf("object at %#x is a %q, not a code object", addr, ti.name)
+	}
+	r.codeType = typ
+	return nil
+}
+
+func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
+	c := &r.l.Code
+	addr := f.addr
+	if err := r.isCode(addr, f.ptr(r.l.Object.Type)); err != nil {
+		return nil, err
+	}
+	ci := &codeInfo{
+		addr:      addr,
+		firstLine: int(f.i32(c.Firstlineno)),
+		argcount:  int(f.i32(c.Argcount)),
+		flags:     int(f.i32(c.Flags)),
+		nlocals:   int(f.i32(c.Nlocals)),
+	}
+	if c.Kwonlyargcount >= 0 {
+		ci.kwonly = int(f.i32(c.Kwonlyargcount))
+	}
+	if c.Nlocalsplus >= 0 {
+		ci.nlocalsplus = int(f.i32(c.Nlocalsplus))
+		ci.localsNames, ci.localsKinds = f.ptr(c.Localsplusnames), f.ptr(c.Localspluskinds)
+	} else {
+		ci.varnames, ci.cellvars, ci.freevars = f.ptr(c.Varnames), f.ptr(c.Cellvars), f.ptr(c.Freevars)
+	}
+	if c.CodeAdaptive >= 0 {
+		ci.codeStart = addr + uint64(c.CodeAdaptive)
+	}
+	if c.FirstTraceable >= 0 {
+		ci.firstTraceable = int(f.i32(c.FirstTraceable))
+	}
+	namePtr, filePtr, linePtr := f.ptr(c.Name), f.ptr(c.Filename), f.ptr(c.Linetable)
+	var qualPtr uint64
+	if c.Qualname >= 0 {
+		qualPtr = f.ptr(c.Qualname)
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	var err error
+	if ci.shortName, err = r.str(namePtr); err != nil {
+		return nil, fmt.Errorf("code object at %#x: name: %w", addr, err)
+	}
+	ci.name = ci.shortName
+	if qualPtr != 0 {
+		if ci.name, err = r.str(qualPtr); err != nil {
+			return nil, fmt.Errorf("code object at %#x: qualname: %w", addr, err)
+		}
+	}
+	if ci.filename, err = r.str(filePtr); err != nil {
+		return nil, fmt.Errorf("code object at %#x: filename: %w", addr, err)
+	}
+	table, more, err := r.bytesData(linePtr, maxLineTable)
+	if err != nil {
+		return nil, fmt.Errorf("code object at %#x: line table: %w", addr, err)
+	}
+	if more {
+		return nil, fmt.Errorf("code object at %#x: line table over %d bytes", addr, maxLineTable)
+	}
+	first := int32(ci.firstLine)
+	switch {
+	case r.v.AtLeast(3, 11):
+		ci.lines, err = parseLocations(table, first)
+		if err != nil {
+			return nil, fmt.Errorf("code object at %#x: %w", addr, err)
+		}
+	case r.v.AtLeast(3, 10):
+		ci.lines = parseLinetable310(table, first)
+	default:
+		ci.lines = parseLnotab(table, first, !r.py2)
+	}
+	return ci, nil
+}

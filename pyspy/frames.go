@@ -1,0 +1,174 @@
+package pyspy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// maxDepth bounds a stack walk. CPython's default recursion limit is 1000;
+// deeper stacks are reported truncated at this depth.
+const maxDepth = 8192
+
+// ErrTruncated marks a stack cut at maxDepth; the frames read are kept.
+var ErrTruncated = errors.New("stack deeper than the walk limit")
+
+// Frame is one Python function activation.
+type Frame struct {
+	// Name is the function's co_qualname where the version has one (3.11+)
+	// and its co_name otherwise.
+	Name string
+	// Filename is co_filename as the interpreter holds it.
+	Filename string
+	// Line is the line being executed, as frame.f_lineno would give.
+	Line int
+	// FirstLine is the function's first line (co_firstlineno).
+	FirstLine int
+	// Code is the code object's address, which identifies the function
+	// for as long as it lives.
+	Code uint64
+	// Locals are set only when a sample asks for them.
+	Locals []Local
+	// Addr is the frame's address: a PyFrameObject up to 3.10, a
+	// _PyInterpreterFrame from 3.11.
+	Addr uint64
+}
+
+// Frame owners in 3.11+ (_PyInterpreterFrame.owner).
+const (
+	ownedByThread    = 0
+	ownedByGenerator = 1
+	ownedByCStack    = 3 // 3.12+: shim frames that run no Python code
+)
+
+func (r *Reader) walk(t *tstate, locals bool) ([]Frame, error) {
+	if r.l.IFrame.Code >= 0 {
+		return r.walkInterpreterFrames(t, locals)
+	}
+	return r.walkFrameObjects(t, locals)
+}
+
+// walkFrameObjects follows PyFrameObject.f_back (up to 3.10).
+func (r *Reader) walkFrameObjects(t *tstate, locals bool) ([]Frame, error) {
+	l := &r.l.Frame
+	var frames []Frame
+	var cyc brent
+	for addr := t.frame; addr != 0; {
+		if len(frames) >= maxDepth {
+			return frames, ErrTruncated
+		}
+		if cyc.step(addr) {
+			return frames, fmt.Errorf("frame list: %w", ErrCycle)
+		}
+		f, err := r.read(addr, uint64(l.Localsplus), "frame")
+		if err != nil {
+			return frames, err
+		}
+		typ, code, back, lasti := f.ptr(r.l.Object.Type), f.ptr(l.Code), f.ptr(l.Back), int(f.i32(l.Lasti))
+		if f.err != nil {
+			return frames, f.err
+		}
+		if err := r.isFrame(addr, typ); err != nil {
+			return frames, err
+		}
+		ci, err := r.code(code)
+		if err != nil {
+			return frames, fmt.Errorf("frame at %#x: %w", addr, err)
+		}
+		// 3.10 counts f_lasti in 2-byte code units; earlier versions in
+		// bytes.
+		addrq := lasti
+		if r.v.AtLeast(3, 10) && lasti >= 0 {
+			addrq = lasti * 2
+		}
+		fr := ci.frame(addrq)
+		fr.Addr = addr
+		if locals {
+			fr.Locals = r.frameLocals(ci, addr+uint64(l.Localsplus))
+		}
+		frames = append(frames, fr)
+		addr = back
+	}
+	return frames, nil
+}
+
+func (r *Reader) isFrame(addr, typ uint64) error {
+	if r.frameType != 0 {
+		if typ != r.frameType {
+			return fmt.Errorf("object at %#x is not a frame", addr)
+		}
+		return nil
+	}
+	ti, err := r.typeInfo(typ)
+	if err != nil {
+		return fmt.Errorf("frame at %#x: %w", addr, err)
+	}
+	if ti.name != "frame" {
+		return fmt.Errorf("object at %#x is a %q, not a frame", addr, ti.name)
+	}
+	r.frameType = typ
+	return nil
+}
+
+// walkInterpreterFrames follows _PyInterpreterFrame.previous (3.11+). The
+// chain runs through every C-level evaluation: an entry frame marks where
+// one began, but its previous frame is still part of the Python stack.
+func (r *Reader) walkInterpreterFrames(t *tstate, locals bool) ([]Frame, error) {
+	l := &r.l.IFrame
+	var frames []Frame
+	var cyc brent
+	steps := 0
+	for addr := t.frame; addr != 0; {
+		if steps++; steps > maxDepth {
+			return frames, ErrTruncated
+		}
+		if cyc.step(addr) {
+			return frames, fmt.Errorf("frame list: %w", ErrCycle)
+		}
+		f, err := r.read(addr, uint64(l.Localsplus), "interpreter frame")
+		if err != nil {
+			return frames, err
+		}
+		code, prev, instr, owner := f.ptr(l.Code), f.ptr(l.Previous), f.ptr(l.Instr), f.u8(l.Owner)
+		if f.err != nil {
+			return frames, f.err
+		}
+		cur := addr
+		addr = prev
+		if owner == ownedByCStack && r.v.AtLeast(3, 12) {
+			continue
+		}
+		if r.v.AtLeast(3, 13) {
+			// f_executable may be something other than a code object
+			// in frames that run no bytecode.
+			if typ, err := r.typeOf(code); err != nil || r.isCode(code, typ) != nil {
+				continue
+			}
+		}
+		ci, err := r.code(code)
+		if err != nil {
+			return frames, fmt.Errorf("frame at %#x: %w", cur, err)
+		}
+		addrq := int(int64(instr - ci.codeStart))
+		// A frame whose first traceable instruction has not run yet is
+		// "incomplete": CPython hides it from tracebacks and
+		// sys._current_frames, and so do we.
+		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
+			continue
+		}
+		fr := ci.frame(addrq)
+		fr.Addr = cur
+		if locals {
+			fr.Locals = r.frameLocals(ci, cur+uint64(l.Localsplus))
+		}
+		frames = append(frames, fr)
+	}
+	return frames, nil
+}
+
+func (ci *codeInfo) frame(addrq int) Frame {
+	line := ci.lines.line(addrq)
+	if line < 0 {
+		line = 0
+	}
+	return Frame{Name: ci.name, Filename: ci.filename, Line: line, FirstLine: ci.firstLine, Code: ci.addr}
+}

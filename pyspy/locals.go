@@ -1,0 +1,364 @@
+package pyspy
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/pyprof/pyprof/internal/pyrepr"
+)
+
+// MaxValueLen is the longest rendered value; longer ones end in "...".
+const MaxValueLen = 200
+
+// maxReprDepth is how deeply containers nest in a rendered value before
+// the inner ones print as "...".
+const maxReprDepth = 6
+
+// maxLocals bounds the variables listed for one frame.
+const maxLocals = 4096
+
+// Local is one variable of a frame, rendered for display.
+type Local struct {
+	Name  string
+	Value string
+	// Argument marks parameters, including keyword-only ones, *args and
+	// **kwargs.
+	Argument bool
+}
+
+// localVar describes one slot of a frame's fast locals.
+type localVar struct {
+	name string
+	// pos orders the display: the slot index, except for an argument that
+	// lives in a cell (before 3.11), which is shown where the parameter
+	// list puts it.
+	pos  int
+	arg  bool
+	cell bool // the slot holds a cell (cell or free variable) to dereference
+	skip bool // a slot Python does not show (3.12+ hidden comprehension variables)
+}
+
+// Code flags and 3.11+ local kinds (Include/cpython/code.h).
+const (
+	coVarargs     = 0x4
+	coVarkeywords = 0x8
+
+	fastHidden = 0x10
+	fastCell   = 0x40
+	fastFree   = 0x80
+)
+
+func (ci *codeInfo) nargs() int {
+	n := ci.argcount + ci.kwonly
+	if ci.flags&coVarargs != 0 {
+		n++
+	}
+	if ci.flags&coVarkeywords != 0 {
+		n++
+	}
+	return n
+}
+
+// localVars decodes the names and kinds of a code object's fast locals,
+// once per code object.
+func (r *Reader) localVars(ci *codeInfo) ([]localVar, error) {
+	if ci.vars != nil || ci.varsErr != nil {
+		return ci.vars, ci.varsErr
+	}
+	ci.vars, ci.varsErr = r.decodeLocalVars(ci)
+	return ci.vars, ci.varsErr
+}
+
+func (r *Reader) decodeLocalVars(ci *codeInfo) ([]localVar, error) {
+	nargs := ci.nargs()
+	var vars []localVar
+	if ci.localsNames != 0 {
+		names, _, err := r.seqItems(ci.localsNames, false, maxLocals)
+		if err != nil {
+			return nil, fmt.Errorf("co_localsplusnames: %w", err)
+		}
+		kinds, _, err := r.bytesData(ci.localsKinds, maxLocals)
+		if err != nil {
+			return nil, fmt.Errorf("co_localspluskinds: %w", err)
+		}
+		if len(kinds) < len(names) || len(names) > ci.nlocalsplus {
+			return nil, fmt.Errorf("code object at %#x: %d local names, %d kinds, %d slots", ci.addr, len(names), len(kinds), ci.nlocalsplus)
+		}
+		for i, p := range names {
+			name, err := r.str(p)
+			if err != nil {
+				return nil, fmt.Errorf("local name %d: %w", i, err)
+			}
+			k := kinds[i]
+			vars = append(vars, localVar{name: name, pos: i, arg: i < nargs, cell: k&(fastCell|fastFree) != 0, skip: k&fastHidden != 0})
+		}
+		return vars, nil
+	}
+	// Up to 3.10 the slots are co_varnames, then co_cellvars, then
+	// co_freevars. An argument that is also a cell variable keeps an
+	// empty argument slot and lives in its cell.
+	args := map[string]int{}
+	for _, part := range []struct {
+		tuple uint64
+		cell  bool
+	}{{ci.varnames, false}, {ci.cellvars, true}, {ci.freevars, true}} {
+		if part.tuple == 0 {
+			continue
+		}
+		names, _, err := r.seqItems(part.tuple, false, maxLocals)
+		if err != nil {
+			return nil, fmt.Errorf("local names: %w", err)
+		}
+		for _, p := range names {
+			name, err := r.str(p)
+			if err != nil {
+				return nil, fmt.Errorf("local name: %w", err)
+			}
+			v := localVar{name: name, pos: len(vars), cell: part.cell}
+			if !part.cell && len(vars) < nargs {
+				v.arg = true
+				args[name] = len(vars)
+			} else if i, ok := args[name]; ok && part.cell {
+				v.arg, v.pos = true, i
+			}
+			vars = append(vars, v)
+		}
+		if !part.cell && len(vars) != ci.nlocals {
+			return nil, fmt.Errorf("code object at %#x: %d varnames for %d locals", ci.addr, len(vars), ci.nlocals)
+		}
+		if len(vars) > maxLocals {
+			return nil, fmt.Errorf("code object at %#x: over %d locals", ci.addr, maxLocals)
+		}
+	}
+	return vars, nil
+}
+
+// frameLocals renders the bound variables of a frame whose fast locals
+// start at slots. Errors are shown in place of values: a dump should show
+// what it can.
+func (r *Reader) frameLocals(ci *codeInfo, slots uint64) []Local {
+	vars, err := r.localVars(ci)
+	if err != nil {
+		return []Local{{Name: "?", Value: "<" + err.Error() + ">"}}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	b, err := r.cache.bytes(slots, uint64(len(vars))*8)
+	if err != nil {
+		return []Local{{Name: "?", Value: "<" + err.Error() + ">"}}
+	}
+	var out []Local
+	var pos []int
+	for i, v := range vars {
+		p := le64(b[8*i:])
+		if p == 0 || v.skip {
+			continue
+		}
+		if v.cell {
+			// The slot may still hold the raw value if the cell has
+			// not been made yet (3.11+, before MAKE_CELL).
+			if name, _, err := r.builtinType(p); err == nil && name == "cell" {
+				ref, err := r.pointer(p + uint64(r.l.Cell.Ref))
+				if err != nil {
+					out = append(out, Local{Name: v.name, Value: "<" + err.Error() + ">", Argument: v.arg})
+					pos = append(pos, v.pos)
+					continue
+				}
+				if ref == 0 {
+					continue // an empty cell is an unbound variable
+				}
+				p = ref
+			}
+		}
+		out = append(out, Local{Name: v.name, Value: r.Repr(p), Argument: v.arg})
+		pos = append(pos, v.pos)
+	}
+	sort.Stable(byPos{out, pos})
+	return out
+}
+
+type byPos struct {
+	l   []Local
+	pos []int
+}
+
+func (b byPos) Len() int           { return len(b.l) }
+func (b byPos) Less(i, j int) bool { return b.pos[i] < b.pos[j] }
+func (b byPos) Swap(i, j int) {
+	b.l[i], b.l[j] = b.l[j], b.l[i]
+	b.pos[i], b.pos[j] = b.pos[j], b.pos[i]
+}
+
+// Repr renders the object at addr as repr() would in the target, for the
+// builtin types pyprof decodes, and as "<TypeName at 0xADDR>" otherwise.
+func (r *Reader) Repr(addr uint64) string {
+	b := pyrepr.Builder{Max: MaxValueLen}
+	r.repr(&b, addr, 0)
+	return b.String()
+}
+
+func (r *Reader) reprVersion() pyrepr.Version {
+	return pyrepr.Version{Major: r.v.Major, Minor: r.v.Minor}
+}
+
+func (r *Reader) repr(b *pyrepr.Builder, addr uint64, depth int) {
+	if addr == 0 {
+		b.WriteString("<NULL>")
+		return
+	}
+	name, typ, err := r.builtinType(addr)
+	if err != nil {
+		fmt.Fprintf(b, "<unreadable object at %#x>", addr)
+		return
+	}
+	if err := r.reprBuiltin(b, name, addr, depth); err != nil {
+		fmt.Fprintf(b, "<%s at %#x: %v>", name, addr, err)
+	} else if name == "" || !reprable[name] {
+		tn := name
+		if tn == "" {
+			if ti, err := r.typeInfo(typ); err == nil {
+				tn = ti.name
+			}
+		}
+		fmt.Fprintf(b, "<%s at %#x>", tn, addr)
+	}
+}
+
+// reprable lists the builtin type names whose repr pyprof reproduces.
+var reprable = map[string]bool{
+	"NoneType": true, "bool": true, "int": true, "long": true, "float": true,
+	"str": true, "unicode": true, "bytes": true,
+	"tuple": true, "list": true, "dict": true, "set": true, "frozenset": true,
+}
+
+func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth int) error {
+	v := r.reprVersion()
+	switch name {
+	case "NoneType":
+		b.WriteString("None")
+	case "bool":
+		d, _, err := r.intDigits(addr)
+		if err != nil {
+			return err
+		}
+		if len(d) > 0 {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case "int", "long":
+		if r.py2 && name == "int" {
+			raw, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+			if err != nil {
+				return err
+			}
+			b.WriteString(strconv.FormatInt(int64(le64(raw)), 10))
+			return nil
+		}
+		d, neg, err := r.intDigits(addr)
+		if err != nil {
+			return err
+		}
+		b.WriteInt(d, neg)
+		if name == "long" {
+			b.WriteString(pyrepr.LongSuffix)
+		}
+	case "float":
+		f, err := r.floatValue(addr)
+		if err != nil {
+			return err
+		}
+		b.WriteFloat(f)
+	case "str", "unicode":
+		if r.py2 && name == "str" {
+			data, _, err := r.bytesData(addr, MaxValueLen+1)
+			if err != nil {
+				return err
+			}
+			b.WriteBytesRepr(data, true)
+			return nil
+		}
+		// Escapes only lengthen a repr, so MaxValueLen code points are
+		// enough to fill the display.
+		cps, _, err := r.codePoints(addr, MaxValueLen+1)
+		if err != nil {
+			return err
+		}
+		b.WriteStrRepr(cps, v)
+	case "bytes":
+		data, _, err := r.bytesData(addr, MaxValueLen+1)
+		if err != nil {
+			return err
+		}
+		b.WriteBytesRepr(data, false)
+	case "tuple", "list":
+		items, n, err := r.seqItems(addr, name == "list", MaxValueLen)
+		if err != nil {
+			return err
+		}
+		open, close := "(", pyrepr.TupleClose(n)
+		if name == "list" {
+			open, close = "[", "]"
+		}
+		if depth >= maxReprDepth && n > 0 {
+			b.WriteString(open + "..." + close)
+			return nil
+		}
+		b.WriteString(open)
+		for i, it := range items {
+			if b.Full() {
+				return nil
+			}
+			if i > 0 {
+				b.WriteString(pyrepr.Sep)
+			}
+			r.repr(b, it, depth+1)
+		}
+		b.WriteString(close)
+	case "set", "frozenset":
+		items, n, err := r.setItems(addr, MaxValueLen)
+		if err != nil {
+			return err
+		}
+		b.WriteString(pyrepr.SetOpen(name, n, v))
+		if depth >= maxReprDepth && n > 0 {
+			b.WriteString("...")
+		} else {
+			for i, it := range items {
+				if b.Full() {
+					return nil
+				}
+				if i > 0 {
+					b.WriteString(pyrepr.Sep)
+				}
+				r.repr(b, it, depth+1)
+			}
+		}
+		b.WriteString(pyrepr.SetClose(name, n, v))
+	case "dict":
+		items, n, err := r.dictItems(addr, MaxValueLen)
+		if err != nil {
+			return err
+		}
+		if depth >= maxReprDepth && n > 0 {
+			b.WriteString("{...}")
+			return nil
+		}
+		b.WriteString("{")
+		for i, it := range items {
+			if b.Full() {
+				return nil
+			}
+			if i > 0 {
+				b.WriteString(pyrepr.Sep)
+			}
+			r.repr(b, it.key, depth+1)
+			b.WriteString(pyrepr.KeySep)
+			r.repr(b, it.value, depth+1)
+		}
+		b.WriteString("}")
+	}
+	return nil
+}

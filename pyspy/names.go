@@ -1,0 +1,188 @@
+package pyspy
+
+import "fmt"
+
+// Thread names are read from threading._active, a dict from thread ident
+// to Thread object. Walking sys.modules to find it takes many reads, so
+// the result is kept and refreshed only when a thread with an unknown
+// ident appears or after refreshEvery samples (names can be reassigned).
+const refreshEvery = 500
+
+type nameCache struct {
+	byID    map[uint64]string
+	age     int
+	checked map[uint64]bool // idents looked up since the last refresh
+	module  uint64          // the threading module's dict, once found
+}
+
+func (c *nameCache) init() {
+	c.byID = map[uint64]string{}
+	c.checked = map[uint64]bool{}
+}
+
+// Py_TPFLAGS_MANAGED_DICT (3.11+) and Py_TPFLAGS_INLINE_VALUES (3.13+).
+const (
+	tpManagedDict  = 1 << 4
+	tpInlineValues = 1 << 2
+)
+
+// threadNames fills in the names of ts from the cache, refreshing it when
+// needed.
+func (r *Reader) threadNames(ts []Thread) {
+	c := &r.names
+	c.age++
+	stale := c.age > refreshEvery
+	for _, t := range ts {
+		if _, ok := c.byID[t.ID]; !ok && !c.checked[t.ID] {
+			stale = true
+		}
+	}
+	if stale {
+		c.age = 0
+		clear(c.checked)
+		names, err := r.readThreadNames()
+		if err == nil {
+			c.byID = names
+		}
+		for _, t := range ts {
+			c.checked[t.ID] = true
+		}
+	}
+	for i := range ts {
+		ts[i].Name, ts[i].HasName = c.byID[ts[i].ID]
+	}
+}
+
+func (r *Reader) readThreadNames() (map[uint64]string, error) {
+	if r.names.module == 0 {
+		modules, err := r.pointer(r.interp + uint64(r.l.Interp.Modules))
+		if err != nil {
+			return nil, fmt.Errorf("sys.modules: %w", err)
+		}
+		if modules == 0 {
+			return nil, fmt.Errorf("sys.modules not set")
+		}
+		mod, err := r.dictLookup(modules, "threading")
+		if err != nil {
+			return nil, fmt.Errorf("sys.modules: %w", err)
+		}
+		if mod == 0 {
+			return map[uint64]string{}, nil // threading not imported
+		}
+		md, err := r.pointer(mod + uint64(r.l.Module.Dict))
+		if err != nil {
+			return nil, fmt.Errorf("threading module: %w", err)
+		}
+		r.names.module = md
+	}
+	active, err := r.dictLookup(r.names.module, "_active")
+	if err != nil || active == 0 {
+		r.names.module = 0 // re-find the module next time
+		return nil, fmt.Errorf("threading._active: %v", err)
+	}
+	items, _, err := r.dictItems(active, maxThreads)
+	if err != nil {
+		return nil, fmt.Errorf("threading._active: %w", err)
+	}
+	out := make(map[uint64]string, len(items))
+	for _, it := range items {
+		id, neg, err := r.intValue(it.key)
+		if err != nil || neg {
+			continue
+		}
+		if name, ok := r.threadObjectName(it.value); ok {
+			out[id] = name
+		}
+	}
+	return out, nil
+}
+
+// threadObjectName reads Thread._name (Thread.__name in 2.7) from a
+// threading.Thread instance's attributes.
+func (r *Reader) threadObjectName(obj uint64) (string, bool) {
+	attr := "_name"
+	if r.py2 {
+		attr = "_Thread__name"
+	}
+	v, err := r.attribute(obj, attr)
+	if err != nil || v == 0 {
+		return "", false
+	}
+	name, err := r.str(v)
+	return name, err == nil
+}
+
+// attribute finds a plain instance attribute, wherever this version keeps
+// the instance's __dict__.
+func (r *Reader) attribute(obj uint64, attr string) (uint64, error) {
+	typ, err := r.typeOf(obj)
+	if err != nil {
+		return 0, err
+	}
+	f, err := r.read(typ, extent(r.l.Type.Flags, r.l.Type.Dictoffset, r.l.Type.Basicsize), "type")
+	if err != nil {
+		return 0, err
+	}
+	flags, dictoffset, basicsize := f.ptr(r.l.Type.Flags), f.i64(r.l.Type.Dictoffset), f.i64(r.l.Type.Basicsize)
+	if f.err != nil {
+		return 0, f.err
+	}
+	if r.v.AtLeast(3, 11) && flags&tpManagedDict != 0 {
+		// The dict pointer sits three words before the object.
+		dorv, err := r.pointer(obj - 3*8)
+		if err != nil {
+			return 0, err
+		}
+		if dorv != 0 && !(r.v.AtLeast(3, 12) && !r.v.AtLeast(3, 13) && dorv&1 != 0) {
+			return r.dictLookup(dorv, attr)
+		}
+		var values uint64
+		switch {
+		case r.v.AtLeast(3, 13):
+			if flags&tpInlineValues == 0 {
+				return 0, nil
+			}
+			values = obj + uint64(basicsize)
+		case r.v.AtLeast(3, 12):
+			// A tagged pointer: values pointer minus one.
+			values = dorv + 1
+		default:
+			// 3.11 keeps the values pointer four words before the
+			// object.
+			if values, err = r.pointer(obj - 4*8); err != nil {
+				return 0, err
+			}
+		}
+		if values == 0 {
+			return 0, nil
+		}
+		keys, err := r.pointer(typ + uint64(r.l.Type.CachedKeys))
+		if err != nil || keys == 0 {
+			return 0, fmt.Errorf("cached keys of type %#x: %v", typ, err)
+		}
+		return r.splitLookup(keys, values, attr)
+	}
+	if dictoffset <= 0 {
+		return 0, nil
+	}
+	dict, err := r.pointer(obj + uint64(dictoffset))
+	if err != nil || dict == 0 {
+		return 0, err
+	}
+	return r.dictLookup(dict, attr)
+}
+
+// splitLookup finds attr among a type's shared keys and returns the
+// instance's value at the same index.
+func (r *Reader) splitLookup(keys, values uint64, attr string) (uint64, error) {
+	keyAddrs, _, err := r.keysEntries(keys, maxItems)
+	if err != nil {
+		return 0, err
+	}
+	for i, k := range keyAddrs {
+		if k != 0 && r.strEquals(k, attr) {
+			return r.pointer(values + uint64(r.l.Dict.ValuesArray) + uint64(8*i))
+		}
+	}
+	return 0, nil
+}

@@ -1,0 +1,264 @@
+package pyspy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/pyprof/pyprof/pyversions"
+)
+
+// Config says where one process's interpreter lives. Addresses are in the
+// target's address space, with the load bias applied.
+type Config struct {
+	Layout *pyversions.Layout
+	// Version is the target's exact release; it defaults to the layout's.
+	Version pyversions.Version
+	// Runtime is the address of _PyRuntime (3.7+), or 0 if unknown.
+	Runtime uint64
+	// InterpHead is the address of the interp_head variable (2.7 and
+	// 3.6), or 0 if unknown.
+	InterpHead uint64
+	// TstateCurrent is the address of the _PyThreadState_Current variable
+	// (2.7 and 3.6), or 0 if unknown.
+	TstateCurrent uint64
+	// Scan lists memory to search for the interpreter when no symbol
+	// locates it: the .PyRuntime, .data and .bss sections of a stripped
+	// binary, in that order.
+	Scan []Range
+	// NoReadahead makes the reader fetch only the bytes its decoders ask
+	// for instead of whole pages. Sampling is slower, but a Recorder then
+	// captures a small snapshot.
+	NoReadahead bool
+}
+
+// Range is a region of target memory.
+type Range struct {
+	Addr, Size uint64
+	Name       string // for messages, e.g. ".bss"
+}
+
+// ErrNoInterpreter means no interpreter state could be found.
+var ErrNoInterpreter = errors.New("no python interpreter found")
+
+// Reader samples the Python stacks of one process. It keeps caches of
+// immutable objects (code objects, type names) between samples and is not
+// safe for concurrent use.
+type Reader struct {
+	mem     Memory
+	l       *pyversions.Layout
+	v       pyversions.Version
+	py2     bool
+	cache   *sampleCache
+	interp  uint64
+	runtime uint64
+	// gilVar is the address of the variable holding the thread state that
+	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
+	gilVar uint64
+	codes  map[uint64]*codeInfo
+	types  map[uint64]*typeInfo
+	// codeType and frameType are learnt from the first valid objects and
+	// let later reads reject pointers to something else.
+	codeType, frameType uint64
+	setDummy            uint64
+	names               nameCache
+	native              nativeIDs
+	stats               Stats
+}
+
+// Stats counts work done, for benchmarks and status lines.
+type Stats struct {
+	Samples    int
+	Reads      int // fetches from target memory
+	CodeMisses int // code objects decoded (not served from cache)
+}
+
+// New locates the interpreter and returns a Reader for it.
+func New(mem Memory, cfg Config) (*Reader, error) {
+	if cfg.Layout == nil {
+		return nil, errors.New("no layout")
+	}
+	v := cfg.Version
+	if v.Major == 0 {
+		v = cfg.Layout.Version
+	}
+	r := newReader(mem, cfg.Layout, v, !cfg.NoReadahead)
+	if err := r.locate(cfg); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newReader returns a reader that has not located its interpreter yet.
+func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
+	r := &Reader{
+		mem:   mem,
+		l:     l,
+		v:     v,
+		py2:   v.Major == 2,
+		cache: newSampleCache(mem, readahead),
+		codes: map[uint64]*codeInfo{},
+		types: map[uint64]*typeInfo{},
+	}
+	r.names.init()
+	return r
+}
+
+// Version returns the target's Python version.
+func (r *Reader) Version() pyversions.Version { return r.v }
+
+// Interpreter returns the address of the PyInterpreterState being read.
+func (r *Reader) Interpreter() uint64 { return r.interp }
+
+// Runtime returns the address of _PyRuntime, or 0 when unknown (3.6, or a
+// stripped build where the scan found only the interpreter).
+func (r *Reader) Runtime() uint64 { return r.runtime }
+
+// Stats returns counters accumulated since New.
+func (r *Reader) Stats() Stats { return r.stats }
+
+func (r *Reader) locate(cfg Config) error {
+	r.cache.begin()
+	var tried []string
+	if cfg.Runtime != 0 && r.l.Runtime.InterpretersHead >= 0 {
+		interp, err := r.pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
+		if err == nil {
+			err = r.checkInterp(interp)
+		}
+		if err == nil {
+			r.setRuntime(cfg.Runtime, interp)
+			return nil
+		}
+		tried = append(tried, fmt.Sprintf("_PyRuntime at %#x: %v", cfg.Runtime, err))
+	}
+	if cfg.InterpHead != 0 {
+		interp, err := r.pointer(cfg.InterpHead)
+		if err == nil {
+			err = r.checkInterp(interp)
+		}
+		if err == nil {
+			r.interp, r.gilVar = interp, cfg.TstateCurrent
+			return nil
+		}
+		tried = append(tried, fmt.Sprintf("interp_head at %#x: %v", cfg.InterpHead, err))
+	}
+	for _, rg := range cfg.Scan {
+		if err := r.scan(rg, cfg.TstateCurrent); err == nil {
+			return nil
+		} else {
+			tried = append(tried, fmt.Sprintf("scan of %s: %v", rg.Name, err))
+		}
+	}
+	if len(tried) == 0 {
+		return fmt.Errorf("%w: no symbol or section to look in", ErrNoInterpreter)
+	}
+	return fmt.Errorf("%w (%s)", ErrNoInterpreter, joinErrs(tried))
+}
+
+func joinErrs(s []string) string {
+	out := ""
+	for i, e := range s {
+		if i > 0 {
+			out += "; "
+		}
+		out += e
+	}
+	return out
+}
+
+func (r *Reader) setRuntime(runtime, interp uint64) {
+	r.runtime, r.interp = runtime, interp
+	if r.l.Runtime.TstateCurrent >= 0 {
+		r.gilVar = runtime + uint64(r.l.Runtime.TstateCurrent)
+	}
+}
+
+func (r *Reader) pointer(addr uint64) (uint64, error) {
+	b, err := r.cache.bytes(addr, 8)
+	if err != nil {
+		return 0, err
+	}
+	return le64(b), nil
+}
+
+// checkInterp accepts an interpreter state only if its first thread state
+// points back to it and that thread's stack can be walked.
+func (r *Reader) checkInterp(interp uint64) error {
+	if interp == 0 || interp%8 != 0 {
+		return fmt.Errorf("bad interpreter pointer %#x", interp)
+	}
+	head, err := r.pointer(interp + uint64(r.l.Interp.ThreadsHead))
+	if err != nil {
+		return fmt.Errorf("interpreter at %#x: %w", interp, err)
+	}
+	if head == 0 || head%8 != 0 {
+		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
+	}
+	back, err := r.pointer(head + uint64(r.l.Thread.Interp))
+	if err != nil {
+		return fmt.Errorf("thread state at %#x: %w", head, err)
+	}
+	if back != interp {
+		return fmt.Errorf("thread state at %#x belongs to interpreter %#x, not %#x", head, back, interp)
+	}
+	ts, err := r.readThread(head)
+	if err != nil {
+		return err
+	}
+	if _, err := r.walk(ts, false); err != nil && !errors.Is(err, ErrTruncated) {
+		return fmt.Errorf("walk thread at %#x: %w", head, err)
+	}
+	return nil
+}
+
+// maxScan bounds how much memory the interpreter scan reads.
+const maxScan = 64 << 20
+
+// scan looks for a pointer to an interpreter state in rg. For 3.7+ the
+// word is taken to be _PyRuntime.interpreters.head when the following
+// word, interpreters.main, agrees, which also yields the GIL variable.
+func (r *Reader) scan(rg Range, tstateVar uint64) error {
+	if rg.Size == 0 || rg.Size > maxScan {
+		return fmt.Errorf("size %d out of range", rg.Size)
+	}
+	buf := make([]byte, rg.Size&^7)
+	if _, err := r.mem.ReadAt(buf, int64(rg.Addr)); err != nil {
+		return err
+	}
+	checked := map[uint64]bool{}
+	for off := 0; off+8 <= len(buf); off += 8 {
+		p := le64(buf[off:])
+		if p < 0x1000 || p%8 != 0 || p > 0x7fffffffffff || checked[p] {
+			continue
+		}
+		if len(checked) > 100000 {
+			break
+		}
+		checked[p] = true
+		// The cheap test first: a pointer to a thread list head whose
+		// interp points back.
+		head, err := r.pointer(p + uint64(r.l.Interp.ThreadsHead))
+		if err != nil || head == 0 || head%8 != 0 {
+			continue
+		}
+		if back, err := r.pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
+			continue
+		}
+		if err := r.checkInterp(p); err != nil {
+			continue
+		}
+		r.interp, r.gilVar = p, tstateVar
+		// Other globals may point at the interpreter too; _PyRuntime is
+		// where interpreters.head is followed by an equal
+		// interpreters.main.
+		if hd := int(r.l.Runtime.InterpretersHead); hd >= 0 {
+			for o := off; o+16 <= len(buf); o += 8 {
+				if o >= hd && le64(buf[o:]) == p && le64(buf[o+8:]) == p {
+					r.setRuntime(rg.Addr+uint64(o-hd), p)
+					break
+				}
+			}
+		}
+		return nil
+	}
+	return errors.New("no candidate passed validation")
+}

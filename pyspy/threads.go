@@ -1,0 +1,166 @@
+package pyspy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// maxThreads bounds the thread list; real processes have hundreds at most.
+const maxThreads = 16384
+
+// ErrCycle means a linked list in the target loops, which only happens when
+// memory changed under the reader or is corrupt.
+var ErrCycle = errors.New("cycle in linked list")
+
+// Thread is one Python thread's stack at the moment of a sample.
+type Thread struct {
+	// ID is the thread's pthread id, which threading.get_ident() returns.
+	ID uint64
+	// NativeID is the OS thread id, or 0 when it could not be learnt.
+	NativeID int
+	// Name is the threading.Thread name; HasName is false for threads
+	// the threading module does not know.
+	Name    string
+	HasName bool
+	OwnsGIL bool
+	// Frames are innermost first.
+	Frames []Frame
+	// Truncated is set when the stack was deeper than the walk allows.
+	Truncated bool
+	// Addr is the PyThreadState.
+	Addr uint64
+}
+
+// tstate is the decoded part of a PyThreadState.
+type tstate struct {
+	addr, next, interp uint64
+	id                 uint64
+	nativeID           uint64
+	frame              uint64 // the innermost frame, however this version reaches it
+	chunk, top         uint64 // 3.11+ data stack: current chunk and top
+}
+
+func (r *Reader) readThread(addr uint64) (*tstate, error) {
+	l := &r.l.Thread
+	f, err := r.read(addr, extent(l.Next, l.Interp, l.Frame, l.CFrame, l.CurrentFrame, l.ThreadID,
+		l.NativeThreadID, l.DatastackChunk, l.DatastackTop), "thread state")
+	if err != nil {
+		return nil, err
+	}
+	t := &tstate{addr: addr, next: f.ptr(l.Next), interp: f.ptr(l.Interp), id: f.ptr(l.ThreadID)}
+	if l.NativeThreadID >= 0 {
+		t.nativeID = f.ptr(l.NativeThreadID)
+	}
+	if l.DatastackChunk >= 0 {
+		t.chunk, t.top = f.ptr(l.DatastackChunk), f.ptr(l.DatastackTop)
+	}
+	switch {
+	case l.Frame >= 0:
+		t.frame = f.ptr(l.Frame)
+	case l.CurrentFrame >= 0:
+		t.frame = f.ptr(l.CurrentFrame)
+	case l.CFrame >= 0:
+		cframe := f.ptr(l.CFrame)
+		if f.err != nil {
+			return nil, f.err
+		}
+		if cframe != 0 {
+			// The C frame and the data stack chunk are read in one go.
+			r.cache.prefetch(region{cframe, 8}, r.chunkRegion(t))
+			if t.frame, err = r.pointer(cframe + uint64(r.l.CFrame.CurrentFrame)); err != nil {
+				return nil, fmt.Errorf("cframe of thread %#x: %w", addr, err)
+			}
+		}
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	if t.interp != r.interp && r.interp != 0 {
+		return nil, fmt.Errorf("thread state at %#x belongs to interpreter %#x", addr, t.interp)
+	}
+	return t, nil
+}
+
+// chunkRegion is the used part of the thread's current data stack chunk,
+// where 3.11+ keeps the frames of ordinary function calls.
+func (r *Reader) chunkRegion(t *tstate) region {
+	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxFootprint {
+		return region{}
+	}
+	return region{t.chunk, t.top - t.chunk}
+}
+
+// threadList walks the interpreter's thread states.
+func (r *Reader) threadList() ([]uint64, error) {
+	head, err := r.pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
+	if err != nil {
+		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
+	}
+	var out []uint64
+	var brent brent
+	for addr := head; addr != 0; {
+		if len(out) >= maxThreads {
+			return out, fmt.Errorf("more than %d threads", maxThreads)
+		}
+		if brent.step(addr) {
+			return out, fmt.Errorf("thread list: %w", ErrCycle)
+		}
+		out = append(out, addr)
+		next, err := r.pointer(addr + uint64(r.l.Thread.Next))
+		if err != nil {
+			return out, fmt.Errorf("thread state at %#x: %w", addr, err)
+		}
+		addr = next
+	}
+	return out, nil
+}
+
+// gilHolder returns the thread state holding the GIL, or 0.
+func (r *Reader) gilHolder() uint64 {
+	switch {
+	case r.gilVar != 0:
+		p, err := r.pointer(r.gilVar)
+		if err != nil {
+			return 0
+		}
+		return p
+	case r.l.Interp.CevalGIL >= 0:
+		gil, err := r.pointer(r.interp + uint64(r.l.Interp.CevalGIL))
+		if err != nil || gil == 0 {
+			return 0
+		}
+		f, err := r.read(gil, extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
+		if err != nil {
+			return 0
+		}
+		locked, holder := f.i32(r.l.GIL.Locked), f.ptr(r.l.GIL.LastHolder)
+		if f.err != nil || locked == 0 {
+			return 0
+		}
+		return holder
+	}
+	return 0
+}
+
+// brent detects a cycle in a sequence of addresses with constant memory
+// (Brent's algorithm): it remembers one address and moves it forward at
+// powers of two.
+type brent struct {
+	saved      uint64
+	power, lam int
+}
+
+func (b *brent) step(addr uint64) bool {
+	if b.power == 0 {
+		b.power, b.saved = 1, addr
+		return false
+	}
+	if addr == b.saved {
+		return true
+	}
+	b.lam++
+	if b.lam == b.power {
+		b.saved, b.power, b.lam = addr, b.power*2, 0
+	}
+	return false
+}
