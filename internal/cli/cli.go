@@ -1,0 +1,86 @@
+// Package cli implements pyprof's command line: argument parsing, the
+// commands, and the translation of errors into messages a user can act on.
+// It writes only to the streams it is given, so tests run it in-process.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pyprof/pyprof/pyversions"
+)
+
+// Version is pyprof's release, set at build time with -ldflags.
+var Version = "dev"
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError is a mistake on the command line; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+const usage = `pyprof samples the Python stacks of running CPython processes.
+
+Usage:
+  pyprof dump -p PID [--locals] [--json] [--full-filenames] [--nonblocking]
+
+Commands:
+  dump     print every thread's Python stack once
+
+Run "pyprof COMMAND --help" for a command's options.
+`
+
+// Run executes pyprof with args (without the program name) and returns the
+// exit status.
+func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "dump":
+		err = runDump(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "-V", "--version", "version":
+		fmt.Fprintf(stdout, "pyprof %s (CPython %s)\n", Version, strings.Join(pyversions.Supported(), ", "))
+		return exitOK
+	default:
+		err = usagef("unknown command %q", args[0])
+	}
+	return report(err, stderr)
+}
+
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "pyprof: %s\n", ue.msg)
+		fmt.Fprintln(stderr, `Run "pyprof --help" for usage.`)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "pyprof: %s\n", explain(err))
+	return exitError
+}
+
+// errHelp reports that --help was shown.
+var errHelp = errors.New("help shown")

@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/pyspy"
+)
+
+type dumpOptions struct {
+	pid           int
+	locals        bool
+	json          bool
+	fullFilenames bool
+	nonblocking   bool
+}
+
+func newFlagSet(name string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	return fs
+}
+
+// parse runs fs.Parse and maps its failures to usage errors.
+func parse(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return errHelp
+		}
+		return &usageError{err.Error()}
+	}
+	return nil
+}
+
+func runDump(args []string, stdout, stderr io.Writer) error {
+	var o dumpOptions
+	fs := newFlagSet("dump", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pyprof dump -p PID [--locals] [--json] [--full-filenames] [--nonblocking]")
+		fmt.Fprintln(stderr, "\nPrint every thread's Python stack once.")
+		fs.PrintDefaults()
+	}
+	fs.IntVarP(&o.pid, "pid", "p", 0, "process id to dump")
+	fs.BoolVarP(&o.locals, "locals", "l", false, "show each frame's arguments and local variables")
+	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
+	fs.BoolVar(&o.nonblocking, "nonblocking", false, "do not pause the process while reading (the stacks may be inconsistent)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("dump takes no arguments, got %q", fs.Args())
+	}
+	if o.pid <= 0 {
+		return usagef("dump needs a process: -p PID")
+	}
+	d, err := dumpProcess(o.pid, o)
+	if err != nil {
+		return &targetError{pid: o.pid, err: err}
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode([]*processDump{d})
+	}
+	writeText(stdout, d, o)
+	return nil
+}
+
+// processDump is the --json contract; see README.md.
+type processDump struct {
+	Pid           int          `json:"pid"`
+	CommandLine   string       `json:"command_line"`
+	PythonVersion string       `json:"python_version"`
+	Executable    string       `json:"executable"`
+	Threads       []threadDump `json:"threads"`
+	Errors        []string     `json:"errors,omitempty"`
+}
+
+type threadDump struct {
+	ThreadID  uint64      `json:"thread_id"`
+	NativeID  int         `json:"native_id"`
+	Name      *string     `json:"name"`
+	Active    bool        `json:"active"`
+	OwnsGIL   bool        `json:"owns_gil"`
+	Truncated bool        `json:"truncated,omitempty"`
+	Frames    []frameDump `json:"frames"`
+}
+
+type frameDump struct {
+	Function string      `json:"function"`
+	Filename string      `json:"filename"`
+	Line     int         `json:"line"`
+	Locals   []localDump `json:"locals,omitempty"`
+}
+
+type localDump struct {
+	Name     string `json:"name"`
+	Value    string `json:"value"`
+	Argument bool   `json:"argument"`
+}
+
+func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
+	p, err := target.Attach(pid, target.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	// Thread run states are read before pausing: a paused thread is
+	// always in tracing stop.
+	running := map[int]bool{}
+	if tids, err := p.Proc.Threads(); err == nil {
+		for _, tid := range tids {
+			if st, err := p.Proc.ThreadStat(tid); err == nil {
+				running[tid] = st == 'R'
+			}
+		}
+	}
+	threads, sampleErr := sampleOnce(p, o)
+	if threads == nil && sampleErr != nil {
+		return nil, sampleErr
+	}
+	d := &processDump{
+		Pid:           pid,
+		CommandLine:   p.CommandLine(),
+		PythonVersion: p.Version.String(),
+		Executable:    p.Executable,
+		Threads:       []threadDump{},
+	}
+	if sampleErr != nil {
+		d.Errors = append(d.Errors, sampleErr.Error())
+	}
+	for _, t := range threads {
+		td := threadDump{
+			ThreadID:  t.ID,
+			NativeID:  t.NativeID,
+			Active:    running[t.NativeID] || t.OwnsGIL,
+			OwnsGIL:   t.OwnsGIL,
+			Truncated: t.Truncated,
+			Frames:    []frameDump{},
+		}
+		if t.HasName {
+			name := t.Name
+			td.Name = &name
+		}
+		for _, f := range t.Frames {
+			fd := frameDump{Function: f.Name, Filename: f.Filename, Line: f.Line}
+			for _, l := range f.Locals {
+				fd.Locals = append(fd.Locals, localDump{Name: l.Name, Value: l.Value, Argument: l.Argument})
+			}
+			if o.locals && fd.Locals == nil {
+				fd.Locals = []localDump{}
+			}
+			td.Frames = append(td.Frames, fd)
+		}
+		d.Threads = append(d.Threads, td)
+	}
+	return d, nil
+}
+
+// sampleOnce reads all stacks, with the process paused unless asked not
+// to. SIGINT and SIGTERM are held off while it is paused, so the process is
+// always resumed before pyprof exits.
+func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
+	opts := pyspy.SampleOptions{Locals: o.locals}
+	if o.nonblocking {
+		return p.Reader.Sample(opts)
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	paused, err := p.Proc.Pause()
+	if err != nil {
+		return nil, fmt.Errorf("pause process: %w", err)
+	}
+	threads, err := func() ([]pyspy.Thread, error) {
+		defer paused.Resume()
+		return p.Reader.Sample(opts)
+	}()
+	if rerr := paused.Resume(); rerr != nil && err == nil {
+		err = fmt.Errorf("resume process: %w", rerr)
+	}
+	select {
+	case s := <-sigs:
+		return nil, fmt.Errorf("interrupted by %v", s)
+	default:
+	}
+	return threads, err
+}
+
+func writeText(w io.Writer, d *processDump, o dumpOptions) {
+	fmt.Fprintf(w, "Process %d: %s\n", d.Pid, d.CommandLine)
+	fmt.Fprintf(w, "Python v%s (%s)\n", d.PythonVersion, d.Executable)
+	for _, e := range d.Errors {
+		fmt.Fprintf(w, "Error: %s\n", e)
+	}
+	for _, t := range d.Threads {
+		fmt.Fprintln(w)
+		state := "idle"
+		if t.Active {
+			state = "active"
+		}
+		if t.OwnsGIL {
+			state += ", gil"
+		}
+		id := fmt.Sprint(t.NativeID)
+		if t.NativeID == 0 {
+			id = fmt.Sprintf("%#x", t.ThreadID)
+		}
+		fmt.Fprintf(w, "Thread %s (%s)", id, state)
+		if t.Name != nil {
+			fmt.Fprintf(w, ": %q", *t.Name)
+		}
+		fmt.Fprintln(w)
+		for _, f := range t.Frames {
+			file := f.Filename
+			if !o.fullFilenames {
+				file = shortFilename(file)
+			}
+			fmt.Fprintf(w, "    %s (%s:%d)\n", f.Function, file, f.Line)
+			if !o.locals {
+				continue
+			}
+			for _, args := range []bool{true, false} {
+				header := false
+				for _, l := range f.Locals {
+					if l.Argument != args {
+						continue
+					}
+					if !header {
+						if args {
+							fmt.Fprintln(w, "        Arguments:")
+						} else {
+							fmt.Fprintln(w, "        Locals:")
+						}
+						header = true
+					}
+					fmt.Fprintf(w, "            %s: %s\n", l.Name, l.Value)
+				}
+			}
+		}
+		if t.Truncated {
+			fmt.Fprintln(w, "    ... (stack truncated)")
+		}
+	}
+}
+
+// shortFilename drops the install prefix of library files, which says
+// little and takes much of a terminal line: everything up to
+// site-packages/, dist-packages/ or lib/pythonX.Y/.
+func shortFilename(path string) string {
+	for _, marker := range []string{"/site-packages/", "/dist-packages/"} {
+		if i := strings.LastIndex(path, marker); i >= 0 {
+			return path[i+len(marker):]
+		}
+	}
+	if i := strings.Index(path, "/lib/python"); i >= 0 {
+		rest := path[i+len("/lib/python"):]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return rest[j+1:]
+		}
+	}
+	return path
+}

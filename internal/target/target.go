@@ -1,0 +1,268 @@
+// Package target attaches pyspy to a live process: it finds the binary that
+// holds the interpreter (libpython or the executable), detects its version,
+// resolves the interpreter's symbols with the load bias applied, and builds
+// a pyspy.Reader over the process's memory.
+//
+// Facts about a binary (version, symbols, sections) are cached by file
+// identity, so the workers of a gunicorn master share one parse of their
+// libpython.
+package target
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/pyprof/pyprof/procmem"
+	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyversions"
+)
+
+// ErrNotPython means the process has no CPython interpreter mapped.
+var ErrNotPython = errors.New("not a python process")
+
+// NotPythonError names the process that is not Python.
+type NotPythonError struct {
+	Pid int
+	Exe string
+}
+
+func (e *NotPythonError) Error() string {
+	return fmt.Sprintf("process %d (%s) is not a python process: no python binary or libpython in its memory maps", e.Pid, e.Exe)
+}
+
+func (e *NotPythonError) Is(target error) bool { return target == ErrNotPython }
+
+// Options tune how a process is attached.
+type Options struct {
+	// NoSymbols ignores symbol tables and finds the interpreter by
+	// scanning, as for a stripped binary. Tests use it to exercise the
+	// scan on binaries that have symbols.
+	NoSymbols bool
+	// Wrap, if set, wraps the process memory the reader uses, for
+	// recording snapshots.
+	Wrap func(pyspy.Memory) pyspy.Memory
+	// NoReadahead is passed to pyspy.Config.
+	NoReadahead bool
+}
+
+// Process is an attached Python process.
+type Process struct {
+	Pid        int
+	Proc       *procmem.Process
+	Reader     *pyspy.Reader
+	Version    pyversions.Version
+	Executable string   // the executable, as /proc/PID/exe names it
+	Cmdline    []string // argv
+	Binary     string   // the file holding the interpreter: libpython or the executable
+	// Located says how the interpreter was found: "symbol" or "scan".
+	Located string
+	// Config is what the reader was built from.
+	Config pyspy.Config
+}
+
+// Close releases the process's file descriptors.
+func (p *Process) Close() error { return p.Proc.Close() }
+
+// CommandLine joins argv for display.
+func (p *Process) CommandLine() string {
+	if len(p.Cmdline) == 0 {
+		return p.Executable
+	}
+	return strings.Join(p.Cmdline, " ")
+}
+
+var libpythonRE = regexp.MustCompile(`^libpython[23]\.\d+[a-z]*\.so`)
+
+// Attach opens pid and locates its interpreter. It does not pause the
+// process.
+func Attach(pid int, opts Options) (*Process, error) {
+	proc, err := procmem.Open(pid)
+	if err != nil {
+		return nil, err
+	}
+	p, err := attach(proc, opts)
+	if err != nil {
+		proc.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func attach(proc *procmem.Process, opts Options) (*Process, error) {
+	p := &Process{Pid: proc.Pid(), Proc: proc}
+	var err error
+	if p.Executable, err = proc.Exe(); err != nil {
+		return nil, err
+	}
+	p.Cmdline, _ = proc.Cmdline()
+	maps, err := proc.Maps()
+	if err != nil {
+		return nil, err
+	}
+	bin, info, err := findInterpreterBinary(proc, maps, p.Executable)
+	if err != nil {
+		return nil, err
+	}
+	p.Binary, p.Version = bin, info.version
+	layout, err := pyversions.LayoutFor(info.version)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := procmem.LoadBias(info.elf, maps, bin)
+	if err != nil {
+		return nil, fmt.Errorf("load bias of %s: %w", bin, err)
+	}
+	cfg := pyspy.Config{Layout: layout, Version: info.version, NoReadahead: opts.NoReadahead}
+	at := func(link uint64) uint64 {
+		if link == 0 {
+			return 0
+		}
+		return link + bias
+	}
+	if !opts.NoSymbols {
+		cfg.Runtime = at(info.runtime)
+		cfg.InterpHead = at(info.interpHead)
+	}
+	// _PyThreadState_Current is exported, so it survives stripping; it is
+	// needed to find the GIL holder even when the scan finds the
+	// interpreter.
+	cfg.TstateCurrent = at(info.tstateCurrent)
+	for _, s := range info.scan {
+		cfg.Scan = append(cfg.Scan, pyspy.Range{Addr: at(s.Addr), Size: s.Size, Name: s.Name})
+	}
+	var mem pyspy.Memory = batchMemory{proc}
+	if opts.Wrap != nil {
+		mem = opts.Wrap(mem)
+	}
+	r, err := pyspy.New(mem, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("python %s in %s: %w", info.version, bin, err)
+	}
+	p.Reader, p.Config = r, cfg
+	p.Located = "symbol"
+	if cfg.Runtime == 0 && cfg.InterpHead == 0 {
+		p.Located = "scan"
+	}
+	if tids, err := proc.Threads(); err == nil {
+		r.SetOSThreads(p.Pid, tids)
+	}
+	return p, nil
+}
+
+// binaryInfo is what is learnt once per interpreter binary. Symbol values
+// are link-time addresses.
+type binaryInfo struct {
+	elf                                *procmem.ELF
+	version                            pyversions.Version
+	runtime, interpHead, tstateCurrent uint64
+	scan                               []pyspy.Range
+	python                             bool
+}
+
+var binaries struct {
+	sync.Mutex
+	byKey map[string]*binaryInfo
+}
+
+// findInterpreterBinary picks the mapped file that holds the interpreter:
+// a libpython if one is mapped, else the executable if it carries the
+// interpreter's symbols, sections or name.
+func findInterpreterBinary(proc *procmem.Process, maps []procmem.Mapping, exe string) (string, *binaryInfo, error) {
+	var candidates []procmem.Mapping
+	for _, m := range maps {
+		if m.Offset == 0 && libpythonRE.MatchString(filepath.Base(m.Path)) {
+			candidates = append(candidates, m)
+		}
+	}
+	for _, m := range maps {
+		if m.Offset == 0 && m.Path == strings.TrimSuffix(exe, " (deleted)") {
+			candidates = append(candidates, m)
+			break
+		}
+	}
+	var lastErr error
+	for _, m := range candidates {
+		info, err := binary(proc, m)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if info.python {
+			return m.Path, info, nil
+		}
+	}
+	if lastErr != nil {
+		return "", nil, lastErr
+	}
+	return "", nil, &NotPythonError{Pid: proc.Pid(), Exe: exe}
+}
+
+func binary(proc *procmem.Process, m procmem.Mapping) (*binaryInfo, error) {
+	key := fmt.Sprintf("%s:%d:%s", m.Dev, m.Inode, m.Path)
+	binaries.Lock()
+	defer binaries.Unlock()
+	if info, ok := binaries.byKey[key]; ok {
+		return info, nil
+	}
+	e, err := proc.OpenELF(m.Path)
+	if err != nil {
+		return nil, err
+	}
+	info := &binaryInfo{elf: e}
+	sym := func(name string) uint64 {
+		v, _, _ := e.Symbol(name)
+		return v
+	}
+	info.runtime, info.interpHead, info.tstateCurrent = sym("_PyRuntime"), sym("interp_head"), sym("_PyThreadState_Current")
+	if info.runtime == 0 {
+		if addr, _, ok := e.Section(".PyRuntime"); ok {
+			info.runtime = addr
+		}
+	}
+	for _, name := range []string{".PyRuntime", ".data", ".bss"} {
+		if addr, size, ok := e.Section(name); ok {
+			info.scan = append(info.scan, pyspy.Range{Addr: addr, Size: size, Name: name})
+		}
+	}
+	_, _, hasEval := e.Symbol("PyEval_EvalCode")
+	_, _, major := pyversions.FileNameVersion(m.Path)
+	info.python = info.runtime != 0 || info.interpHead != 0 || hasEval || major
+	if info.python {
+		v, _, err := pyversions.Detect(e, filepath.Base(m.Path))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+		info.version = v
+	}
+	if binaries.byKey == nil {
+		binaries.byKey = map[string]*binaryInfo{}
+	}
+	binaries.byKey[key] = info
+	return info, nil
+}
+
+// batchMemory adapts procmem's batch errors to what pyspy's cache expects:
+// the indexes of the regions that failed.
+type batchMemory struct{ *procmem.Process }
+
+type failedRegions []int
+
+func (f failedRegions) Error() string { return fmt.Sprintf("%d regions unreadable", len(f)) }
+func (f failedRegions) Failed() []int { return f }
+
+func (b batchMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
+	err := b.Process.ReadBatch(addrs, bufs)
+	var be *procmem.BatchError
+	if errors.As(err, &be) {
+		f := make(failedRegions, len(be.Errs))
+		for i, e := range be.Errs {
+			f[i] = e.Index
+		}
+		return f
+	}
+	return err
+}
