@@ -3,6 +3,7 @@ package pyspy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -30,14 +31,26 @@ func (s *span) end() uint64 { return s.addr + uint64(len(s.data)) }
 // the target at most once per sample, and the regions a sample used are
 // fetched again, all in one batched read, at the start of the next sample:
 // a stack that did not move between samples then costs a single syscall.
+//
+// Fetched bytes live in an arena reused from sample to sample, so a steady
+// sample allocates nothing here. Slices handed out alias the arena and are
+// valid only until the next begin.
 type sampleCache struct {
 	mem   Memory
 	batch BatchReader
-	spans []*span // sorted by addr, not overlapping
+	spans []span // sorted by addr, not overlapping
+	last  int    // index of the span that served the last hit
 	// reads counts fetches from the target in this sample.
 	reads int
 	// pages widens small reads to whole pages.
 	pages bool
+
+	arena []byte
+	used  int
+	// scratch for fetch
+	foot  []region
+	addrs []uint64
+	bufs  [][]byte
 }
 
 type region struct{ addr, n uint64 }
@@ -48,39 +61,57 @@ func newSampleCache(mem Memory, pages bool) *sampleCache {
 	return c
 }
 
+// alloc returns n bytes of arena. When the arena is full a bigger one is
+// started; the old one stays alive through the spans that use it.
+func (c *sampleCache) alloc(n uint64) []byte {
+	if c.used+int(n) > len(c.arena) {
+		size := max(2*len(c.arena), int(n), 64<<10)
+		c.arena, c.used = make([]byte, size), 0
+	}
+	b := c.arena[c.used : c.used+int(n) : c.used+int(n)]
+	c.used += int(n)
+	return b
+}
+
 // begin starts a sample: it forgets the last sample's bytes and prefetches
 // the regions that sample used.
 func (c *sampleCache) begin() {
 	c.reads = 0
-	var foot []region
+	c.foot = c.foot[:0]
 	var total uint64
-	for _, s := range c.spans {
+	for i := range c.spans {
+		s := &c.spans[i]
 		if s.used && total+uint64(len(s.data)) <= maxFootprint {
-			foot = append(foot, region{s.addr, uint64(len(s.data))})
+			c.foot = append(c.foot, region{s.addr, uint64(len(s.data))})
 			total += uint64(len(s.data))
 		}
 	}
 	c.spans = c.spans[:0]
-	c.fetch(foot)
+	c.used = 0
+	c.fetch(c.foot)
 }
 
 // fetch reads the regions in one batch, keeping those that succeed.
 func (c *sampleCache) fetch(regs []region) {
-	regs = coalesce(regs)
+	gap := uint64(0)
+	if c.pages {
+		gap = mergeGap
+	}
+	regs = coalesce(regs, gap)
 	if len(regs) == 0 {
 		return
 	}
-	addrs := make([]uint64, len(regs))
-	bufs := make([][]byte, len(regs))
-	for i, r := range regs {
-		addrs[i], bufs[i] = r.addr, make([]byte, r.n)
+	c.addrs, c.bufs = c.addrs[:0], c.bufs[:0]
+	for _, r := range regs {
+		c.addrs = append(c.addrs, r.addr)
+		c.bufs = append(c.bufs, c.alloc(r.n))
 	}
 	c.reads++
 	if c.batch != nil {
-		err := c.batch.ReadBatch(addrs, bufs)
+		err := c.batch.ReadBatch(c.addrs, c.bufs)
 		if err == nil {
 			for i := range regs {
-				c.insert(&span{addr: addrs[i], data: bufs[i]})
+				c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
 			}
 			return
 		}
@@ -88,20 +119,17 @@ func (c *sampleCache) fetch(regs []region) {
 		if !errors.As(err, &be) {
 			return
 		}
-		bad := map[int]bool{}
-		for _, i := range be.Failed() {
-			bad[i] = true
-		}
+		failed := be.Failed()
 		for i := range regs {
-			if !bad[i] {
-				c.insert(&span{addr: addrs[i], data: bufs[i]})
+			if !slices.Contains(failed, i) {
+				c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
 			}
 		}
 		return
 	}
 	for i := range regs {
-		if _, err := c.mem.ReadAt(bufs[i], int64(addrs[i])); err == nil {
-			c.insert(&span{addr: addrs[i], data: bufs[i]})
+		if _, err := c.mem.ReadAt(c.bufs[i], int64(c.addrs[i])); err == nil {
+			c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
 		}
 		if i > 0 {
 			c.reads++
@@ -109,15 +137,32 @@ func (c *sampleCache) fetch(regs []region) {
 	}
 }
 
-func coalesce(regs []region) []region {
+// mergeGap is the largest hole between two regions that a fetch reads
+// through to save an iovec: each one costs the kernel a page walk, worth
+// more than copying a few hundred bytes. A hole shorter than a page cannot
+// contain an unmapped page, so reading through it is always safe.
+const mergeGap = pageSize - 1
+
+// coalesce sorts regions and merges, in place, those less than gap bytes
+// apart. Without readahead (snapshots) the gap is zero, since bytes in a
+// hole were never recorded.
+func coalesce(regs []region, gap uint64) []region {
 	if len(regs) < 2 {
 		return regs
 	}
-	sort.Slice(regs, func(i, j int) bool { return regs[i].addr < regs[j].addr })
+	slices.SortFunc(regs, func(a, b region) int {
+		switch {
+		case a.addr < b.addr:
+			return -1
+		case a.addr > b.addr:
+			return 1
+		}
+		return 0
+	})
 	out := regs[:1]
 	for _, r := range regs[1:] {
 		last := &out[len(out)-1]
-		if r.addr <= last.addr+last.n {
+		if r.addr <= last.addr+last.n+gap {
 			if e := r.addr + r.n; e > last.addr+last.n {
 				last.n = e - last.addr
 			}
@@ -130,20 +175,36 @@ func coalesce(regs []region) []region {
 
 // insert adds a span, dropping older spans it overlaps: the newer bytes are
 // at least as fresh.
-func (c *sampleCache) insert(s *span) {
+func (c *sampleCache) insert(s span) {
 	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > s.addr })
 	j := i
 	for j < len(c.spans) && c.spans[j].addr < s.end() {
 		j++
 	}
-	c.spans = append(c.spans[:i], append([]*span{s}, c.spans[j:]...)...)
+	if j == i {
+		c.spans = slices.Insert(c.spans, i, s)
+		return
+	}
+	c.spans[i] = s
+	c.spans = slices.Delete(c.spans, i+1, j)
 }
 
 // find returns the bytes [addr, addr+n) if one span holds them.
 func (c *sampleCache) find(addr, n uint64) []byte {
+	// Most reads hit the span of the previous read: a stack walk moves
+	// through one data stack chunk or one page of frames.
+	if c.last < len(c.spans) {
+		s := &c.spans[c.last]
+		if s.addr <= addr && addr+n <= s.end() {
+			s.used = true
+			off := addr - s.addr
+			return s.data[off : off+n : off+n]
+		}
+	}
 	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > addr })
+	c.last = i
 	if i < len(c.spans) {
-		s := c.spans[i]
+		s := &c.spans[i]
 		if s.addr <= addr && addr+n <= s.end() {
 			s.used = true
 			off := addr - s.addr
@@ -168,15 +229,7 @@ func (c *sampleCache) bytes(addr, n uint64) ([]byte, error) {
 		return b, nil
 	}
 	if n > maxDirect || !c.pages {
-		b := make([]byte, n)
-		c.reads++
-		if _, err := c.mem.ReadAt(b, int64(addr)); err != nil {
-			return nil, fmt.Errorf("read %#x+%d: %w", addr, n, err)
-		}
-		if n <= maxDirect {
-			c.insert(&span{addr: addr, data: b, used: true})
-		}
-		return b, nil
+		return c.direct(addr, n)
 	}
 	start := addr &^ (pageSize - 1)
 	end := (addr + n + pageSize - 1) &^ (pageSize - 1)
@@ -186,12 +239,24 @@ func (c *sampleCache) bytes(addr, n uint64) ([]byte, error) {
 	}
 	// The whole pages failed, perhaps because a neighbour page is
 	// unmapped; try the exact range so the error names it.
-	b := make([]byte, n)
+	return c.direct(addr, n)
+}
+
+// direct reads exactly [addr, addr+n), caching it unless it is large.
+func (c *sampleCache) direct(addr, n uint64) ([]byte, error) {
+	var b []byte
+	if n <= maxDirect {
+		b = c.alloc(n)
+	} else {
+		b = make([]byte, n)
+	}
 	c.reads++
 	if _, err := c.mem.ReadAt(b, int64(addr)); err != nil {
 		return nil, fmt.Errorf("read %#x+%d: %w", addr, n, err)
 	}
-	c.insert(&span{addr: addr, data: b, used: true})
+	if n <= maxDirect {
+		c.insert(span{addr: addr, data: b, used: true})
+	}
 	return b, nil
 }
 
@@ -201,32 +266,25 @@ func (c *sampleCache) exact(addr, n uint64) ([]byte, error) {
 	if b := c.find(addr, n); b != nil {
 		return b, nil
 	}
-	b := make([]byte, n)
-	c.reads++
-	if _, err := c.mem.ReadAt(b, int64(addr)); err != nil {
-		return nil, fmt.Errorf("read %#x+%d: %w", addr, n, err)
-	}
-	c.insert(&span{addr: addr, data: b, used: true})
-	return b, nil
+	return c.direct(addr, n)
 }
 
-// prefetch fetches a range that is about to be walked, in one read, if it
-// is not already held. Failures are left for the reads that follow to
-// report.
+// prefetch fetches ranges that are about to be walked, in one read, if
+// they are not already held. Failures are left for the reads that follow
+// to report.
 func (c *sampleCache) prefetch(regs ...region) {
 	if !c.pages {
 		return
 	}
-	var miss []region
+	var miss [8]region
+	m := miss[:0]
 	for _, r := range regs {
 		if r.n == 0 || r.n > maxFootprint {
 			continue
 		}
 		if c.find(r.addr, r.n) == nil {
-			start := r.addr &^ (pageSize - 1)
-			end := (r.addr + r.n + pageSize - 1) &^ (pageSize - 1)
-			miss = append(miss, region{start, end - start})
+			m = append(m, r)
 		}
 	}
-	c.fetch(miss)
+	c.fetch(m)
 }

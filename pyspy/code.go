@@ -1,8 +1,9 @@
 package pyspy
 
 import (
-	"bytes"
 	"fmt"
+
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // codeInfo is what a sample needs from a code object. Code objects are
@@ -11,13 +12,12 @@ import (
 // memory was reused for another one fails the comparison.
 type codeInfo struct {
 	addr  uint64
-	check []byte // the compared members, as read
+	check fingerprint // the compared members, as read
+	// validated is the sample in which check was last compared.
+	validated int
 
-	name      string // co_qualname where it exists, else co_name
-	shortName string // co_name
-	filename  string
-	firstLine int
-	lines     *lineTable
+	fn    Function
+	lines *lineTable
 	// codeStart is the address of the first instruction (3.11+), from
 	// which a frame's instruction pointer gives its offset.
 	codeStart      uint64
@@ -32,27 +32,27 @@ type codeInfo struct {
 	varsErr                          error
 }
 
-// checkOffsets are the members whose values identify a code object.
-func (r *Reader) checkOffsets() []int64 {
-	c := &r.l.Code
-	return []int64{r.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable, c.Firstlineno}
-}
+// fingerprint holds the members whose values identify a code object: its
+// type, the pointers to its names and line table, and its first line.
+type fingerprint [6]uint64
 
-func (r *Reader) codeHeaderSize() uint64 {
+func (r *Reader) fingerprint(f *fields) fingerprint {
 	c := &r.l.Code
-	return extent(r.l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
-		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
-		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable)
-}
-
-func (r *Reader) fingerprint(f *fields) []byte {
-	var out []byte
-	for _, off := range r.checkOffsets() {
+	var fp fingerprint
+	for i, off := range [...]int64{r.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable} {
 		if off >= 0 {
-			out = append(out, f.at(off, 8)...)
+			fp[i] = f.ptr(off)
 		}
 	}
-	return out
+	fp[5] = uint64(f.u32(c.Firstlineno))
+	return fp
+}
+
+func codeHeaderSize(l *pyversions.Layout) uint64 {
+	c := &l.Code
+	return extent(l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
+		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
+		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable)
 }
 
 // maxCodes bounds the code cache. Long-running targets that keep creating
@@ -64,7 +64,16 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	if addr == 0 || addr%8 != 0 {
 		return nil, fmt.Errorf("bad code object pointer %#x", addr)
 	}
-	b, err := r.cache.exact(addr, r.codeHeaderSize())
+	// A code object validated earlier in this sample needs no second
+	// look: recursion meets the same one at every level.
+	if ci := r.lastCode; ci != nil && ci.addr == addr && ci.validated == r.stats.Samples {
+		return ci, nil
+	}
+	if ci, ok := r.codes[addr]; ok && ci.validated == r.stats.Samples {
+		r.lastCode = ci
+		return ci, nil
+	}
+	b, err := r.cache.exact(addr, r.codeHeader)
 	if err != nil {
 		return nil, fmt.Errorf("code object: %w", err)
 	}
@@ -73,7 +82,9 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	if ci, ok := r.codes[addr]; ok && bytes.Equal(ci.check, fp) {
+	if ci, ok := r.codes[addr]; ok && ci.check == fp {
+		ci.validated = r.stats.Samples
+		r.lastCode = ci
 		return ci, nil
 	}
 	r.stats.CodeMisses++
@@ -81,7 +92,7 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci.check = append([]byte(nil), fp...)
+	ci.check, ci.validated = fp, r.stats.Samples
 	if len(r.codes) >= maxCodes {
 		clear(r.codes)
 	}
@@ -114,11 +125,11 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 		return nil, err
 	}
 	ci := &codeInfo{
-		addr:      addr,
-		firstLine: int(f.i32(c.Firstlineno)),
-		argcount:  int(f.i32(c.Argcount)),
-		flags:     int(f.i32(c.Flags)),
-		nlocals:   int(f.i32(c.Nlocals)),
+		addr:     addr,
+		fn:       Function{Code: addr, FirstLine: int(f.i32(c.Firstlineno))},
+		argcount: int(f.i32(c.Argcount)),
+		flags:    int(f.i32(c.Flags)),
+		nlocals:  int(f.i32(c.Nlocals)),
 	}
 	if c.Kwonlyargcount >= 0 {
 		ci.kwonly = int(f.i32(c.Kwonlyargcount))
@@ -144,16 +155,16 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 		return nil, f.err
 	}
 	var err error
-	if ci.shortName, err = r.str(namePtr); err != nil {
+	if ci.fn.ShortName, err = r.str(namePtr); err != nil {
 		return nil, fmt.Errorf("code object at %#x: name: %w", addr, err)
 	}
-	ci.name = ci.shortName
+	ci.fn.Name = ci.fn.ShortName
 	if qualPtr != 0 {
-		if ci.name, err = r.str(qualPtr); err != nil {
+		if ci.fn.Name, err = r.str(qualPtr); err != nil {
 			return nil, fmt.Errorf("code object at %#x: qualname: %w", addr, err)
 		}
 	}
-	if ci.filename, err = r.str(filePtr); err != nil {
+	if ci.fn.Filename, err = r.str(filePtr); err != nil {
 		return nil, fmt.Errorf("code object at %#x: filename: %w", addr, err)
 	}
 	table, more, err := r.bytesData(linePtr, maxLineTable)
@@ -163,7 +174,7 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 	if more {
 		return nil, fmt.Errorf("code object at %#x: line table over %d bytes", addr, maxLineTable)
 	}
-	first := int32(ci.firstLine)
+	first := int32(ci.fn.FirstLine)
 	switch {
 	case r.v.AtLeast(3, 11):
 		ci.lines, err = parseLocations(table, first)

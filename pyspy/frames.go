@@ -12,25 +12,33 @@ const maxDepth = 8192
 // ErrTruncated marks a stack cut at maxDepth; the frames read are kept.
 var ErrTruncated = errors.New("stack deeper than the walk limit")
 
-// Frame is one Python function activation.
-type Frame struct {
+// Function is what a frame runs: the immutable facts of a code object.
+// Frames of the same code object share one Function, so a sample
+// allocates no strings and profiles can key on the pointer.
+type Function struct {
 	// Name is the function's co_qualname where the version has one (3.11+)
 	// and its co_name otherwise.
 	Name string
+	// ShortName is co_name.
+	ShortName string
 	// Filename is co_filename as the interpreter holds it.
 	Filename string
-	// Line is the line being executed, as frame.f_lineno would give.
-	Line int
 	// FirstLine is the function's first line (co_firstlineno).
 	FirstLine int
-	// Code is the code object's address, which identifies the function
-	// for as long as it lives.
+	// Code is the code object's address.
 	Code uint64
-	// Locals are set only when a sample asks for them.
-	Locals []Local
+}
+
+// Frame is one Python function activation.
+type Frame struct {
+	*Function
+	// Line is the line being executed, as frame.f_lineno would give.
+	Line int
 	// Addr is the frame's address: a PyFrameObject up to 3.10, a
 	// _PyInterpreterFrame from 3.11.
 	Addr uint64
+	// Locals are set only when a sample asks for them.
+	Locals []Local
 }
 
 // Frame owners in 3.11+ (_PyInterpreterFrame.owner).
@@ -40,20 +48,22 @@ const (
 	ownedByCStack    = 3 // 3.12+: shim frames that run no Python code
 )
 
-func (r *Reader) walk(t *tstate, locals bool) ([]Frame, error) {
+// walk appends t's frames to frames, innermost first, and returns the
+// extended slice; on error it holds the frames read so far.
+func (r *Reader) walk(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 	if r.l.IFrame.Code >= 0 {
-		return r.walkInterpreterFrames(t, locals)
+		return r.walkInterpreterFrames(t, locals, frames)
 	}
-	return r.walkFrameObjects(t, locals)
+	return r.walkFrameObjects(t, locals, frames)
 }
 
 // walkFrameObjects follows PyFrameObject.f_back (up to 3.10).
-func (r *Reader) walkFrameObjects(t *tstate, locals bool) ([]Frame, error) {
+func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 	l := &r.l.Frame
-	var frames []Frame
+	base := len(frames)
 	var cyc brent
 	for addr := t.frame; addr != 0; {
-		if len(frames) >= maxDepth {
+		if len(frames)-base >= maxDepth {
 			return frames, ErrTruncated
 		}
 		if cyc.step(addr) {
@@ -112,9 +122,8 @@ func (r *Reader) isFrame(addr, typ uint64) error {
 // walkInterpreterFrames follows _PyInterpreterFrame.previous (3.11+). The
 // chain runs through every C-level evaluation: an entry frame marks where
 // one began, but its previous frame is still part of the Python stack.
-func (r *Reader) walkInterpreterFrames(t *tstate, locals bool) ([]Frame, error) {
+func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 	l := &r.l.IFrame
-	var frames []Frame
 	var cyc brent
 	steps := 0
 	for addr := t.frame; addr != 0; {
@@ -170,5 +179,5 @@ func (ci *codeInfo) frame(addrq int) Frame {
 	if line < 0 {
 		line = 0
 	}
-	return Frame{Name: ci.name, Filename: ci.filename, Line: line, FirstLine: ci.firstLine, Code: ci.addr}
+	return Frame{Function: &ci.fn, Line: line}
 }

@@ -180,10 +180,10 @@ func FuzzDecoders(f *testing.F) {
 					_, _ = r.localVars(ci)
 				}
 			case opFrames:
-				_, _ = r.walk(&tstate{frame: addr}, true)
+				_, _ = r.walk(&tstate{frame: addr}, true, nil)
 			case opThread:
 				if ts, err := r.readThread(addr); err == nil {
-					_, _ = r.walk(ts, true)
+					_, _ = r.walk(&ts, true, nil)
 				}
 				r.interp = addr
 				_, _ = r.Sample(SampleOptions{Locals: true})

@@ -88,7 +88,7 @@ func (r *Reader) nativeID(t *tstate) int {
 	if !r.native.learned || t.id == 0 {
 		return 0
 	}
-	b, err := r.cache.bytes(t.id+uint64(r.native.offset), 4)
+	b, err := r.cache.exact(t.id+uint64(r.native.offset), 4)
 	if err != nil {
 		return 0
 	}

@@ -83,15 +83,15 @@ func (r *Reader) builtinType(obj uint64) (string, uint64, error) {
 }
 
 // read fetches n bytes of a struct for field decoding.
-func (r *Reader) read(addr uint64, n uint64, what string) (*fields, error) {
+func (r *Reader) read(addr uint64, n uint64, what string) (fields, error) {
 	if addr == 0 {
-		return nil, fmt.Errorf("%s: null pointer", what)
+		return fields{}, fmt.Errorf("%s: null pointer", what)
 	}
 	b, err := r.cache.bytes(addr, n)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fields{}, fmt.Errorf("%s: %w", what, err)
 	}
-	return &fields{b: b, addr: addr, what: what}, nil
+	return fields{b: b, addr: addr, what: what}, nil
 }
 
 // cstring reads a NUL-terminated C string of at most max bytes.

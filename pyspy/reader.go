@@ -55,14 +55,21 @@ type Reader struct {
 	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
 	gilVar uint64
 	codes  map[uint64]*codeInfo
-	types  map[uint64]*typeInfo
+	// lastCode memoizes the last code object validated this sample.
+	lastCode *codeInfo
+	// codeHeader and tstateSize are how much of a code object and of a
+	// thread state are read.
+	codeHeader, tstateSize uint64
+	types                  map[uint64]*typeInfo
 	// codeType and frameType are learnt from the first valid objects and
 	// let later reads reject pointers to something else.
 	codeType, frameType uint64
 	setDummy            uint64
-	names               nameCache
-	native              nativeIDs
-	stats               Stats
+	// framesHint sizes a sample's frames from the largest sample seen.
+	framesHint int
+	names      nameCache
+	native     nativeIDs
+	stats      Stats
 }
 
 // Stats counts work done, for benchmarks and status lines.
@@ -91,13 +98,16 @@ func New(mem Memory, cfg Config) (*Reader, error) {
 // newReader returns a reader that has not located its interpreter yet.
 func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
 	r := &Reader{
-		mem:   mem,
-		l:     l,
-		v:     v,
-		py2:   v.Major == 2,
-		cache: newSampleCache(mem, readahead),
-		codes: map[uint64]*codeInfo{},
-		types: map[uint64]*typeInfo{},
+		mem:        mem,
+		l:          l,
+		v:          v,
+		py2:        v.Major == 2,
+		cache:      newSampleCache(mem, readahead),
+		codes:      map[uint64]*codeInfo{},
+		types:      map[uint64]*typeInfo{},
+		codeHeader: codeHeaderSize(l),
+		tstateSize: extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
+			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
 	}
 	r.names.init()
 	return r
@@ -173,7 +183,9 @@ func (r *Reader) setRuntime(runtime, interp uint64) {
 }
 
 func (r *Reader) pointer(addr uint64) (uint64, error) {
-	b, err := r.cache.bytes(addr, 8)
+	// Pointers are read exactly: the page around a lone pointer (a C
+	// stack, a global) is rarely of further use.
+	b, err := r.cache.exact(addr, 8)
 	if err != nil {
 		return 0, err
 	}
@@ -204,7 +216,7 @@ func (r *Reader) checkInterp(interp uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.walk(ts, false); err != nil && !errors.Is(err, ErrTruncated) {
+	if _, err := r.walk(&ts, false, nil); err != nil && !errors.Is(err, ErrTruncated) {
 		return fmt.Errorf("walk thread at %#x: %w", head, err)
 	}
 	return nil

@@ -44,14 +44,18 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	}
 	gil := r.gilHolder()
 	threads := make([]Thread, 0, len(addrs))
+	// All stacks share one backing array, sized from earlier samples.
+	frames := make([]Frame, 0, r.framesHint)
 	for _, addr := range addrs {
 		ts, err := r.readThread(addr)
 		if err != nil {
 			errs = append(errs, &ThreadError{addr, err})
 			continue
 		}
-		t := Thread{ID: ts.id, NativeID: r.nativeID(ts), OwnsGIL: addr == gil, Addr: addr}
-		t.Frames, err = r.walk(ts, opts.Locals)
+		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
+		start := len(frames)
+		frames, err = r.walk(&ts, opts.Locals, frames)
+		t.Frames = frames[start:len(frames):len(frames)]
 		switch {
 		case errors.Is(err, ErrTruncated):
 			t.Truncated = true
@@ -60,6 +64,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		}
 		threads = append(threads, t)
 	}
+	r.framesHint = max(r.framesHint, len(frames)+16)
 	if !opts.NoNames {
 		r.threadNames(threads)
 	}

@@ -218,5 +218,7 @@ func (s *Snapshot) Open() (*Reader, error) {
 	}
 	cfg := s.Config
 	cfg.Layout, cfg.Version = l, s.Version
+	// A snapshot holds only the bytes once read, not whole pages.
+	cfg.NoReadahead = true
 	return New(s, cfg)
 }

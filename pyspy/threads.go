@@ -37,22 +37,22 @@ type tstate struct {
 	id                 uint64
 	nativeID           uint64
 	frame              uint64 // the innermost frame, however this version reaches it
-	chunk, top         uint64 // 3.11+ data stack: current chunk and top
+	chunk, top, limit  uint64 // 3.11+ data stack: current chunk, top and end
 }
 
-func (r *Reader) readThread(addr uint64) (*tstate, error) {
+func (r *Reader) readThread(addr uint64) (tstate, error) {
 	l := &r.l.Thread
-	f, err := r.read(addr, extent(l.Next, l.Interp, l.Frame, l.CFrame, l.CurrentFrame, l.ThreadID,
-		l.NativeThreadID, l.DatastackChunk, l.DatastackTop), "thread state")
+	b, err := r.cache.exact(addr, r.tstateSize)
 	if err != nil {
-		return nil, err
+		return tstate{}, fmt.Errorf("thread state: %w", err)
 	}
-	t := &tstate{addr: addr, next: f.ptr(l.Next), interp: f.ptr(l.Interp), id: f.ptr(l.ThreadID)}
+	f := fields{b: b, addr: addr, what: "thread state"}
+	t := tstate{addr: addr, next: f.ptr(l.Next), interp: f.ptr(l.Interp), id: f.ptr(l.ThreadID)}
 	if l.NativeThreadID >= 0 {
 		t.nativeID = f.ptr(l.NativeThreadID)
 	}
 	if l.DatastackChunk >= 0 {
-		t.chunk, t.top = f.ptr(l.DatastackChunk), f.ptr(l.DatastackTop)
+		t.chunk, t.top, t.limit = f.ptr(l.DatastackChunk), f.ptr(l.DatastackTop), f.ptr(l.DatastackLimit)
 	}
 	switch {
 	case l.Frame >= 0:
@@ -62,32 +62,46 @@ func (r *Reader) readThread(addr uint64) (*tstate, error) {
 	case l.CFrame >= 0:
 		cframe := f.ptr(l.CFrame)
 		if f.err != nil {
-			return nil, f.err
+			return tstate{}, f.err
 		}
 		if cframe != 0 {
 			// The C frame and the data stack chunk are read in one go.
-			r.cache.prefetch(region{cframe, 8}, r.chunkRegion(t))
-			if t.frame, err = r.pointer(cframe + uint64(r.l.CFrame.CurrentFrame)); err != nil {
-				return nil, fmt.Errorf("cframe of thread %#x: %w", addr, err)
+			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
+			r.cache.prefetch(region{cur, 8}, r.chunkRegion(&t))
+			if t.frame, err = r.pointer(cur); err != nil {
+				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)
 			}
 		}
 	}
 	if f.err != nil {
-		return nil, f.err
+		return tstate{}, f.err
 	}
 	if t.interp != r.interp && r.interp != 0 {
-		return nil, fmt.Errorf("thread state at %#x belongs to interpreter %#x", addr, t.interp)
+		return tstate{}, fmt.Errorf("thread state at %#x belongs to interpreter %#x", addr, t.interp)
 	}
 	return t, nil
 }
 
+// chunkSlack is how far past the top of the data stack a prefetch reads,
+// so that a stack a few frames deeper than in the last sample is still
+// covered by the footprint that sample left.
+const chunkSlack = 2048
+
 // chunkRegion is the used part of the thread's current data stack chunk,
-// where 3.11+ keeps the frames of ordinary function calls.
+// where 3.11+ keeps the frames of ordinary function calls, plus some slack
+// inside the chunk.
 func (r *Reader) chunkRegion(t *tstate) region {
 	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxFootprint {
 		return region{}
 	}
-	return region{t.chunk, t.top - t.chunk}
+	end := t.top + chunkSlack
+	if t.limit > t.top && end > t.limit {
+		end = t.limit
+	}
+	if t.limit <= t.top {
+		end = t.top
+	}
+	return region{t.chunk, end - t.chunk}
 }
 
 // threadList walks the interpreter's thread states.
