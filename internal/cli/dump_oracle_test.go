@@ -68,7 +68,6 @@ func dump(t *testing.T, pid int, args ...string) *dumpJSON {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 // toExpect converts pyprof's view into the report's shape for DiffThreads.
 func toExpect(d *dumpJSON) []testpython.ExpectThread {
 	var out []testpython.ExpectThread

@@ -113,4 +113,3 @@ func benchTarget(b *testing.B, tg *testpython.Target) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1000/float64(b.N), "µs/sample")
 	})
 }
-
