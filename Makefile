@@ -27,9 +27,13 @@ generate:
 	$(GO) generate ./...
 
 # Regenerates the tables from the interpreters on this machine and fails if
-# the committed ones differ.
-check-generate: generate
-	@git diff --exit-code -- '*.go' || (echo "generated files are stale: run make generate and commit"; exit 1)
+# any generated file changes.
+GENERATED = $(shell grep -rl --include='*.go' '^// Code generated .* DO NOT EDIT\.$$' .)
+check-generate:
+	@tmp=$$(mktemp -d) && for f in $(GENERATED); do mkdir -p $$tmp/$$(dirname $$f) && cp $$f $$tmp/$$f; done && \
+	$(GO) generate ./... && \
+	for f in $(GENERATED); do cmp -s $$f $$tmp/$$f || { echo "$$f is stale: run make generate and commit it"; exit 1; }; done; \
+	rm -rf $$tmp
 
 # Sampling cost on live targets (µs per sample, syscalls per sample).
 bench:
@@ -38,14 +42,14 @@ bench:
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzFloat$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzStr$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzBytes$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzInt$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzFloat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzStr$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzBytes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzInt$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 clean:
 	rm -rf bin bench.txt

@@ -2,6 +2,7 @@ package procmem
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ func ParseMaps(r io.Reader) ([]Mapping, error) {
 	// A path is at most PATH_MAX, but nothing stops a fixture or a
 	// fuzzer from being longer; refuse rather than grow without bound.
 	sc.Buffer(make([]byte, 0, 8<<10), 1<<20)
+	// Split on newlines only: ScanLines would also drop a trailing
+	// carriage return, which can be the last byte of a file name.
+	sc.Split(splitLF)
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
@@ -70,6 +74,16 @@ func ParseMaps(r io.Reader) ([]Mapping, error) {
 		return nil, fmt.Errorf("maps: %w", err)
 	}
 	return maps, nil
+}
+
+func splitLF(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // parseMapping parses one line. The first five fields are separated by

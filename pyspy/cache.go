@@ -191,6 +191,9 @@ func (c *sampleCache) insert(s span) {
 
 // find returns the bytes [addr, addr+n) if one span holds them.
 func (c *sampleCache) find(addr, n uint64) []byte {
+	if checkRange(addr, n) != nil {
+		return nil
+	}
 	// Most reads hit the span of the previous read: a stack walk moves
 	// through one data stack chunk or one page of frames.
 	if c.last < len(c.spans) {
@@ -222,8 +225,8 @@ func (c *sampleCache) bytes(addr, n uint64) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if addr+n < addr {
-		return nil, fmt.Errorf("read %#x+%d: address overflow", addr, n)
+	if err := checkRange(addr, n); err != nil {
+		return nil, err
 	}
 	if b := c.find(addr, n); b != nil {
 		return b, nil
@@ -240,6 +243,20 @@ func (c *sampleCache) bytes(addr, n uint64) ([]byte, error) {
 	// The whole pages failed, perhaps because a neighbour page is
 	// unmapped; try the exact range so the error names it.
 	return c.direct(addr, n)
+}
+
+// maxUserAddr bounds user-space addresses (2^56 with 5-level paging). A
+// range beyond it can only come from a corrupt pointer, and rejecting it
+// early keeps every later address computation, such as rounding to pages,
+// from overflowing.
+const maxUserAddr = 1 << 56
+
+// checkRange rejects a range outside user space.
+func checkRange(addr, n uint64) error {
+	if addr >= maxUserAddr || n >= maxUserAddr || addr+n > maxUserAddr {
+		return fmt.Errorf("read %#x+%d: not a user-space address", addr, n)
+	}
+	return nil
 }
 
 // direct reads exactly [addr, addr+n), caching it unless it is large.
@@ -263,6 +280,9 @@ func (c *sampleCache) direct(addr, n uint64) ([]byte, error) {
 // exact reads [addr, addr+n) without widening to pages, for scattered
 // small objects whose neighbours are of no use (code object headers).
 func (c *sampleCache) exact(addr, n uint64) ([]byte, error) {
+	if err := checkRange(addr, n); err != nil {
+		return nil, err
+	}
 	if b := c.find(addr, n); b != nil {
 		return b, nil
 	}
@@ -279,7 +299,7 @@ func (c *sampleCache) prefetch(regs ...region) {
 	var miss [8]region
 	m := miss[:0]
 	for _, r := range regs {
-		if r.n == 0 || r.n > maxFootprint {
+		if r.n == 0 || r.n > maxFootprint || checkRange(r.addr, r.n) != nil {
 			continue
 		}
 		if c.find(r.addr, r.n) == nil {

@@ -4,20 +4,24 @@ import "fmt"
 
 // Thread names are read from threading._active, a dict from thread ident
 // to Thread object. Walking sys.modules to find it takes many reads, so
-// the result is kept and refreshed only when a thread with an unknown
-// ident appears or after refreshEvery samples (names can be reassigned).
-const refreshEvery = 500
+// the result is kept and refreshed after refreshEvery samples (names can be
+// reassigned), or sooner when a thread with an unknown ident appears. A
+// new thread's state exists a little before threading registers it, so an
+// unknown ident is looked up again, but at most every recheckEvery samples.
+const (
+	refreshEvery = 500
+	recheckEvery = 20
+)
 
 type nameCache struct {
-	byID    map[uint64]string
-	age     int
-	checked map[uint64]bool // idents looked up since the last refresh
-	module  uint64          // the threading module's dict, once found
+	byID      map[uint64]string
+	refreshed int    // sample of the last refresh
+	module    uint64 // the threading module's dict, once found
 }
 
 func (c *nameCache) init() {
 	c.byID = map[uint64]string{}
-	c.checked = map[uint64]bool{}
+	c.refreshed = -refreshEvery
 }
 
 // Py_TPFLAGS_MANAGED_DICT (3.11+) and Py_TPFLAGS_INLINE_VALUES (3.13+).
@@ -30,22 +34,17 @@ const (
 // needed.
 func (r *Reader) threadNames(ts []Thread) {
 	c := &r.names
-	c.age++
-	stale := c.age > refreshEvery
+	age := r.stats.Samples - c.refreshed
+	stale := age >= refreshEvery
 	for _, t := range ts {
-		if _, ok := c.byID[t.ID]; !ok && !c.checked[t.ID] {
+		if _, ok := c.byID[t.ID]; !ok && age >= recheckEvery {
 			stale = true
 		}
 	}
 	if stale {
-		c.age = 0
-		clear(c.checked)
-		names, err := r.readThreadNames()
-		if err == nil {
+		c.refreshed = r.stats.Samples
+		if names, err := r.readThreadNames(); err == nil {
 			c.byID = names
-		}
-		for _, t := range ts {
-			c.checked[t.ID] = true
 		}
 	}
 	for i := range ts {

@@ -325,7 +325,8 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 			n, neg = -n, true
 		}
 	}
-	if n > maxDigits {
+	// -MinInt64 is still negative.
+	if n < 0 || n > maxDigits {
 		return nil, false, badObject(addr, "int", "%d digits", n)
 	}
 	if n == 0 {

@@ -168,6 +168,9 @@ func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
 	return d, nil
 }
 
+// testHookPaused, set by tests, runs while the target is paused.
+var testHookPaused func() error
+
 // sampleOnce reads all stacks, with the process paused unless asked not
 // to. SIGINT and SIGTERM are held off while it is paused, so the process is
 // always resumed before pyprof exits.
@@ -185,6 +188,11 @@ func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
 	}
 	threads, err := func() ([]pyspy.Thread, error) {
 		defer paused.Resume()
+		if testHookPaused != nil {
+			if err := testHookPaused(); err != nil {
+				return nil, err
+			}
+		}
 		return p.Reader.Sample(opts)
 	}()
 	if rerr := paused.Resume(); rerr != nil && err == nil {

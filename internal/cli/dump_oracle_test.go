@@ -159,3 +159,31 @@ func TestDumpText(t *testing.T) {
 		}
 	}
 }
+
+// TestDumpActiveAndGIL checks the thread states on every interpreter: a
+// thread spinning in Python is active and holds the GIL (the GIL-holder
+// offsets differ per version and patch), while a parked one is idle.
+func TestDumpActiveAndGIL(t *testing.T) {
+	for _, py := range testpython.For(t, testpython.DumpMinors...) {
+		t.Run(py.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := testpython.Start(t, py, "busy.py")
+			d := dump(t, tg.Pid)
+			holders := 0
+			for _, th := range d.Threads {
+				if th.OwnsGIL {
+					holders++
+				}
+			}
+			main := d.Threads[len(d.Threads)-1]
+			for _, th := range d.Threads {
+				if th.NativeID == tg.Pid {
+					main = th
+				}
+			}
+			if !main.Active || !main.OwnsGIL || holders != 1 {
+				t.Errorf("spinning main thread: active=%v gil=%v; %d holders", main.Active, main.OwnsGIL, holders)
+			}
+		})
+	}
+}

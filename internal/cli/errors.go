@@ -48,39 +48,51 @@ func processExists(pid int) bool {
 // capSysPtrace is CAP_SYS_PTRACE's bit in /proc/PID/status CapEff.
 const capSysPtrace = 19
 
+// hostFacts are what the permission advice depends on.
+type hostFacts struct {
+	ptraceScope string // kernel.yama.ptrace_scope, "" without Yama
+	hasCap      bool   // CAP_SYS_PTRACE in our effective set
+	container   bool   // we seem to run in a container
+}
+
+func currentHostFacts() hostFacts {
+	return hostFacts{
+		ptraceScope: readTrim("/proc/sys/kernel/yama/ptrace_scope"),
+		hasCap:      selfHasCap(capSysPtrace),
+		container:   runningInContainer(),
+	}
+}
+
 // permissionAdvice explains a refused ptrace or process_vm_readv: it checks
 // Yama's ptrace_scope and this process's effective capabilities to say
 // which remedy applies.
 func permissionAdvice(pid int, err error) string {
+	return adviceFor(pid, err, currentHostFacts())
+}
+
+func adviceFor(pid int, err error, h hostFacts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "permission denied reading process %d (%v).\n", pid, err)
-	scope := readTrim("/proc/sys/kernel/yama/ptrace_scope")
-	hasCap := selfHasCap(capSysPtrace)
-	inContainer := runningInContainer()
 	switch {
-	case scope == "3":
+	case h.ptraceScope == "3":
 		b.WriteString("kernel.yama.ptrace_scope is 3: no process may be traced until reboot, not even by root.")
 		return b.String()
-	case hasCap && scope == "2":
-		b.WriteString("pyprof has CAP_SYS_PTRACE, but the target refused; check for another tracer (TracerPid in /proc/PID/status) or a security module (SELinux, AppArmor).")
-		return b.String()
-	case hasCap:
-		b.WriteString("pyprof has CAP_SYS_PTRACE, yet was refused: the target may already be traced (TracerPid in /proc/PID/status), or a seccomp or LSM policy blocks ptrace.")
+	case h.hasCap:
+		b.WriteString("pyprof has CAP_SYS_PTRACE, yet was refused: the target may already be traced (TracerPid in /proc/PID/status), or a seccomp or LSM policy (SELinux, AppArmor) blocks ptrace.")
 		return b.String()
 	}
 	b.WriteString("pyprof needs the CAP_SYS_PTRACE capability to read another process's memory. Either:\n")
 	b.WriteString("  - run it as root: sudo pyprof ...\n")
 	b.WriteString("  - grant the capability to the binary: sudo setcap cap_sys_ptrace+ep $(which pyprof)\n")
-	if inContainer {
-		b.WriteString("  - in Kubernetes, add SYS_PTRACE to the pod's securityContext.capabilities.add (this looks like a container, which lacks it)")
-	} else {
-		b.WriteString("  - in Kubernetes, add SYS_PTRACE to the pod's securityContext.capabilities.add")
+	b.WriteString("  - in Kubernetes, add SYS_PTRACE to the pod's securityContext.capabilities.add")
+	if h.container {
+		b.WriteString(" (this looks like a container, and it lacks the capability)")
 	}
-	switch scope {
+	switch h.ptraceScope {
 	case "1":
-		b.WriteString("\nkernel.yama.ptrace_scope is 1: without the capability only a parent may trace its children (setting it to 0 also works: sudo sysctl kernel.yama.ptrace_scope=0).")
+		b.WriteString("\nkernel.yama.ptrace_scope is 1: without the capability only a parent may trace its children (sudo sysctl kernel.yama.ptrace_scope=0 lifts that).")
 	case "2":
-		b.WriteString("\nkernel.yama.ptrace_scope is 2: only processes with CAP_SYS_PTRACE may trace.")
+		b.WriteString("\nkernel.yama.ptrace_scope is 2: only processes with CAP_SYS_PTRACE may trace, so setcap or root are the remedies.")
 	}
 	return b.String()
 }

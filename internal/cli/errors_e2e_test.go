@@ -1,0 +1,186 @@
+package cli_test
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyprof/pyprof/internal/testpython"
+)
+
+// noStackTrace fails if stderr looks like a Go panic or leaks source paths:
+// errors must read as messages, not crashes.
+func noStackTrace(t *testing.T, stderr string) {
+	t.Helper()
+	for _, bad := range []string{"goroutine ", "panic:", ".go:", "runtime."} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr contains %q:\n%s", bad, stderr)
+		}
+	}
+}
+
+func freePid(t *testing.T) int {
+	for pid := 4000000; pid > 100000; pid -= 7919 {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			return pid
+		}
+	}
+	t.Fatal("no free pid")
+	return 0
+}
+
+// startProcess runs a command for the test's duration.
+func startProcess(t *testing.T, name string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(200 * time.Millisecond)
+	return cmd.Process.Pid
+}
+
+// fakeFutureVersion copies a python binary whose Py_Version constant says
+// major.minor: the program still runs as the Python it was built as, but
+// pyprof reads its version from the constant, as from any 3.11+ binary.
+func fakeFutureVersion(t *testing.T, src string, major, minor int) string {
+	t.Helper()
+	f, err := elf.Open(src)
+	if err != nil {
+		t.Skipf("no %s: %v", src, err)
+	}
+	defer f.Close()
+	syms, _ := f.DynamicSymbols()
+	var off int64 = -1
+	for _, s := range syms {
+		if s.Name != "Py_Version" {
+			continue
+		}
+		for _, sec := range f.Sections {
+			if sec.Type != elf.SHT_NOBITS && s.Value >= sec.Addr && s.Value < sec.Addr+sec.Size {
+				off = int64(s.Value - sec.Addr + sec.Offset)
+			}
+		}
+	}
+	if off < 0 {
+		t.Fatalf("no Py_Version in %s", src)
+	}
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "python"+strconv.Itoa(major)+"."+strconv.Itoa(minor))
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(major)<<24|uint32(minor)<<16|0xf0)
+	if _, err := out.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	return dst
+}
+
+// TestErrors covers the failures users meet, end to end through the binary:
+// each exits with status 1 and a clear message, without a stack trace.
+func TestErrors(t *testing.T) {
+	t.Run("no such process", func(t *testing.T) {
+		pid := freePid(t)
+		_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+		if code != 1 || !strings.Contains(stderr, "no process with pid "+strconv.Itoa(pid)) {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+		noStackTrace(t, stderr)
+	})
+	t.Run("not python", func(t *testing.T) {
+		pid := startProcess(t, "sleep", "60")
+		_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+		if code != 1 || !strings.Contains(stderr, "is not a python process") || !strings.Contains(stderr, strconv.Itoa(pid)) {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+		noStackTrace(t, stderr)
+	})
+	t.Run("unsupported version", func(t *testing.T) {
+		py := fakeFutureVersion(t, testpython.SystemPython, 3, 15)
+		pid := startProcess(t, py, "-c", "import time; time.sleep(60)")
+		_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+		if code != 1 || !strings.Contains(stderr, "Python 3.15.0") || !strings.Contains(stderr, "supported: 3.6–") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+		noStackTrace(t, stderr)
+	})
+	t.Run("permission denied", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to run pyprof as another user")
+		}
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("no setpriv")
+		}
+		py := testpython.For(t, "3.11")[0]
+		tg := testpython.Start(t, py, "stacks.py", "--shapes", "recursion")
+		// The binary must be reachable by the unprivileged user.
+		dir, err := os.MkdirTemp("", "pyprof-perm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o755)
+		bin := filepath.Join(dir, "pyprof")
+		data, err := os.ReadFile(testpython.BuildPyprof(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin, "dump", "-p", strconv.Itoa(tg.Pid))
+		out, _ := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		stderr := string(out)
+		if code != 1 {
+			t.Errorf("exit %d", code)
+		}
+		for _, want := range []string{"permission denied", strconv.Itoa(tg.Pid), "sudo", "setcap cap_sys_ptrace+ep", "SYS_PTRACE"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr)
+			}
+		}
+		noStackTrace(t, stderr)
+	})
+}
+
+// TestUsageErrors checks that command line mistakes exit with status 2.
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"bogus"},
+		{"dump"},
+		{"dump", "-p", "abc"},
+		{"dump", "--nope", "-p", "1"},
+		{"dump", "-p", "1", "extra"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, stderr, code := runPyprof(t, args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr %q", code, stderr)
+			}
+			noStackTrace(t, stderr)
+		})
+	}
+}
