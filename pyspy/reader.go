@@ -40,6 +40,11 @@ type Range struct {
 // ErrNoInterpreter means no interpreter state could be found.
 var ErrNoInterpreter = errors.New("no python interpreter found")
 
+// ErrNotInitialized means the interpreter's roots exist but are still
+// empty: the process is starting (or exiting). Attaching again shortly
+// may succeed.
+var ErrNotInitialized = errors.New("python interpreter not initialized yet")
+
 // Reader samples the Python stacks of one process. It keeps caches of
 // immutable objects (code objects, type names) between samples and is not
 // safe for concurrent use.
@@ -129,27 +134,36 @@ func (r *Reader) Stats() Stats { return r.stats }
 func (r *Reader) locate(cfg Config) error {
 	r.cache.begin()
 	var tried []string
+	// A symbol (or the .PyRuntime section) is authoritative: if it says
+	// there is no interpreter yet, the process is still starting, and
+	// scanning would only find look-alikes in static data.
 	if cfg.Runtime != 0 && r.l.Runtime.InterpretersHead >= 0 {
 		interp, err := r.pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
+		if err == nil && interp == 0 {
+			return ErrNotInitialized
+		}
 		if err == nil {
-			err = r.checkInterp(interp)
+			err = r.checkInterp(interp, false)
 		}
 		if err == nil {
 			r.setRuntime(cfg.Runtime, interp)
 			return nil
 		}
-		tried = append(tried, fmt.Sprintf("_PyRuntime at %#x: %v", cfg.Runtime, err))
+		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", ErrNoInterpreter, cfg.Runtime, err)
 	}
 	if cfg.InterpHead != 0 {
 		interp, err := r.pointer(cfg.InterpHead)
+		if err == nil && interp == 0 {
+			return ErrNotInitialized
+		}
 		if err == nil {
-			err = r.checkInterp(interp)
+			err = r.checkInterp(interp, false)
 		}
 		if err == nil {
 			r.interp, r.gilVar = interp, cfg.TstateCurrent
 			return nil
 		}
-		tried = append(tried, fmt.Sprintf("interp_head at %#x: %v", cfg.InterpHead, err))
+		return fmt.Errorf("%w (interp_head at %#x: %v)", ErrNoInterpreter, cfg.InterpHead, err)
 	}
 	for _, rg := range cfg.Scan {
 		if err := r.scan(rg, cfg.TstateCurrent); err == nil {
@@ -192,9 +206,17 @@ func (r *Reader) pointer(addr uint64) (uint64, error) {
 	return le64(b), nil
 }
 
-// checkInterp accepts an interpreter state only if its first thread state
-// points back to it and that thread's stack can be walked.
-func (r *Reader) checkInterp(interp uint64) error {
+// maxCheckThreads bounds the threads checkInterp looks at.
+const maxCheckThreads = 64
+
+// checkInterp accepts an interpreter state only if every thread state in
+// its list (up to maxCheckThreads) points back to it and has a thread id.
+// A candidate found by scanning must also have a thread whose stack walks
+// to at least one frame: static data holds look-alikes whose empty stacks
+// would walk trivially. Walk errors are not held against a candidate found
+// through a symbol: the process is running, and a stack read while it
+// changes can tear.
+func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 	if interp == 0 || interp%8 != 0 {
 		return fmt.Errorf("bad interpreter pointer %#x", interp)
 	}
@@ -205,19 +227,31 @@ func (r *Reader) checkInterp(interp uint64) error {
 	if head == 0 || head%8 != 0 {
 		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
 	}
-	back, err := r.pointer(head + uint64(r.l.Thread.Interp))
-	if err != nil {
-		return fmt.Errorf("thread state at %#x: %w", head, err)
+	walked := false
+	var cyc brent
+	n := 0
+	for addr := head; addr != 0 && n < maxCheckThreads; n++ {
+		if cyc.step(addr) {
+			return fmt.Errorf("interpreter at %#x: thread list: %w", interp, ErrCycle)
+		}
+		ts, err := r.readThread(addr)
+		if err != nil {
+			return err
+		}
+		if ts.interp != interp {
+			return fmt.Errorf("thread state at %#x belongs to interpreter %#x, not %#x", addr, ts.interp, interp)
+		}
+		if ts.id == 0 {
+			return fmt.Errorf("thread state at %#x has no thread id", addr)
+		}
+		if scanned && !walked {
+			fs, err := r.walk(&ts, false, nil)
+			walked = len(fs) > 0 && (err == nil || errors.Is(err, ErrTruncated))
+		}
+		addr = ts.next
 	}
-	if back != interp {
-		return fmt.Errorf("thread state at %#x belongs to interpreter %#x, not %#x", head, back, interp)
-	}
-	ts, err := r.readThread(head)
-	if err != nil {
-		return err
-	}
-	if _, err := r.walk(&ts, false, nil); err != nil && !errors.Is(err, ErrTruncated) {
-		return fmt.Errorf("walk thread at %#x: %w", head, err)
+	if scanned && !walked {
+		return fmt.Errorf("interpreter at %#x: no thread has a Python stack", interp)
 	}
 	return nil
 }
@@ -255,7 +289,7 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		if back, err := r.pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
 			continue
 		}
-		if err := r.checkInterp(p); err != nil {
+		if err := r.checkInterp(p, true); err != nil {
 			continue
 		}
 		r.interp, r.gilVar = p, tstateVar
