@@ -1,0 +1,193 @@
+// Package profile is pyprof's model of a recording: stacks aggregated with
+// their sample counts, plus what was recorded and how. Samplers add stacks
+// through a Builder; the exporters (collapsed stacks, pprof, speedscope)
+// and the flamegraph package read the finished Profile.
+package profile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kind tells what a frame stands for.
+type Kind uint8
+
+const (
+	Python  Kind = iota // a Python function
+	Process             // the process a stack was sampled in
+	Thread              // the thread a stack was sampled in
+)
+
+// Frame is one frame of a stack. Frames are compared by value, so equal
+// frames aggregate.
+type Frame struct {
+	Kind Kind
+	// Name is the function (co_qualname or co_name) for Python frames,
+	// and the whole label for process and thread frames.
+	Name string
+	// File and Line are set for Python frames; Line is 0 when lines are
+	// not recorded (--nolineno).
+	File string
+	Line int
+	// FirstLine is the function's first line, for pprof's StartLine. It
+	// is the same for every frame of a function, so it does not split
+	// aggregation.
+	FirstLine int
+}
+
+// ProcessFrame labels the stacks of one process.
+func ProcessFrame(pid int, cmdline string) Frame {
+	return Frame{Kind: Process, Name: fmt.Sprintf("process %d: %s", pid, cmdline)}
+}
+
+// ThreadFrame labels the stacks of one thread.
+func ThreadFrame(tid int, name string) Frame {
+	return Frame{Kind: Thread, Name: fmt.Sprintf("thread %d: %s", tid, name)}
+}
+
+// String renders the frame as collapsed stacks and flamegraphs show it:
+// "function (file:line)" for Python frames.
+func (f Frame) String() string {
+	if f.Kind != Python {
+		return f.Name
+	}
+	if f.Line == 0 {
+		return fmt.Sprintf("%s (%s)", f.Name, f.File)
+	}
+	return fmt.Sprintf("%s (%s:%d)", f.Name, f.File, f.Line)
+}
+
+// Stack is one unique stack and how often it was seen.
+type Stack struct {
+	// Frames index Profile.Frames, root first.
+	Frames []int
+	Count  int64
+	// Where the stack was sampled, for pprof labels and speedscope's
+	// per-thread profiles.
+	Pid        int
+	Tid        int
+	ThreadName string
+}
+
+// Profile is a finished recording.
+type Profile struct {
+	Frames []Frame
+	Stacks []Stack
+
+	// Command is what was recorded, for titles: a command line, or a
+	// description such as "gunicorn (pid 1234) and 3 subprocesses".
+	Command string
+	// Pids lists every process that contributed a sample.
+	Pids []int
+	// Start and Duration bound the recording.
+	Start    time.Time
+	Duration time.Duration
+	// Rate is the requested sampling rate in Hz; Interval is its period,
+	// the wall time one sample stands for.
+	Rate     float64
+	Interval time.Duration
+	// Samples counts sampling rounds taken, Errors the stacks that could
+	// not be read, and Missed the rounds skipped after a stall.
+	Samples int64
+	Errors  int64
+	Missed  int64
+}
+
+// Total is the sum of all stack counts.
+func (p *Profile) Total() int64 {
+	var n int64
+	for _, s := range p.Stacks {
+		n += s.Count
+	}
+	return n
+}
+
+// Builder aggregates stacks into a Profile. It is not safe for concurrent
+// use.
+type Builder struct {
+	p      Profile
+	frames map[Frame]int
+	stacks map[string]int
+	key    []byte
+	ids    []int
+}
+
+// NewBuilder starts an empty profile.
+func NewBuilder() *Builder {
+	return &Builder{frames: map[Frame]int{}, stacks: map[string]int{}}
+}
+
+// Add counts one more occurrence (or count of them) of a stack, given root
+// first.
+func (b *Builder) Add(frames []Frame, count int64, pid, tid int, threadName string) {
+	b.ids = b.ids[:0]
+	for _, f := range frames {
+		id, ok := b.frames[f]
+		if !ok {
+			id = len(b.p.Frames)
+			b.p.Frames = append(b.p.Frames, f)
+			b.frames[f] = id
+		}
+		b.ids = append(b.ids, id)
+	}
+	// The key includes where the stack was sampled, so that pprof labels
+	// and speedscope's per-thread profiles stay exact.
+	b.key = fmt.Appendf(b.key[:0], "%d/%d/%s/", pid, tid, threadName)
+	for _, id := range b.ids {
+		b.key = fmt.Appendf(b.key, "%d,", id)
+	}
+	if i, ok := b.stacks[string(b.key)]; ok {
+		b.p.Stacks[i].Count += count
+		return
+	}
+	b.stacks[string(b.key)] = len(b.p.Stacks)
+	b.p.Stacks = append(b.p.Stacks, Stack{
+		Frames: append([]int(nil), b.ids...), Count: count,
+		Pid: pid, Tid: tid, ThreadName: threadName,
+	})
+}
+
+// Meta returns the profile's metadata for the caller to fill in.
+func (b *Builder) Meta() *Profile { return &b.p }
+
+// Profile returns the aggregated profile. The builder may keep adding to
+// it afterwards.
+func (b *Builder) Profile() *Profile {
+	p := b.p
+	p.Frames = append([]Frame(nil), b.p.Frames...)
+	p.Stacks = append([]Stack(nil), b.p.Stacks...)
+	p.Pids = append([]int(nil), b.p.Pids...)
+	return &p
+}
+
+// CollapsedLines returns the profile as collapsed stacks, one line per
+// unique stack ("root;...;leaf COUNT"), merged across threads and sorted,
+// as flamegraph.pl and speedscope read them.
+func (p *Profile) CollapsedLines() []string {
+	counts := map[string]int64{}
+	var b strings.Builder
+	for _, s := range p.Stacks {
+		b.Reset()
+		for i, id := range s.Frames {
+			if i > 0 {
+				b.WriteByte(';')
+			}
+			b.WriteString(collapsedName(p.Frames[id]))
+		}
+		counts[b.String()] += s.Count
+	}
+	lines := make([]string, 0, len(counts))
+	for k, n := range counts {
+		lines = append(lines, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// collapsedName keeps a frame on its line and between separators: the
+// format has no escapes, so semicolons and newlines become look-alikes.
+func collapsedName(f Frame) string {
+	return strings.NewReplacer(";", ":", "\n", " ", "\r", " ").Replace(f.String())
+}
