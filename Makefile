@@ -6,7 +6,7 @@ FUZZTIME    ?= 60s
 BENCHTIME   ?= 3000x
 BIN         := bin/pyprof
 
-.PHONY: build test unit lint generate check-generate bench fuzz clean
+.PHONY: build test unit lint generate check-generate bench bench-record fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/pyprof
@@ -39,6 +39,11 @@ check-generate:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 5 ./internal/target/ | tee bench.txt
 	$(GO) run ./internal/cmd/benchsummary < bench.txt
+
+# What profiling costs a gunicorn service, per mode, against austin (needs
+# gunicorn, python3-flask, wrk and austin from Debian).
+bench-record: build
+	$(GO) run ./internal/cmd/recordbench -rounds 3 -seconds 10
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

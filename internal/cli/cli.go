@@ -34,9 +34,11 @@ func usagef(format string, args ...any) error {
 const usage = `pyprof samples the Python stacks of running CPython processes.
 
 Usage:
+  pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [options]
   pyprof dump -p PID [--locals] [--json] [--full-filenames] [--nonblocking]
 
 Commands:
+  record   sample a process (and its subprocesses) into a flamegraph or profile
   dump     print every thread's Python stack once
 
 Run "pyprof COMMAND --help" for a command's options.
@@ -53,6 +55,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "dump":
 		err = runDump(args[1:], stdout, stderr)
+	case "record":
+		var code int
+		code, err = runRecord(args[1:], stdout, stderr)
+		if err == nil {
+			return code
+		}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -12,12 +12,13 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/pyprof/pyprof/internal/proctree"
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyspy"
 )
 
 type dumpOptions struct {
-	pid           int
+	targetOptions
 	locals        bool
 	json          bool
 	fullFilenames bool
@@ -46,11 +47,11 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	var o dumpOptions
 	fs := newFlagSet("dump", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof dump -p PID [--locals] [--json] [--full-filenames] [--nonblocking]")
+		fmt.Fprintln(stderr, "Usage: pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]")
 		fmt.Fprintln(stderr, "\nPrint every thread's Python stack once.")
 		fs.PrintDefaults()
 	}
-	fs.IntVarP(&o.pid, "pid", "p", 0, "process id to dump")
+	o.targetOptions.register(fs, true)
 	fs.BoolVarP(&o.locals, "locals", "l", false, "show each frame's arguments and local variables")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
 	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
@@ -58,22 +59,50 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("dump takes no arguments, got %q", fs.Args())
+	if fs.ArgsLenAtDash() >= 0 {
+		return usagef("dump reads running processes; it cannot launch a command")
 	}
-	if o.pid <= 0 {
-		return usagef("dump needs a process: -p PID")
+	if o.pid == 0 && o.pgrep == "" {
+		return usagef("dump needs a process: -p PID or --pgrep PATTERN")
 	}
-	d, err := dumpProcess(o.pid, o)
+	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
-		return &targetError{pid: o.pid, err: err}
+		return err
+	}
+	pids := []int{rt.root}
+	if rt.follow {
+		kids, err := proctree.Default.Descendants(rt.root)
+		if err != nil {
+			return &targetError{pid: rt.root, err: err}
+		}
+		for _, k := range kids {
+			pids = append(pids, k.Pid)
+		}
+	}
+	var dumps []*processDump
+	for i, pid := range pids {
+		d, err := dumpProcess(pid, o)
+		if err != nil {
+			// Descendants that are not Python, or that just exited,
+			// are skipped; the root is not.
+			if i > 0 && (errors.Is(err, target.ErrNotPython) || errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrNotExist)) {
+				continue
+			}
+			return &targetError{pid: pid, err: err}
+		}
+		dumps = append(dumps, d)
 	}
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode([]*processDump{d})
+		return enc.Encode(dumps)
 	}
-	writeText(stdout, d, o)
+	for i, d := range dumps {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		writeText(stdout, d, o)
+	}
 	return nil
 }
 

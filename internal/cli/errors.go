@@ -29,7 +29,10 @@ func explain(err error) string {
 		pid = te.pid
 	}
 	var ue *pyversions.UnsupportedError
+	var le *launchError
 	switch {
+	case errors.As(err, &le):
+		return le.Error()
 	case errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrNotExist) && pid != 0 && !processExists(pid):
 		return fmt.Sprintf("no process with pid %d", pid)
 	case errors.As(err, &ue):

@@ -1,0 +1,241 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pyprof/pyprof/internal/proctree"
+	"github.com/pyprof/pyprof/internal/testpython"
+)
+
+const gunicornBin = "/usr/bin/gunicorn"
+
+// needGunicorn skips without Debian's gunicorn, unless the run requires
+// every dependency (CI installs it).
+func needGunicorn(t *testing.T) {
+	if _, err := os.Stat(gunicornBin); err != nil {
+		if os.Getenv(testpython.RequireEnv) == "all" {
+			t.Fatalf("%s missing: install gunicorn python3-flask python3-gevent", gunicornBin)
+		}
+		t.Skipf("%s missing", gunicornBin)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type gunicorn struct {
+	cmd  *exec.Cmd
+	url  string
+	logs bytes.Buffer
+}
+
+// startGunicorn runs testdata/targets/webapp.py under gunicorn with 3
+// workers of the given class and waits until it answers.
+func startGunicorn(t *testing.T, class string) *gunicorn {
+	t.Helper()
+	root, err := testpython.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	g := &gunicorn{url: "http://127.0.0.1:" + strconv.Itoa(port)}
+	// A long worker timeout: a worker paused for sampling must not be
+	// taken for a hung one.
+	g.cmd = exec.Command(gunicornBin, "-w", "3", "-k", class, "-b", "127.0.0.1:"+strconv.Itoa(port),
+		"--timeout", "120", "--chdir", filepath.Join(root, "testdata", "targets"), "webapp:app")
+	g.cmd.Stdout, g.cmd.Stderr = &g.logs, &g.logs
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { g.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			g.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("gunicorn log:\n%s", g.logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(g.url + "/")
+		if err == nil {
+			resp.Body.Close()
+			if len(g.workers(t)) == 3 {
+				return g
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gunicorn did not come up: %v\n%s", err, g.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (g *gunicorn) workers(t *testing.T) []int {
+	kids, err := proctree.Default.Descendants(g.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, k := range kids {
+		if k.PPid == g.cmd.Process.Pid {
+			pids = append(pids, k.Pid)
+		}
+	}
+	return pids
+}
+
+// load keeps n clients requesting /work until ctx ends.
+func (g *gunicorn) load(ctx context.Context, n int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := client.Get(g.url + "/work")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+var processFrame = regexp.MustCompile(`^process (\d+): `)
+
+// TestGunicorn records a gunicorn master found by name, with sync and then
+// gevent workers under load, while one worker is killed and replaced:
+// every worker, the replacement included, must appear, and the hot
+// function must dominate.
+func TestGunicorn(t *testing.T) {
+	needGunicorn(t)
+	for _, class := range []string{"sync", "gevent"} {
+		t.Run(class, func(t *testing.T) {
+			g := startGunicorn(t, class)
+			ctx, cancel := context.WithCancel(context.Background())
+			wg := g.load(ctx, 6)
+			defer func() { cancel(); wg.Wait() }()
+			original := g.workers(t)
+
+			out := filepath.Join(t.TempDir(), "p.txt")
+			cmd := pyprofCmd(t, "record", "--pgrep", "gunicorn", "-d", "8", "-f", "collapsed", "-o", out)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond)
+			victim := original[0]
+			syscall.Kill(victim, syscall.SIGKILL)
+			// gunicorn notices and forks a replacement.
+			var replacement int
+			for deadline := time.Now().Add(4 * time.Second); replacement == 0 && time.Now().Before(deadline); {
+				for _, w := range g.workers(t) {
+					if w != original[0] && w != original[1] && w != original[2] {
+						replacement = w
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("record: %v\n%s", err, stderr.String())
+			}
+			if replacement == 0 {
+				t.Fatal("gunicorn did not replace the killed worker")
+			}
+			stacks := collapsed(t, out)
+			seen := map[int]int{}
+			for s, n := range stacks {
+				if m := processFrame.FindStringSubmatch(s); m != nil {
+					pid, _ := strconv.Atoi(m[1])
+					seen[pid] += n
+				} else {
+					t.Errorf("stack without a process frame: %s", s)
+				}
+			}
+			for _, w := range append(original, replacement) {
+				if seen[w] == 0 {
+					t.Errorf("worker %d not in the profile (seen %v)", w, seen)
+				}
+			}
+			got, n := share(stacks, regexp.MustCompile(`;parse_tokens \(`))
+			leaves := leafShares(stacks)
+			if top := topLeaf(leaves); top != "parse_tokens" || got < 0.4 {
+				t.Errorf("parse_tokens in %.0f%% of %d samples and the top leaf is %s (%v); want parse_tokens to dominate", 100*got, n, top, leaves)
+			}
+			t.Logf("%s: %d samples, parse_tokens %.0f%%, per process %v (killed %d, replacement %d)\n%s",
+				class, n, 100*got, seen, victim, replacement, stderr.String())
+
+			// dump takes the same target options: the master and
+			// every worker, one JSON object each.
+			js, errOut, code := runPyprof(t, "dump", "--pgrep", "gunicorn", "--json")
+			var ds []dumpJSON
+			if code != 0 || json.Unmarshal([]byte(js), &ds) != nil {
+				t.Fatalf("dump --pgrep: exit %d: %s", code, errOut)
+			}
+			dumped := map[int]bool{}
+			for _, d := range ds {
+				dumped[d.Pid] = true
+			}
+			for _, p := range append(g.workers(t), g.cmd.Process.Pid) {
+				if !dumped[p] {
+					t.Errorf("dump --pgrep gunicorn lacks pid %d (has %v)", p, dumped)
+				}
+			}
+		})
+	}
+}
+
+// leafShares counts samples by innermost function name.
+func leafShares(stacks map[string]int) map[string]int {
+	out := map[string]int{}
+	for s, n := range stacks {
+		leaf := s[strings.LastIndexByte(s, ';')+1:]
+		if i := strings.Index(leaf, " ("); i >= 0 {
+			leaf = leaf[:i]
+		}
+		out[leaf] += n
+	}
+	return out
+}
+
+func topLeaf(m map[string]int) string {
+	best, n := "", -1
+	for k, v := range m {
+		if v > n {
+			best, n = k, v
+		}
+	}
+	return best
+}

@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/pyprof/pyprof/flamegraph"
+	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/internal/target"
+)
+
+type recordOptions struct {
+	targetOptions
+	output      string
+	format      string
+	rate        float64
+	duration    float64
+	nonblocking bool
+	blocking    bool
+	idle        bool
+	gil         bool
+	threads     bool
+	nolineno    bool
+	function    bool
+}
+
+// formats maps -f values to file extensions.
+var formats = map[string]string{
+	"svg":        "svg",
+	"pprof":      "pb.gz",
+	"speedscope": "speedscope.json",
+	"collapsed":  "txt",
+}
+
+// formatOf picks a format from an output file's extension.
+func formatOf(path string) (string, bool) {
+	p := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(p, ".svg"):
+		return "svg", true
+	case strings.HasSuffix(p, ".pb.gz"), strings.HasSuffix(p, ".pprof"), strings.HasSuffix(p, ".pb"):
+		return "pprof", true
+	case strings.HasSuffix(p, ".json"):
+		return "speedscope", true
+	case strings.HasSuffix(p, ".txt"), strings.HasSuffix(p, ".collapsed"), strings.HasSuffix(p, ".folded"):
+		return "collapsed", true
+	}
+	return "", false
+}
+
+func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
+	var o recordOptions
+	fs := newFlagSet("record", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [-f FORMAT] [options]")
+		fmt.Fprintln(stderr, "\nSample a process until Ctrl-C, the duration, or its exit, and write a profile.")
+		fs.PrintDefaults()
+	}
+	o.targetOptions.register(fs, true)
+	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
+	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
+	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
+	fs.Float64VarP(&o.duration, "duration", "d", 0, "stop after this many seconds (default: until Ctrl-C or the target exits)")
+	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target (the default)")
+	fs.BoolVar(&o.blocking, "blocking", false, "pause the target while reading each sample: consistent stacks, slower target")
+	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
+	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
+	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
+	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
+	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	if o.rate <= 0 || o.rate > 10000 {
+		return 0, usagef("--rate must be between 0 and 10000")
+	}
+	if o.duration < 0 {
+		return 0, usagef("--duration must not be negative")
+	}
+	if o.blocking && o.nonblocking {
+		return 0, usagef("--blocking and --nonblocking exclude each other")
+	}
+	if o.format != "" {
+		if _, ok := formats[o.format]; !ok {
+			return 0, usagef("unknown format %q (svg, pprof, speedscope or collapsed)", o.format)
+		}
+	} else if f, ok := formatOf(o.output); ok {
+		o.format = f
+	} else {
+		o.format = "svg"
+	}
+	// Fail before sampling, not after, when the result cannot be written.
+	if o.output != "" {
+		if err := checkWritable(o.output); err != nil {
+			return 0, err
+		}
+	} else if err := checkWritable("profile.tmp"); err != nil {
+		return 0, err
+	}
+	rt, err := o.targetOptions.resolve(fs)
+	if err != nil {
+		return 0, err
+	}
+	if o.output == "" {
+		o.output = fmt.Sprintf("profile-%d.%s", rt.root, formats[o.format])
+	}
+	return record(rt, &o, stderr)
+}
+
+// checkWritable creates and removes a file next to path.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("output %s is a directory", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".pyprof-*.tmp")
+	if err != nil {
+		return fmt.Errorf("cannot write the output: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// testHookWriting, set by tests, runs before the output is written.
+var testHookWriting func()
+
+// attachTimeout bounds how long a just-started program may take to
+// initialise its interpreter.
+const attachTimeout = 10 * time.Second
+
+func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	opts := sampler.Options{
+		Rate: o.rate, Blocking: o.blocking, Subprocesses: rt.follow,
+		Idle: o.idle, GIL: o.gil,
+	}
+	tty := isTerminal(stderr)
+	var lastStatus time.Time
+	start := time.Now()
+	opts.Tick = func(st sampler.Stats) {
+		if !tty || time.Since(lastStatus) < 250*time.Millisecond {
+			return
+		}
+		lastStatus = time.Now()
+		fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
+			time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
+	}
+	s, err := newSampler(rt, opts, sigs)
+	if err != nil {
+		return 0, &targetError{pid: rt.root, err: err}
+	}
+	defer s.Close()
+
+	b := profile.NewBuilder()
+	mode := "nonblocking"
+	if o.blocking {
+		mode = "blocking"
+	}
+	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
+		s.Describe(), o.rate, mode, o.output)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if o.duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.duration*float64(time.Second)))
+		defer cancel()
+	}
+	var stopSig os.Signal
+	go func() {
+		select {
+		case sig := <-sigs:
+			stopSig = sig
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if rt.launched != nil {
+		go func() {
+			<-rt.launched.done
+			cancel()
+		}()
+	}
+	start = time.Now()
+	procFrames := rt.follow
+	runErr := s.Run(ctx, func(smp sampler.Sample) {
+		addSample(b, smp, o, procFrames)
+	})
+	elapsed := time.Since(start)
+	if tty {
+		fmt.Fprint(stderr, "\r\x1b[K")
+	}
+	st := s.Stats()
+	exited := errors.Is(runErr, sampler.ErrTargetExited) || rt.launched != nil && rt.launched.exited()
+	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {
+		return 0, runErr
+	}
+
+	meta := b.Meta()
+	meta.Command = commandTitle(rt, s)
+	meta.Pids = st.Seen
+	meta.Start, meta.Duration = start, elapsed
+	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
+	meta.Samples, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
+	p := b.Profile()
+
+	// A second Ctrl-C while writing abandons the output: the writer
+	// checks before its final rename, so no file appears.
+	written := make(chan error, 1)
+	var abandoned atomic.Bool
+	var path string
+	go func() {
+		if testHookWriting != nil {
+			testHookWriting()
+		}
+		var err error
+		path, err = writeOutput(p, o, &abandoned)
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			return 0, err
+		}
+	case sig := <-sigs:
+		abandoned.Store(true)
+		fmt.Fprintf(stderr, "pyprof: %v while writing: output abandoned\n", sig)
+		select {
+		case <-written:
+		case <-time.After(2 * time.Second):
+		}
+		return 130, nil
+	}
+	if exited {
+		fmt.Fprintln(stderr, "pyprof: the target exited")
+	}
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(st.Rounds) / elapsed.Seconds()
+	}
+	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again), %d processes, %.1f s, %.1f Hz achieved",
+		path, p.Total(), st.Errors, st.Retries, len(st.Seen), elapsed.Seconds(), rate)
+	if st.Missed > 0 {
+		fmt.Fprintf(stderr, ", %d samples missed after stalls", st.Missed)
+	}
+	fmt.Fprintln(stderr)
+	if rt.launched != nil {
+		if !rt.launched.exited() && stopSig == nil {
+			// The duration ended first: stop the program we started.
+			rt.launched.cmd.Process.Signal(syscall.SIGTERM)
+			if !rt.launched.waitExit(2 * time.Second) {
+				rt.launched.cmd.Process.Kill()
+			}
+		}
+		return rt.launched.exitCode(), nil
+	}
+	return 0, nil
+}
+
+// newSampler attaches to the target. A program pyprof just started needs
+// a moment to initialise its interpreter, so attaching is retried for a
+// while, as long as it runs and no signal arrives.
+func newSampler(rt *resolved, opts sampler.Options, sigs chan os.Signal) (*sampler.Sampler, error) {
+	deadline := time.Now().Add(attachTimeout)
+	for {
+		s, err := sampler.New(rt.root, opts)
+		if err == nil || rt.launched == nil || time.Now().After(deadline) {
+			if err != nil && rt.launched != nil && errors.Is(err, target.ErrNotPython) && !opts.Subprocesses {
+				return nil, fmt.Errorf("%w; if it starts Python as a subprocess, add -s", err)
+			}
+			return s, err
+		}
+		if rt.launched.exited() {
+			return nil, fmt.Errorf("%q exited before its interpreter could be found: %w", rt.launched.cmd.Args, err)
+		}
+		select {
+		case sig := <-sigs:
+			return nil, fmt.Errorf("interrupted by %v", sig)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func commandTitle(rt *resolved, s *sampler.Sampler) string {
+	d := s.Describe()
+	if rt.launched != nil {
+		d = strings.Join(rt.launched.cmd.Args, " ")
+	}
+	return d
+}
+
+// addSample adds each thread's stack, root first, with the process and
+// thread frames the options ask for.
+func addSample(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFrames bool) {
+	var frames []profile.Frame
+	for _, t := range smp.Threads {
+		frames = frames[:0]
+		if procFrames {
+			frames = append(frames, profile.ProcessFrame(smp.Pid, smp.Cmdline))
+		}
+		name := t.Name
+		if !t.HasName {
+			name = fmt.Sprintf("%#x", t.ID)
+		}
+		if o.threads {
+			frames = append(frames, profile.ThreadFrame(t.NativeID, name))
+		}
+		for i := len(t.Frames) - 1; i >= 0; i-- {
+			f := t.Frames[i]
+			line := f.Line
+			switch {
+			case o.nolineno:
+				line = 0
+			case o.function:
+				line = f.FirstLine
+			}
+			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+		}
+		b.Add(frames, 1, smp.Pid, t.NativeID, name)
+	}
+}
+
+// writeOutput writes the profile atomically next to o.output, falling back
+// to a temporary file if that fails, and returns the path written.
+func writeOutput(p *profile.Profile, o *recordOptions, abandoned *atomic.Bool) (string, error) {
+	err := writeFile(o.output, p, o.format, abandoned)
+	if err == nil || errors.Is(err, errAbandoned) {
+		return o.output, err
+	}
+	f, terr := os.CreateTemp("", "pyprof-*."+formats[o.format])
+	if terr != nil {
+		return "", fmt.Errorf("write %s: %w (and no temporary file either: %v)", o.output, err, terr)
+	}
+	name := f.Name()
+	f.Close()
+	if terr := writeFile(name, p, o.format, abandoned); terr != nil {
+		return "", fmt.Errorf("write %s: %w (and %s: %v)", o.output, err, name, terr)
+	}
+	return name, fmt.Errorf("write %s: %w; the profile was saved to %s instead", o.output, err, name)
+}
+
+// errAbandoned is returned by a write cancelled by a second interrupt.
+var errAbandoned = errors.New("output abandoned")
+
+func writeFile(path string, p *profile.Profile, format string, abandoned *atomic.Bool) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".pyprof-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	switch format {
+	case "svg":
+		err = flamegraph.Write(f, p, flamegraph.Options{})
+	case "pprof":
+		err = p.WritePprof(f)
+	case "speedscope":
+		err = p.WriteSpeedscope(f)
+	default:
+		err = p.WriteCollapsed(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if uid, gid, ok := sudoOwner(); ok {
+		// Under sudo the file belongs to the user who asked for it.
+		if err := os.Chown(tmp, uid, gid); err != nil {
+			return err
+		}
+	}
+	if abandoned.Load() {
+		return errAbandoned
+	}
+	return os.Rename(tmp, path)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

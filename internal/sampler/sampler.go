@@ -1,0 +1,422 @@
+// Package sampler drives pyprof's sampling loop: it keeps the set of
+// processes being profiled (a root and, optionally, its Python
+// descendants as they come and go), takes one sample of every process per
+// tick at a randomised interval, and hands each process's threads to a
+// callback. record and top are built on it.
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pyprof/pyprof/internal/proctree"
+	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/procmem"
+	"github.com/pyprof/pyprof/pyspy"
+)
+
+// Options configure a Sampler.
+type Options struct {
+	// Rate is the mean number of samples per second.
+	Rate float64
+	// Blocking pauses each process while its stacks are read, for
+	// consistent stacks at the cost of slowing the target.
+	Blocking bool
+	// Subprocesses follows the root's Python descendants.
+	Subprocesses bool
+	// Idle keeps threads that are not running; by default only active
+	// threads (running, or holding the GIL) are reported.
+	Idle bool
+	// GIL keeps only the thread holding the GIL.
+	GIL bool
+	// FS is where processes are listed; proctree.Default if zero.
+	FS *proctree.FS
+	// Tick, if set, is called after every round from the sampling
+	// goroutine, for status lines.
+	Tick func(Stats)
+}
+
+// Thread is one thread's stack in a sample.
+type Thread struct {
+	NativeID int
+	ID       uint64
+	Name     string
+	HasName  bool
+	Active   bool
+	OwnsGIL  bool
+	Frames   []pyspy.Frame // innermost first
+}
+
+// Sample is what one tick read from one process.
+type Sample struct {
+	Time    time.Time
+	Pid     int
+	Cmdline string
+	Threads []Thread
+	// Errors counts threads whose stack could not be read in full;
+	// their partial stacks are not in Threads.
+	Errors int
+}
+
+// Stats summarise a run so far.
+type Stats struct {
+	Rounds    int64         // ticks taken
+	Stacks    int64         // thread stacks reported
+	Errors    int64         // stacks that could not be read
+	Retries   int64         // samples read again because a stack was torn
+	Missed    int64         // ticks skipped after stalls
+	MaxLag    time.Duration // worst lateness of a tick
+	Processes int           // processes being sampled now
+	Seen      []int         // every pid sampled at least once
+}
+
+// ErrTargetExited is returned by Run when every process has exited.
+var ErrTargetExited = errors.New("target exited")
+
+// rescanEvery is how often the process tree is searched for new
+// subprocesses: gunicorn replaces workers at any time, and they must be
+// sampled within a second.
+const rescanEvery = 500 * time.Millisecond
+
+// retryNotPython is how long a descendant that is not (yet) Python is left
+// alone before it is tried again: a fork may exec python later.
+const retryNotPython = 2 * time.Second
+
+type proc struct {
+	t       *target.Process
+	states  *procmem.ThreadStater
+	cmdline string
+	start   uint64
+}
+
+// Sampler samples a root process and, optionally, its descendants.
+type Sampler struct {
+	opts     Options
+	fs       proctree.FS
+	root     int
+	procs    map[int]*proc
+	skipped  map[int]time.Time // descendants that were not Python, and when
+	lastScan time.Time
+	stats    Stats
+	seen     map[int]bool
+	rng      *rand.Rand
+}
+
+// New attaches to root. It fails if root cannot be attached, except that
+// with Subprocesses a root that is not Python is allowed: a shell or a
+// launcher whose children are Python.
+func New(root int, opts Options) (*Sampler, error) {
+	if opts.Rate <= 0 {
+		return nil, fmt.Errorf("rate must be positive, got %v", opts.Rate)
+	}
+	s := &Sampler{
+		opts:    opts,
+		fs:      proctree.Default,
+		root:    root,
+		procs:   map[int]*proc{},
+		skipped: map[int]time.Time{},
+		seen:    map[int]bool{},
+		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(root))),
+	}
+	if opts.FS != nil {
+		s.fs = *opts.FS
+	}
+	if err := s.attach(root); err != nil {
+		if !opts.Subprocesses || !errors.Is(err, target.ErrNotPython) {
+			return nil, err
+		}
+		s.skipped[root] = time.Now()
+	}
+	if opts.Subprocesses {
+		s.rescan(time.Now())
+	}
+	return s, nil
+}
+
+func (s *Sampler) attach(pid int) error {
+	t, err := target.Attach(pid, target.Options{})
+	if err != nil {
+		return err
+	}
+	p := &proc{t: t, states: t.Proc.NewThreadStater(), cmdline: t.CommandLine()}
+	if pr, err := s.fs.Get(pid); err == nil {
+		p.start = pr.StartTime
+	}
+	s.procs[pid] = p
+	return nil
+}
+
+// rescan attaches to new Python descendants of the root.
+func (s *Sampler) rescan(now time.Time) {
+	s.lastScan = now
+	kids, err := s.fs.Descendants(s.root)
+	if err != nil {
+		return
+	}
+	for _, k := range kids {
+		if p, ok := s.procs[k.Pid]; ok {
+			// A pid reused by a new process is a new target.
+			if p.start == 0 || p.start == k.StartTime {
+				continue
+			}
+			s.drop(k.Pid)
+		}
+		if t, ok := s.skipped[k.Pid]; ok && now.Sub(t) < retryNotPython {
+			continue
+		}
+		if err := s.attach(k.Pid); err != nil {
+			s.skipped[k.Pid] = now
+			continue
+		}
+		delete(s.skipped, k.Pid)
+	}
+	if s.root != 0 {
+		if _, ok := s.procs[s.root]; !ok {
+			if t, ok := s.skipped[s.root]; ok && now.Sub(t) >= retryNotPython {
+				if err := s.attach(s.root); err != nil {
+					s.skipped[s.root] = now
+				} else {
+					delete(s.skipped, s.root)
+				}
+			}
+		}
+	}
+}
+
+func (s *Sampler) drop(pid int) {
+	if p, ok := s.procs[pid]; ok {
+		p.states.Close()
+		p.t.Close()
+		delete(s.procs, pid)
+	}
+}
+
+// Close detaches from every process.
+func (s *Sampler) Close() {
+	for pid := range s.procs {
+		s.drop(pid)
+	}
+}
+
+// Stats returns the counters so far.
+func (s *Sampler) Stats() Stats {
+	st := s.stats
+	st.Processes = len(s.procs)
+	for pid := range s.seen {
+		st.Seen = append(st.Seen, pid)
+	}
+	sort.Ints(st.Seen)
+	return st
+}
+
+// Processes describes the processes being sampled, for status lines.
+func (s *Sampler) Processes() []string {
+	var out []string
+	pids := make([]int, 0, len(s.procs))
+	for pid := range s.procs {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		out = append(out, fmt.Sprintf("%d: %s", pid, s.procs[pid].cmdline))
+	}
+	return out
+}
+
+// Version returns the Python version of the root, or of any process.
+func (s *Sampler) Version() string {
+	if p, ok := s.procs[s.root]; ok {
+		return p.t.Version.String()
+	}
+	for _, p := range s.procs {
+		return p.t.Version.String()
+	}
+	return ""
+}
+
+// interval draws the time to the next tick uniformly from half to one and
+// a half periods: the mean rate is kept, but a workload whose period
+// divides the sampling period cannot alias with it.
+func (s *Sampler) interval() time.Duration {
+	period := float64(time.Second) / s.opts.Rate
+	return time.Duration(period * (0.5 + s.rng.Float64()))
+}
+
+// Run samples until ctx is done or every process has exited, calling emit
+// with each process's sample. It returns nil when ctx ends it and
+// ErrTargetExited when the targets are gone.
+func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
+	period := time.Duration(float64(time.Second) / s.opts.Rate)
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		next = next.Add(s.interval())
+		now := time.Now()
+		if late := now.Sub(next); late > 0 {
+			s.stats.MaxLag = max(s.stats.MaxLag, late)
+			// After a stall (a suspended laptop, an overloaded host)
+			// do not burst to catch up: count what was missed and
+			// carry on from now.
+			if late > period {
+				s.stats.Missed += int64(late / period)
+				next = now
+			}
+		}
+		timer.Reset(max(0, time.Until(next)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		now = time.Now()
+		if s.opts.Subprocesses && now.Sub(s.lastScan) >= rescanEvery {
+			s.rescan(now)
+		}
+		s.stats.Rounds++
+		s.round(now, emit)
+		if s.opts.Tick != nil {
+			s.opts.Tick(s.Stats())
+		}
+		if len(s.procs) == 0 && (!s.opts.Subprocesses || s.rootGone()) {
+			return ErrTargetExited
+		}
+	}
+}
+
+func (s *Sampler) rootGone() bool {
+	_, err := s.fs.Get(s.root)
+	return err != nil
+}
+
+// round samples every process once.
+func (s *Sampler) round(now time.Time, emit func(Sample)) {
+	pids := make([]int, 0, len(s.procs))
+	for pid := range s.procs {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		p := s.procs[pid]
+		smp, err := s.sampleProcess(p)
+		if err != nil {
+			if isGone(err) || !processAlive(pid) {
+				s.drop(pid)
+				continue
+			}
+			s.stats.Errors++
+			continue
+		}
+		smp.Time, smp.Pid, smp.Cmdline = now, pid, p.cmdline
+		s.seen[pid] = true
+		s.stats.Errors += int64(smp.Errors)
+		s.stats.Stacks += int64(len(smp.Threads))
+		emit(smp)
+	}
+}
+
+func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
+	var smp Sample
+	var threads []pyspy.Thread
+	var err error
+	// Run states first: a paused thread is always in tracing stop.
+	if s.opts.Blocking {
+		pp, perr := p.t.Proc.Pause()
+		if perr != nil {
+			return smp, perr
+		}
+		threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
+		if rerr := pp.Resume(); rerr != nil && err == nil {
+			err = rerr
+		}
+	} else {
+		threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
+		// A running target can change between the reads of one sample,
+		// leaving a torn stack. Sampling again at once usually succeeds:
+		// the retry fetches everything the failed attempt touched in
+		// one batched read.
+		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
+			s.stats.Retries++
+			threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
+		}
+	}
+	if threads == nil && err != nil {
+		return smp, err
+	}
+	failed := map[uint64]bool{}
+	var te *pyspy.ThreadError
+	for _, e := range unwrapAll(err) {
+		if errors.As(e, &te) {
+			failed[te.Thread] = true
+			smp.Errors++
+		}
+	}
+	for _, t := range threads {
+		if failed[t.Addr] {
+			continue
+		}
+		active := t.OwnsGIL
+		if !active && t.NativeID != 0 {
+			st, err := p.states.State(t.NativeID)
+			active = err == nil && st == 'R'
+		}
+		if s.opts.GIL && !t.OwnsGIL || !s.opts.Idle && !active {
+			continue
+		}
+		smp.Threads = append(smp.Threads, Thread{
+			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
+			Active: active, OwnsGIL: t.OwnsGIL, Frames: t.Frames,
+		})
+	}
+	return smp, nil
+}
+
+// maxRetries bounds the immediate re-reads of a torn sample.
+const maxRetries = 2
+
+func hasThreadErrors(err error) bool {
+	var te *pyspy.ThreadError
+	return errors.As(err, &te)
+}
+
+func unwrapAll(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isGone(err error) bool {
+	return errors.Is(err, syscall.ESRCH) || errors.Is(err, ErrTargetExited)
+}
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+}
+
+// Describe says what is being sampled, for start lines and titles.
+func (s *Sampler) Describe() string {
+	var b strings.Builder
+	if p, ok := s.procs[s.root]; ok {
+		fmt.Fprintf(&b, "process %d (%s)", s.root, p.cmdline)
+	} else {
+		fmt.Fprintf(&b, "process %d", s.root)
+	}
+	if s.opts.Subprocesses {
+		n := len(s.procs)
+		if _, ok := s.procs[s.root]; ok {
+			n--
+		}
+		fmt.Fprintf(&b, " and its subprocesses (%d now)", n)
+	}
+	return b.String()
+}

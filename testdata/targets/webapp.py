@@ -1,0 +1,54 @@
+"""A small Flask app with a CPU-heavy endpoint, for gunicorn profiling tests.
+
+GET /work tokenizes and parses a text, which takes a few milliseconds of
+pure Python; parse_tokens dominates. GET / answers at once.
+"""
+
+from flask import Flask
+
+app = Flask(__name__)
+
+TEXT = "let total = (alpha + beta) * gamma - delta / 42; call(fn, [1, 2, 3]);\n" * 40
+
+
+def tokenize(text):
+    tokens = []
+    word = []
+    for ch in text:
+        if ch.isalnum() or ch == "_":
+            word.append(ch)
+            continue
+        if word:
+            tokens.append("".join(word))
+            word = []
+        if not ch.isspace():
+            tokens.append(ch)
+    return tokens
+
+
+def parse_tokens(tokens):
+    # A deliberately slow evaluator: repeated scans stand in for real
+    # parsing work so that this function dominates the profile.
+    depth = 0
+    score = 0
+    for _ in range(12):
+        for i, tok in enumerate(tokens):
+            if tok in "([":
+                depth += 1
+            elif tok in ")]":
+                depth -= 1
+            elif tok.isdigit():
+                score += int(tok) * (depth + 1)
+            else:
+                score += len(tok) ^ (i & 7)
+    return score
+
+
+@app.route("/work")
+def work():
+    return str(parse_tokens(tokenize(TEXT)))
+
+
+@app.route("/")
+def index():
+    return "ok"
