@@ -77,8 +77,20 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if f.err != nil {
 			return frames, f.err
 		}
+		if addr == t.frame {
+			t.caller, t.code = back, code
+		}
+		if addr == t.caller {
+			t.instr = uint64(uint32(lasti))
+		}
 		if err := r.isFrame(addr, typ); err != nil {
 			return frames, err
+		}
+		// A frame on a live stack is referenced. A frame with no
+		// references sits on a free list or as its code object's
+		// cached "zombie" frame: the stack changed while it was read.
+		if refcnt := f.i64(0); refcnt <= 0 {
+			return frames, fmt.Errorf("frame at %#x is dead (refcount %d): %w", addr, refcnt, ErrTorn)
 		}
 		ci, err := r.code(code)
 		if err != nil {
@@ -141,8 +153,20 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if f.err != nil {
 			return frames, f.err
 		}
+		if addr == t.frame {
+			t.caller, t.code = prev, code
+		}
+		if addr == t.caller && prev != addr {
+			t.instr = instr
+		}
 		cur := addr
 		addr = prev
+		// Frames of ordinary calls live in the thread's data stack,
+		// below its top; one at or above the top was popped while the
+		// stack was read.
+		if owner == ownedByThread && t.chunk != 0 && cur >= t.chunk && cur < t.limit && cur >= t.top {
+			return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
+		}
 		if owner == ownedByCStack && r.v.AtLeast(3, 12) {
 			continue
 		}

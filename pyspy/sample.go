@@ -1,6 +1,7 @@
 package pyspy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -12,7 +13,17 @@ type SampleOptions struct {
 	// NoNames skips thread names, which cost extra reads when threads
 	// come and go.
 	NoNames bool
+	// Verify checks, after reading, that no thread's stack moved while it
+	// was read, at the cost of one more read. A running target's stack
+	// can change between the reads of one sample (even within one
+	// process_vm_readv, which copies its regions one after another); a
+	// stack read across such a change is torn, and is reported as
+	// ErrTorn so that the caller can sample again.
+	Verify bool
 }
+
+// ErrTorn is the error of a thread whose stack changed while it was read.
+var ErrTorn = errors.New("stack changed while being read")
 
 // ThreadError is a thread whose stack could not be read completely. The
 // sample still holds the frames read before the failure.
@@ -46,12 +57,14 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	threads := make([]Thread, 0, len(addrs))
 	// All stacks share one backing array, sized from earlier samples.
 	frames := make([]Frame, 0, r.framesHint)
+	var read []tstate
 	for _, addr := range addrs {
 		ts, err := r.readThread(addr)
 		if err != nil {
 			errs = append(errs, &ThreadError{addr, err})
 			continue
 		}
+
 		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
 		start := len(frames)
 		frames, err = r.walk(&ts, opts.Locals, frames)
@@ -63,10 +76,68 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			errs = append(errs, &ThreadError{addr, err})
 		}
 		threads = append(threads, t)
+		if opts.Verify && err == nil && ts.frame != 0 {
+			read = append(read, ts)
+		}
+	}
+	if len(read) > 0 {
+		errs = append(errs, r.verify(read)...)
 	}
 	r.framesHint = max(r.framesHint, len(frames)+16)
 	if !opts.NoNames {
 		r.threadNames(threads)
 	}
 	return threads, errors.Join(errs...)
+}
+
+// verify reads again, in one batch and bypassing the sample cache, the
+// links a torn stack would break: where each thread's innermost frame is,
+// that frame's code object and caller, and the instruction the caller is
+// suspended at. The innermost frame itself runs on, but while these four
+// hold, the stack below it has not moved. Comparing the caller link and
+// the code matters before 3.11, where frame objects are recycled in LIFO
+// order: a frame read a moment later can sit at the same address as the
+// one it replaced.
+func (r *Reader) verify(ts []tstate) []error {
+	const per = 4
+	addrs := make([]uint64, 0, per*len(ts))
+	bufs := make([][]byte, 0, per*len(ts))
+	codeOff, backOff, instrOff, instrLen := r.l.IFrame.Code, r.l.IFrame.Previous, r.l.IFrame.Instr, 8
+	if r.l.IFrame.Code < 0 {
+		codeOff, backOff, instrOff, instrLen = r.l.Frame.Code, r.l.Frame.Back, r.l.Frame.Lasti, 4
+	}
+	for _, t := range ts {
+		instrAt := t.frame + uint64(instrOff)
+		if t.caller != 0 {
+			instrAt = t.caller + uint64(instrOff)
+		}
+		addrs = append(addrs, t.framePtr, t.frame+uint64(codeOff), t.frame+uint64(backOff), instrAt)
+		bufs = append(bufs, make([]byte, 8), make([]byte, 8), make([]byte, 8), make([]byte, instrLen))
+	}
+	var err error
+	if b, ok := r.mem.(BatchReader); ok {
+		err = b.ReadBatch(addrs, bufs)
+	} else {
+		for i := range addrs {
+			if _, e := r.mem.ReadAt(bufs[i], int64(addrs[i])); e != nil && err == nil {
+				err = e
+			}
+		}
+	}
+	r.cache.reads++
+	var errs []error
+	for i, t := range ts {
+		b := bufs[per*i:]
+		frame, code, caller := le64(b[0]), le64(b[1]), le64(b[2])
+		var instr uint64
+		if instrLen == 8 {
+			instr = le64(b[3])
+		} else {
+			instr = uint64(binary.LittleEndian.Uint32(b[3]))
+		}
+		if err != nil || frame != t.frame || code != t.code || caller != t.caller || t.caller != 0 && instr != t.instr {
+			errs = append(errs, &ThreadError{t.addr, ErrTorn})
+		}
+	}
+	return errs
 }

@@ -38,6 +38,14 @@ type tstate struct {
 	nativeID           uint64
 	frame              uint64 // the innermost frame, however this version reaches it
 	chunk, top, limit  uint64 // 3.11+ data stack: current chunk, top and end
+	// framePtr is where the innermost frame's address was read; caller is
+	// the frame below it and instr that frame's instruction (f_lasti, or
+	// prev_instr / instr_ptr) as the walk read it. The innermost frame
+	// runs, but its caller is suspended: verify reads the innermost
+	// frame's address and the caller's instruction again.
+	framePtr, caller, instr uint64
+	// code is the innermost frame's code object, as read.
+	code uint64
 }
 
 func (r *Reader) readThread(addr uint64) (tstate, error) {
@@ -56,9 +64,9 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 	}
 	switch {
 	case l.Frame >= 0:
-		t.frame = f.ptr(l.Frame)
+		t.frame, t.framePtr = f.ptr(l.Frame), addr+uint64(l.Frame)
 	case l.CurrentFrame >= 0:
-		t.frame = f.ptr(l.CurrentFrame)
+		t.frame, t.framePtr = f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame)
 	case l.CFrame >= 0:
 		cframe := f.ptr(l.CFrame)
 		if f.err != nil {
@@ -67,6 +75,7 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 		if cframe != 0 {
 			// The C frame and the data stack chunk are read in one go.
 			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
+			t.framePtr = cur
 			r.cache.prefetch(region{cur, 8}, r.chunkRegion(&t))
 			if t.frame, err = r.pointer(cur); err != nil {
 				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)

@@ -73,8 +73,8 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
 	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
 	fs.Float64VarP(&o.duration, "duration", "d", 0, "stop after this many seconds (default: until Ctrl-C or the target exits)")
-	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target (the default)")
-	fs.BoolVar(&o.blocking, "blocking", false, "pause the target while reading each sample: consistent stacks, slower target")
+	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
+	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
 	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
 	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
 	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
@@ -145,7 +145,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	defer signal.Stop(sigs)
 
 	opts := sampler.Options{
-		Rate: o.rate, Blocking: o.blocking, Subprocesses: rt.follow,
+		Rate: o.rate, Mode: mode(o.blocking, o.nonblocking), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil,
 	}
 	tty := isTerminal(stderr)
@@ -166,12 +166,8 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	defer s.Close()
 
 	b := profile.NewBuilder()
-	mode := "nonblocking"
-	if o.blocking {
-		mode = "blocking"
-	}
 	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
-		s.Describe(), o.rate, mode, o.output)
+		s.Describe(), o.rate, opts.Mode, o.output)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -251,8 +247,8 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
 	}
-	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again), %d processes, %.1f s, %.1f Hz achieved",
-		path, p.Total(), st.Errors, st.Retries, len(st.Seen), elapsed.Seconds(), rate)
+	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again, %d paused), %d processes, %.1f s, %.1f Hz achieved",
+		path, p.Total(), st.Errors, st.Retries, st.Paused, len(st.Seen), elapsed.Seconds(), rate)
 	if st.Missed > 0 {
 		fmt.Fprintf(stderr, ", %d samples missed after stalls", st.Missed)
 	}
@@ -331,6 +327,17 @@ func addSample(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFra
 		}
 		b.Add(frames, 1, smp.Pid, t.NativeID, name)
 	}
+}
+
+// mode picks the sampling mode from the flags.
+func mode(blocking, nonblocking bool) sampler.Mode {
+	switch {
+	case blocking:
+		return sampler.Blocking
+	case nonblocking:
+		return sampler.Nonblocking
+	}
+	return sampler.Auto
 }
 
 // writeOutput writes the profile atomically next to o.output, falling back

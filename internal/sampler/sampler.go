@@ -25,9 +25,8 @@ import (
 type Options struct {
 	// Rate is the mean number of samples per second.
 	Rate float64
-	// Blocking pauses each process while its stacks are read, for
-	// consistent stacks at the cost of slowing the target.
-	Blocking bool
+	// Mode says when a process is paused while its stacks are read.
+	Mode Mode
 	// Subprocesses follows the root's Python descendants.
 	Subprocesses bool
 	// Idle keeps threads that are not running; by default only active
@@ -40,6 +39,27 @@ type Options struct {
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
+}
+
+// Mode chooses between consistency and the target's speed.
+type Mode int
+
+const (
+	// Auto reads without pausing, verifies that no stack moved while it
+	// was read, reads again once or twice if one did, and pauses the
+	// process for that sample only if it still moves. Stacks are as
+	// consistent as Blocking's, and the target is paused only in the
+	// rare samples that need it.
+	Auto Mode = iota
+	// Nonblocking never pauses; a stack that keeps moving is dropped
+	// and counted as an error.
+	Nonblocking
+	// Blocking pauses the process for every sample.
+	Blocking
+)
+
+func (m Mode) String() string {
+	return [...]string{"auto", "nonblocking", "blocking"}[m]
 }
 
 // Thread is one thread's stack in a sample.
@@ -70,6 +90,7 @@ type Stats struct {
 	Stacks    int64         // thread stacks reported
 	Errors    int64         // stacks that could not be read
 	Retries   int64         // samples read again because a stack was torn
+	Paused    int64         // samples taken with the process paused after retries (Auto)
 	Missed    int64         // ticks skipped after stalls
 	MaxLag    time.Duration // worst lateness of a tick
 	Processes int           // processes being sampled now
@@ -229,6 +250,16 @@ func (s *Sampler) Processes() []string {
 	return out
 }
 
+// Current returns the command line of each process being sampled, by pid.
+// Call it from the sampling goroutine (a Tick) while Run is running.
+func (s *Sampler) Current() map[int]string {
+	out := make(map[int]string, len(s.procs))
+	for pid, p := range s.procs {
+		out[pid] = p.cmdline
+	}
+	return out
+}
+
 // Version returns the Python version of the root, or of any process.
 func (s *Sampler) Version() string {
 	if p, ok := s.procs[s.root]; ok {
@@ -325,30 +356,31 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	var smp Sample
 	var threads []pyspy.Thread
 	var err error
-	// Run states first: a paused thread is always in tracing stop.
-	if s.opts.Blocking {
-		pp, perr := p.t.Proc.Pause()
-		if perr != nil {
-			return smp, perr
-		}
-		threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
-		if rerr := pp.Resume(); rerr != nil && err == nil {
-			err = rerr
-		}
+	if s.opts.Mode == Blocking {
+		threads, err = s.pausedSample(p)
 	} else {
-		threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
 		// A running target can change between the reads of one sample,
-		// leaving a torn stack. Sampling again at once usually succeeds:
-		// the retry fetches everything the failed attempt touched in
-		// one batched read.
+		// leaving a torn stack; Verify notices, and sampling again at
+		// once usually succeeds, since the retry fetches everything the
+		// failed attempt touched in one batched read.
+		opts := pyspy.SampleOptions{Verify: true}
+		threads, err = p.t.Reader.Sample(opts)
 		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
 			s.stats.Retries++
-			threads, err = p.t.Reader.Sample(pyspy.SampleOptions{})
+			threads, err = p.t.Reader.Sample(opts)
+		}
+		if s.opts.Mode == Auto && hasThreadErrors(err) {
+			s.stats.Paused++
+			threads, err = s.pausedSample(p)
 		}
 	}
 	if threads == nil && err != nil {
 		return smp, err
 	}
+	// Run states come from /proc below; a thread of a paused process
+	// would read as stopped, so blocking samples ask for them after the
+	// process runs again, and they may lag the stack by a few
+	// microseconds.
 	failed := map[uint64]bool{}
 	var te *pyspy.ThreadError
 	for _, e := range unwrapAll(err) {
@@ -383,6 +415,19 @@ const maxRetries = 2
 func hasThreadErrors(err error) bool {
 	var te *pyspy.ThreadError
 	return errors.As(err, &te)
+}
+
+// pausedSample reads the stacks with the process paused.
+func (s *Sampler) pausedSample(p *proc) ([]pyspy.Thread, error) {
+	pp, err := p.t.Proc.Pause()
+	if err != nil {
+		return nil, err
+	}
+	threads, err := p.t.Reader.Sample(pyspy.SampleOptions{})
+	if rerr := pp.Resume(); rerr != nil && err == nil {
+		err = rerr
+	}
+	return threads, err
 }
 
 func unwrapAll(err error) []error {
