@@ -35,10 +35,12 @@ const usage = `pyprof samples the Python stacks of running CPython processes.
 
 Usage:
   pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [options]
-  pyprof dump -p PID [--locals] [--json] [--full-filenames] [--nonblocking]
+  pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-s] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]
+  pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]
 
 Commands:
   record   sample a process (and its subprocesses) into a flamegraph or profile
+  top      show a live table of where a process spends its time
   dump     print every thread's Python stack once
 
 Run "pyprof COMMAND --help" for a command's options.
@@ -58,6 +60,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "record":
 		var code int
 		code, err = runRecord(args[1:], stdout, stderr)
+		if err == nil {
+			return code
+		}
+	case "top":
+		var code int
+		code, err = runTop(args[1:], stdout, stderr)
 		if err == nil {
 			return code
 		}

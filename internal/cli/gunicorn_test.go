@@ -132,6 +132,9 @@ func (g *gunicorn) load(ctx context.Context, n int) *sync.WaitGroup {
 	return &wg
 }
 
+// topProcRow matches a process line of top's header: PID CPU% RSS Samples Command.
+var topProcRow = regexp.MustCompile(`^\s*(\d+) +[\d.]+ +[\d.]+[KMG] +\d+  \S`)
+
 var processFrame = regexp.MustCompile(`^process (\d+): `)
 
 // TestGunicorn records a gunicorn master found by name, with sync and then
@@ -212,6 +215,29 @@ func TestGunicorn(t *testing.T) {
 				if !dumped[p] {
 					t.Errorf("dump --pgrep gunicorn lacks pid %d (has %v)", p, dumped)
 				}
+			}
+
+			// top -s lists the master and every worker in its header,
+			// each with its CPU, memory and samples, and the hot
+			// function leads the table.
+			table, errOut, code := runPyprof(t, "top", "-p", itoa(g.cmd.Process.Pid), "-s", "--once", "--delay", "2")
+			if code != 0 {
+				t.Fatalf("top -s: exit %d: %s", code, errOut)
+			}
+			listed := map[int]bool{}
+			for _, l := range strings.Split(table, "\n") {
+				if m := topProcRow.FindStringSubmatch(l); m != nil {
+					pid, _ := strconv.Atoi(m[1])
+					listed[pid] = true
+				}
+			}
+			for _, p := range append(g.workers(t), g.cmd.Process.Pid) {
+				if !listed[p] {
+					t.Errorf("top -s header lacks pid %d:\n%s", p, table)
+				}
+			}
+			if ts := tables(table); len(ts) != 1 || len(ts[0]) == 0 || ts[0][0].fn != "parse_tokens" {
+				t.Errorf("top -s: parse_tokens does not lead the table:\n%s", table)
 			}
 		})
 	}

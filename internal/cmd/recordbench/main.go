@@ -2,7 +2,8 @@
 // runs gunicorn with 3 sync workers under load from wrk on loopback, and
 // compares the request rate with no profiler, with pyprof record in each
 // mode, and with austin (Debian's package), all in the same run and
-// interleaved over several rounds. It prints medians: requests per second,
+// interleaved over several rounds; pyprof top runs on the same service, so
+// that its CPU use can be set beside record's. It prints medians: requests per second,
 // the slowdown against no profiler, the profiler's CPU use, and the share
 // of stacks that could not be read.
 //
@@ -15,6 +16,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -36,6 +38,7 @@ var (
 	pyprof  = flag.String("pyprof", "bin/pyprof", "pyprof binary")
 	py38    = flag.String("py38", filepath.Join(os.Getenv("HOME"), ".pyenv/versions/3.8.18/bin/python3.8"), "a Python austin supports, for the comparison")
 	rate    = flag.Int("rate", 100, "sampling rate, Hz")
+	only    = flag.String("only", "", "run only this part: service or torn")
 )
 
 type setup struct {
@@ -56,6 +59,7 @@ type result struct {
 	samples []float64
 	errors  []float64
 	retries []float64
+	paused  []float64
 }
 
 func main() {
@@ -74,11 +78,21 @@ func main() {
 	interval := strconv.Itoa(1000000 / *rate)
 	configs := []config{
 		{"none", nil},
-		{"pyprof nonblocking", func(m int, out string) *exec.Cmd {
+		{"pyprof (auto)", func(m int, out string) *exec.Cmd {
 			return exec.Command(*pyprof, "record", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
+		}},
+		{"pyprof nonblocking", func(m int, out string) *exec.Cmd {
+			return exec.Command(*pyprof, "record", "--nonblocking", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
 		}},
 		{"pyprof blocking", func(m int, out string) *exec.Cmd {
 			return exec.Command(*pyprof, "record", "--blocking", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
+		}},
+		// top samples as record does but also redraws its table every
+		// second; piped, it prints the whole table each time.
+		{"pyprof top (auto)", func(m int, out string) *exec.Cmd {
+			c := exec.Command(*pyprof, "top", "-p", strconv.Itoa(m), "-s", "-r", r)
+			c.Stdout = io.Discard
+			return c
 		}},
 		{"austin", func(m int, out string) *exec.Cmd {
 			return exec.Command("austin", "-C", "-i", interval, "-o", out, "-p", strconv.Itoa(m))
@@ -90,8 +104,12 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 
+	if *only == "torn" {
+		torn(app)
+		return
+	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "setup\tprofiler\treq/s\tslowdown\tprofiler CPU\tstacks/s\tunreadable stacks\ttorn samples re-read\t\n")
+	fmt.Fprintf(w, "setup\tprofiler\treq/s\tslowdown\tprofiler CPU\tstacks/s\tunreadable stacks\tre-read\tpaused\t\n")
 	for _, s := range setups {
 		port := freePort()
 		g := exec.Command(s.argv[0], append(s.argv[1:], "-w", "3", "-k", "sync", "-b", "127.0.0.1:"+strconv.Itoa(port), "--timeout", "120", "--chdir", app, "webapp:app")...)
@@ -132,19 +150,137 @@ func main() {
 			rps := median(res.rps)
 			row := fmt.Sprintf("%s\t%s\t%.0f\t%s\t", s.name, c.name, rps, pct(1-rps/base, c.name == "none"))
 			if c.name == "none" {
-				row += "\t\t\t\t"
+				row += "\t\t\t\t\t"
 			} else {
 				row += fmt.Sprintf("%.1f%% of a core\t", median(res.cpu))
 				if len(res.samples) > 0 {
-					row += fmt.Sprintf("%.0f\t%.2f%%\t%.1f%%\t", median(res.samples), median(res.errors), median(res.retries))
+					row += fmt.Sprintf("%.0f\t%.2f%%\t%.1f%%\t%.1f%%\t", median(res.samples), median(res.errors), median(res.retries), median(res.paused))
 				} else {
-					row += "\t\t\t"
+					row += "\t\t\t\t"
 				}
 			}
 			fmt.Fprintln(w, row)
 		}
 	}
 	w.Flush()
+	if *only != "service" {
+		torn(app)
+	}
+}
+
+// torn records churn.py, whose stack changes constantly, in each mode, and
+// counts the stacks whose shape is impossible for it: the rate at which a
+// mode returns torn stacks, beyond those it could tell were unreadable.
+func torn(app string) {
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "target\tmode\tstacks\ttorn (impossible shape)\tunreadable\t\n")
+	for _, py := range []string{"/usr/bin/python3.11", *py38} {
+		for _, mode := range []string{"--nonblocking", "--blocking", ""} {
+			var bad, total, unreadable []float64
+			for round := 0; round < *rounds; round++ {
+				c := exec.Command(py, filepath.Join(app, "churn.py"))
+				if err := c.Start(); err != nil {
+					log.Fatal(err)
+				}
+				time.Sleep(500 * time.Millisecond)
+				out := filepath.Join(os.TempDir(), "churn.txt")
+				var stderr bytes.Buffer
+				args := []string{"record", "-p", strconv.Itoa(c.Process.Pid), "-d", strconv.Itoa(*seconds), "-f", "collapsed", "-o", out}
+				if mode != "" {
+					args = append(args, mode)
+				}
+				p := exec.Command(*pyprof, args...)
+				p.Stderr = &stderr
+				if err := p.Run(); err != nil {
+					log.Fatalf("%v\n%s", err, stderr.String())
+				}
+				c.Process.Kill()
+				c.Wait()
+				b, n := checkChurn(out)
+				bad, total = append(bad, float64(b)), append(total, float64(n))
+				if m := summaryRE.FindStringSubmatch(stderr.String()); m != nil {
+					e, _ := strconv.ParseFloat(m[2], 64)
+					unreadable = append(unreadable, 100*e/(float64(n)+e))
+				}
+				os.Remove(out)
+			}
+			name := mode
+			if name == "" {
+				name = "(auto)"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%.0f\t%.3f%%\t%.3f%%\t\n", filepath.Base(py), name, median(total), 100*median(bad)/median(total), median(unreadable))
+		}
+	}
+	w.Flush()
+}
+
+var (
+	churnFrame = regexp.MustCompile(`^(\S+) \(([^:]*):(\d+)\)$`)
+)
+
+// checkChurn counts the samples in a collapsed file whose stack is not
+// <module>;main;level...;[leaf] with every outer level frame on its
+// recursive call, and the total.
+func checkChurn(path string) (bad, total int) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("testdata", "targets", "churn.py"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	recurse, callLeaf := 0, 0
+	for i, l := range strings.Split(string(src), "\n") {
+		if strings.Contains(l, "# RECURSE") {
+			recurse = i + 1
+		}
+		if strings.Contains(l, "# LEAF") {
+			callLeaf = i + 1
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		i := strings.LastIndexByte(line, ' ')
+		n, _ := strconv.Atoi(line[i+1:])
+		total += n
+		frames := strings.Split(line[:i], ";")
+		ok := len(frames) >= 2 && strings.HasPrefix(frames[0], "<module> (") && strings.HasPrefix(frames[1], "main (")
+		for j := 2; ok && j < len(frames); j++ {
+			m := churnFrame.FindStringSubmatch(frames[j])
+			if m == nil {
+				ok = false
+				break
+			}
+			// main draws the depth from random: those stacks are
+			// main;random.py frames only.
+			if strings.HasSuffix(m[2], "random.py") {
+				ok = j == 2 || strings.HasSuffix(frames[j-1], "random.py)") || strings.Contains(frames[j-1], "random.py:")
+				continue
+			}
+			last := j == len(frames)-1
+			switch {
+			case m[1] == "leaf":
+				ok = last
+			case m[1] == "level":
+				ln, _ := strconv.Atoi(m[3])
+				// Outer levels sit on the recursive call, the one
+				// above leaf on the call of leaf; the innermost may
+				// be anywhere in level.
+				next := ""
+				if !last {
+					next = frames[j+1]
+				}
+				ok = last || ln == recurse && strings.HasPrefix(next, "level (") || ln == callLeaf && strings.HasPrefix(next, "leaf (")
+			default:
+				ok = false
+			}
+		}
+		if !ok {
+			bad += n
+		}
+	}
+	return bad, total
 }
 
 func pct(x float64, none bool) string {
@@ -154,7 +290,7 @@ func pct(x float64, none bool) string {
 	return fmt.Sprintf("%.1f%%", 100*x)
 }
 
-var summaryRE = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again\).*?([\d.]+) s,`)
+var summaryRE = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again, (\d+) paused\).*?([\d.]+) s,`)
 
 func measure(c config, master int, url, out string, res *result) {
 	var prof *exec.Cmd
@@ -184,7 +320,9 @@ func measure(c config, master int, url, out string, res *result) {
 		n, _ := strconv.ParseFloat(m[1], 64)
 		e, _ := strconv.ParseFloat(m[2], 64)
 		rt, _ := strconv.ParseFloat(m[3], 64)
-		secs, _ := strconv.ParseFloat(m[4], 64)
+		paused, _ := strconv.ParseFloat(m[4], 64)
+		secs, _ := strconv.ParseFloat(m[5], 64)
+		res.paused = append(res.paused, 100*paused/(n+e))
 		res.samples = append(res.samples, n/secs)
 		res.errors = append(res.errors, 100*e/(n+e))
 		res.retries = append(res.retries, 100*rt/(n+e))

@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/internal/top"
+)
+
+type topOptions struct {
+	targetOptions
+	rate        float64
+	delay       float64
+	duration    float64
+	sort        string
+	lines       bool
+	once        bool
+	idle        bool
+	gil         bool
+	blocking    bool
+	nonblocking bool
+}
+
+// Terminal control sequences, used only when stdout is a terminal.
+const (
+	altScreenOn  = "\x1b[?1049h\x1b[?25l" // alternate screen, hide cursor
+	altScreenOff = "\x1b[?25h\x1b[?1049l"
+	home         = "\x1b[H"
+	clearToEOL   = "\x1b[K"
+	clearBelow   = "\x1b[J"
+)
+
+func runTop(args []string, stdout, stderr io.Writer) (int, error) {
+	var o topOptions
+	fs := newFlagSet("top", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-r RATE] [-s] [--idle] [--gil] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]")
+		fmt.Fprintln(stderr, "\nShow a live table of the functions a process spends its time in.\nKeys on a terminal: 1-4 sort, L lines, R reset, q quit.")
+		fs.PrintDefaults()
+	}
+	o.targetOptions.register(fs, true)
+	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
+	fs.Float64Var(&o.delay, "delay", 1, "seconds between refreshes")
+	fs.Float64VarP(&o.duration, "duration", "d", 0, "stop after this many seconds")
+	fs.StringVar(&o.sort, "sort", "own", "sort by own, total, owntime or totaltime")
+	fs.BoolVar(&o.lines, "lines", false, "one row per line instead of per function")
+	fs.BoolVar(&o.once, "once", false, "print one table after --delay and exit")
+	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
+	fs.BoolVar(&o.gil, "gil", false, "only count the thread holding the GIL")
+	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
+	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	by, ok := top.ParseSort(o.sort)
+	if !ok {
+		return 0, usagef("--sort must be own, total, owntime or totaltime")
+	}
+	if o.rate <= 0 || o.rate > 10000 || o.delay <= 0 || o.duration < 0 {
+		return 0, usagef("--rate, --delay and --duration must be positive")
+	}
+	if o.blocking && o.nonblocking {
+		return 0, usagef("--blocking and --nonblocking exclude each other")
+	}
+	rt, err := o.targetOptions.resolve(fs)
+	if err != nil {
+		return 0, err
+	}
+	return topLoop(rt, &o, by, stdout, stderr)
+}
+
+// topState is shared between the sampling goroutine and the display.
+type topState struct {
+	mu      sync.Mutex
+	stats   *top.Stats
+	current map[int]string
+	threads map[int]int
+	done    error
+}
+
+func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer) (int, error) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGWINCH)
+	defer signal.Stop(sigs)
+
+	interval := time.Duration(float64(time.Second) / o.rate)
+	st := &topState{stats: top.NewStats(interval), threads: map[int]int{}}
+	st.stats.Idle, st.stats.GILOnly = o.idle, o.gil
+	opts := sampler.Options{Rate: o.rate, Mode: mode(o.blocking, o.nonblocking), Subprocesses: rt.follow, Idle: true}
+	var s *sampler.Sampler
+	opts.Tick = func(sampler.Stats) {
+		cur := s.Current()
+		st.mu.Lock()
+		st.current = cur
+		st.mu.Unlock()
+	}
+	s, err := newSampler(rt, opts, sigs)
+	if err != nil {
+		return 0, &targetError{pid: rt.root, err: err}
+	}
+	defer s.Close()
+	version := s.Version()
+	title := describeTop(rt, s)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if o.duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.duration*float64(time.Second)))
+		defer cancel()
+	}
+	if rt.launched != nil {
+		go func() {
+			<-rt.launched.done
+			cancel()
+		}()
+	}
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		err := s.Run(ctx, func(smp sampler.Sample) {
+			st.mu.Lock()
+			st.stats.Add(smp)
+			st.threads[smp.Pid] = len(smp.Threads)
+			st.mu.Unlock()
+		})
+		st.mu.Lock()
+		st.done = err
+		st.mu.Unlock()
+		cancel()
+	}()
+
+	f, isFile := stdout.(*os.File)
+	tty := isFile && term.IsTerminal(int(f.Fd()))
+	keys := make(chan byte, 16)
+	if tty {
+		if in := os.Stdin; term.IsTerminal(int(in.Fd())) {
+			old, err := term.MakeRaw(int(in.Fd()))
+			if err == nil {
+				// The terminal is restored however top ends.
+				defer term.Restore(int(in.Fd()), old)
+				go readKeys(in, keys)
+			}
+		}
+		fmt.Fprint(stdout, altScreenOn)
+		defer fmt.Fprint(stdout, altScreenOff)
+	}
+
+	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow}
+	lastProc := time.Now()
+	procTicks := func() {
+		now := time.Now()
+		st.mu.Lock()
+		cur := st.current
+		n := 0
+		for _, c := range st.threads {
+			n += c
+		}
+		st.stats.SetThreads(n)
+		st.mu.Unlock()
+		for pid, cmd := range cur {
+			ticks, rss := procUsage(pid)
+			st.mu.Lock()
+			st.stats.SetProcess(pid, cmd, ticks, rss, now.Sub(lastProc))
+			st.mu.Unlock()
+		}
+		st.mu.Lock()
+		for pid := range st.threads {
+			if _, ok := cur[pid]; !ok && cur != nil {
+				delete(st.threads, pid)
+				st.stats.DropProcess(pid)
+			}
+		}
+		st.mu.Unlock()
+		lastProc = now
+	}
+	draw := func(endWindow bool) {
+		if tty {
+			w, h, err := term.GetSize(int(f.Fd()))
+			if err == nil {
+				view.Width, view.Height = w, h
+			}
+		}
+		st.mu.Lock()
+		lines := st.stats.Render(view)
+		if endWindow {
+			st.stats.EndWindow()
+		}
+		st.mu.Unlock()
+		var b bytes.Buffer
+		if tty {
+			b.WriteString(home)
+			for i, l := range lines {
+				b.WriteString(l)
+				b.WriteString(clearToEOL)
+				if i < len(lines)-1 {
+					b.WriteString("\r\n")
+				}
+			}
+			b.WriteString(clearBelow)
+		} else {
+			fmt.Fprintf(&b, "--- %s ---\n", time.Now().Format("2006-01-02 15:04:05"))
+			for _, l := range lines {
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+			b.WriteByte('\n')
+		}
+		stdout.Write(b.Bytes())
+	}
+
+	ticker := time.NewTicker(time.Duration(o.delay * float64(time.Second)))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			procTicks()
+			draw(true)
+			if o.once {
+				return topExit(rt, cancel, sampled), nil
+			}
+		case k := <-keys:
+			switch k {
+			case '1', '2', '3', '4':
+				view.Sort = top.Sort(k - '1')
+			case 'l', 'L':
+				view.Lines = !view.Lines
+			case 'r', 'R':
+				st.mu.Lock()
+				st.stats.Reset()
+				st.mu.Unlock()
+			case 'q', 'Q', 3: // 3 is Ctrl-C in raw mode
+				return topExit(rt, cancel, sampled), nil
+			default:
+				continue
+			}
+			draw(false)
+		case sig := <-sigs:
+			if sig == syscall.SIGWINCH {
+				draw(false)
+				continue
+			}
+			return topExit(rt, cancel, sampled), nil
+		case <-ctx.Done():
+			<-sampled
+			draw(false)
+			st.mu.Lock()
+			done := st.done
+			st.mu.Unlock()
+			code := topExit(rt, cancel, sampled)
+			if errors.Is(done, sampler.ErrTargetExited) {
+				// After the terminal is restored.
+				defer fmt.Fprintln(stderr, "pyprof: the target exited")
+			} else if done != nil {
+				return 0, done
+			}
+			return code, nil
+		}
+	}
+}
+
+// topExit stops sampling and, for a program top launched, ends it and
+// returns its status.
+func topExit(rt *resolved, cancel context.CancelFunc, sampled <-chan struct{}) int {
+	cancel()
+	<-sampled
+	if rt.launched == nil {
+		return 0
+	}
+	if !rt.launched.exited() {
+		rt.launched.cmd.Process.Signal(syscall.SIGTERM)
+		if !rt.launched.waitExit(2 * time.Second) {
+			rt.launched.cmd.Process.Kill()
+		}
+	}
+	return rt.launched.exitCode()
+}
+
+func readKeys(in *os.File, keys chan<- byte) {
+	buf := make([]byte, 16)
+	for {
+		n, err := in.Read(buf)
+		if err != nil {
+			return
+		}
+		for _, c := range buf[:n] {
+			keys <- c
+		}
+	}
+}
+
+func describeTop(rt *resolved, s *sampler.Sampler) string {
+	if rt.launched != nil {
+		return strings.Join(rt.launched.cmd.Args, " ")
+	}
+	return s.Describe()
+}
+
+// procUsage reads a process's CPU ticks (utime+stime) and resident memory.
+func procUsage(pid int) (ticks, rss int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 22 {
+		return 0, 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	sy, _ := strconv.ParseInt(f[12], 10, 64)
+	pages, _ := strconv.ParseInt(f[21], 10, 64)
+	return u + sy, pages * int64(os.Getpagesize())
+}
