@@ -43,7 +43,7 @@ bench:
 # What profiling costs a gunicorn service, per mode, against austin (needs
 # gunicorn, python3-flask, wrk and austin from Debian).
 bench-record: build
-	$(GO) run ./internal/cmd/recordbench -rounds 3 -seconds 10
+	$(GO) run ./internal/cmd/recordbench -rounds 5 -seconds 10
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
