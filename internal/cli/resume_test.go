@@ -16,35 +16,7 @@ import (
 
 // checkResumed fails unless every thread of pid has left tracing stop and
 // nothing traces it any more.
-func checkResumed(t *testing.T, pid int) {
-	t.Helper()
-	p, err := procmem.Open(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, err := p.Status()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stopped := []int{}
-		tids, _ := p.Threads()
-		for _, tid := range tids {
-			if s, err := p.ThreadStat(tid); err == nil && (s == 't' || s == 'T') {
-				stopped = append(stopped, tid)
-			}
-		}
-		if st.TracerPid == 0 && len(stopped) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("target %d not resumed: TracerPid %d, stopped threads %v", pid, st.TracerPid, stopped)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func checkResumed(t *testing.T, pid int) { testpython.CheckResumed(t, pid) }
 
 // TestDumpAlwaysResumes interrupts a dump while its target is paused, by an
 // error, SIGINT, SIGTERM and a panic, and checks that the target runs on.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,6 +76,7 @@ func TestTopPiped(t *testing.T) {
 			t.Errorf("row %d: %s %.1f%%, want %s %.0f%% ± 5\n%s", i, r.fn, r.own, name, want[name], out)
 		}
 	}
+	t.Logf("%s %.1f%%, %s %.1f%%, %s %.1f%%", ts[0][0].fn, ts[0][0].own, ts[0][1].fn, ts[0][1].own, ts[0][2].fn, ts[0][2].own)
 	if !strings.Contains(out, "Python "+tg.Expect.Version) || !strings.Contains(out, "GIL: ") {
 		t.Errorf("header lacks version or GIL share:\n%s", out)
 	}
@@ -83,6 +85,21 @@ func TestTopPiped(t *testing.T) {
 	if n := len(tables(out)); code != 0 || n < 3 {
 		t.Errorf("exit %d, %d tables in 3.5 s at 1 s:\n%s", code, n, out)
 	}
+
+	// Ctrl-C ends top cleanly, even while it pauses the target for
+	// every sample, and leaves the target running and untraced.
+	cmd := pyprofCmd(t, "top", "-p", pid, "--blocking", "-r", "1000", "--delay", "0.2")
+	var piped ptyOutput
+	cmd.Stdout = &piped
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a table", func() bool { return strings.Contains(piped.String(), "--- ") })
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("top after Ctrl-C: %v", err)
+	}
+	testpython.CheckResumed(t, tg.Pid)
 }
 
 // ptyOutput collects what a program writes to a pty.
@@ -95,6 +112,12 @@ func (p *ptyOutput) String() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.buf.String()
+}
+
+func (p *ptyOutput) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Write(b)
 }
 
 func (p *ptyOutput) read(r io.Reader) {
