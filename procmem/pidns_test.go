@@ -337,9 +337,14 @@ func TestNamespacedProcess(t *testing.T) {
 	if !slices.Equal(ids, tids) {
 		t.Errorf("ToFS(%v) = %v, want the threads %v", own, ids, tids)
 	}
-	for _, tid := range tids {
-		if st, err := p.ThreadStat(tid); err != nil || st != 'S' {
-			t.Errorf("thread %d: state %c, %v; want S", tid, st, err)
+	// Every thread ends up waiting; right after the report some may
+	// still be on their way there.
+	waitFor(t, "every thread to sleep", func() bool {
+		for _, tid := range tids {
+			if st, err := p.ThreadStat(tid); err != nil || st != 'S' {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
