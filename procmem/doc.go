@@ -10,7 +10,9 @@
 // the target's mount namespace, so files are opened through /proc/PID/root or
 // /proc/PID/map_files rather than directly; this is what makes profiling a
 // process inside a container, or one whose binary was replaced by an upgrade,
-// read the bytes that are actually mapped.
+// read the bytes that are actually mapped. Likewise, thread ids found in the
+// target's memory are numbered by its own pid namespace; ThreadIDs maps
+// them to the ids /proc uses.
 //
 // Errors keep the underlying syscall.Errno reachable with errors.Is, so a
 // caller can tell a vanished process (ESRCH) from a permission problem

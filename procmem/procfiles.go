@@ -144,7 +144,12 @@ func parseStatus(b []byte) (*Status, error) {
 		case "Gid":
 			err = parseIDs(st.Gid[:], val)
 		case "NSpid":
-			for _, f := range strings.Fields(val) {
+			fields := strings.Fields(val)
+			if len(fields) > maxPidNSLevels {
+				err = fmt.Errorf("%d levels, the kernel nests at most %d", len(fields), maxPidNSLevels)
+				break
+			}
+			for _, f := range fields {
 				n, perr := strconv.Atoi(f)
 				if perr != nil {
 					err = perr
@@ -160,6 +165,22 @@ func parseStatus(b []byte) (*Status, error) {
 		}
 	}
 	return st, sc.Err()
+}
+
+// ThreadStatus parses /proc/PID/task/TID/status. Its NSpid is the
+// thread's id in each pid namespace, which is how ids the target keeps in
+// its own memory are matched with the FS's.
+func (p *Process) ThreadStatus(tid int) (*Status, error) {
+	tidStr := strconv.Itoa(tid)
+	b, err := os.ReadFile(p.path("task", tidStr, "status"))
+	if err != nil {
+		return nil, p.fileErr(err, tidStr)
+	}
+	st, err := parseStatus(b)
+	if err != nil {
+		return nil, fmt.Errorf("thread %d status: %w", tid, err)
+	}
+	return st, nil
 }
 
 func parseIDs(dst []int, val string) error {

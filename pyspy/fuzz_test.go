@@ -186,6 +186,8 @@ func FuzzDecoders(f *testing.F) {
 					_, _ = r.walk(&ts, true, nil)
 				}
 				r.interp = addr
+				// Learning the native thread id offset decodes struct pthread.
+				r.SetOSThreads(1, []int{1, 2, 3})
 				_, _ = r.Sample(SampleOptions{Locals: true})
 			case opDict:
 				_, _, _ = r.dictItems(addr, 1000)

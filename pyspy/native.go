@@ -1,91 +1,130 @@
 package pyspy
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // Before 3.11 a thread state records only the pthread id, which on Linux is
 // the address of the thread's struct pthread. The OS thread id is a member
 // of that struct at an offset that depends on the C library (glibc, musl)
 // and its version, so it is learnt from the target: the main thread's
 // struct holds the process id, and every other thread's struct holds one of
-// the process's thread ids at the same offset.
+// the process's thread ids at the same offset, each a different one.
+//
+// The ids are those of the target's own pid namespace, which is what the C
+// library stores. In a container they are small: the pid of a container's
+// init is 1, a value that other members (flags, counts) hold too.
 type nativeIDs struct {
-	offset  int64 // -1: not learnt or not learnable
-	learned bool
+	offset int64 // where struct pthread holds the thread id, once found
+	found  bool
+	// settled is set when no later call could choose differently: the
+	// offset was checked against two or more threads, or it was the only
+	// one holding the pid.
+	settled bool
 }
 
-// maxPthreadScan bounds how much of struct pthread is searched.
-const maxPthreadScan = 2048
+const (
+	// maxPthreadScan bounds how much of struct pthread is searched.
+	maxPthreadScan = 2048
+	// maxCalibrateThreads and maxCalibrateOffsets (per thread) bound the
+	// work of learning the offset when many threads or words match.
+	maxCalibrateThreads = 64
+	maxCalibrateOffsets = 64
+)
 
 // SetOSThreads gives the reader the process id and OS thread ids of the
-// target, from which it learns where the C library keeps the thread id
-// (only needed before 3.11). Call it again when the thread set changes;
-// the offset is learnt once.
+// target, as the target sees them (in its own pid namespace), from which it
+// learns where the C library keeps the thread id (only needed before
+// 3.11). With a single thread the choice can be ambiguous; call it again
+// when the thread set grows, and the offset is then checked against the
+// new threads. Once settled, calls return at once.
 func (r *Reader) SetOSThreads(pid int, tids []int) {
-	if r.l.Thread.NativeThreadID >= 0 || r.native.learned {
+	if r.l.Thread.NativeThreadID >= 0 || r.native.settled {
 		return
 	}
-	r.native.offset = -1
 	r.cache.begin()
 	tstates, err := r.threadList()
 	if err != nil {
 		return
 	}
-	known := map[uint32]bool{}
+	known := make(map[uint32]bool, len(tids))
 	for _, t := range tids {
 		known[uint32(t)] = true
 	}
-	var cands []int64
-	var main []byte
+	// Each distinct struct pthread once: two thread states of one thread
+	// would otherwise fail the test that ids differ.
 	var ids []uint64
 	for _, addr := range tstates {
+		if len(ids) == maxCalibrateThreads {
+			break
+		}
 		ts, err := r.readThread(addr)
-		if err != nil || ts.id == 0 {
+		if err != nil || ts.id == 0 || slices.Contains(ids, ts.id) {
 			continue
 		}
 		ids = append(ids, ts.id)
 	}
-	// Find the main thread: the one whose struct holds the pid.
-	for _, id := range ids {
-		b, err := r.cache.bytes(id, maxPthreadScan)
+	regions := make([]region, len(ids))
+	for i, id := range ids {
+		regions[i] = region{id, maxPthreadScan}
+	}
+	r.cache.prefetch(regions...)
+	// Any thread may be the main one: its position in the list differs
+	// between versions, and where the pid is small another thread's
+	// struct may hold it too, at an offset the other checks reject.
+	for _, main := range ids {
+		b, err := r.cache.bytes(main, maxPthreadScan)
 		if err != nil {
 			continue
 		}
-		for off := 0; off+4 <= len(b); off += 4 {
-			if binary.LittleEndian.Uint32(b[off:]) == uint32(pid) {
-				cands = append(cands, int64(off))
+		var fits []int64
+		tried := 0
+		for off := 0; off+4 <= len(b) && tried < maxCalibrateOffsets; off += 4 {
+			if binary.LittleEndian.Uint32(b[off:]) != uint32(pid) {
+				continue
+			}
+			tried++
+			if r.holdsThreadIDs(ids, uint64(off), known) {
+				fits = append(fits, int64(off))
 			}
 		}
-		if len(cands) > 0 {
-			main = b
-			break
-		}
-	}
-	if main == nil {
-		return
-	}
-	// Keep the candidates at which every other thread holds a thread id.
-	for _, off := range cands {
-		ok := true
-		for _, id := range ids {
-			b, err := r.cache.bytes(id+uint64(off), 4)
-			if err != nil || !known[binary.LittleEndian.Uint32(b)] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			r.native.offset, r.native.learned = off, true
+		if len(fits) > 0 {
+			// The first fit: the thread id precedes the other members
+			// that can equal it (glibc before 2.25 kept the pid right
+			// after it).
+			r.native.offset, r.native.found = fits[0], true
+			r.native.settled = len(ids) > 1 || len(fits) == 1
 			return
 		}
 	}
 }
 
-// nativeID returns the OS thread id of t, or 0.
+// holdsThreadIDs reports whether every struct pthread in ids holds a
+// different one of the known thread ids at off.
+func (r *Reader) holdsThreadIDs(ids []uint64, off uint64, known map[uint32]bool) bool {
+	seen := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		b, err := r.cache.bytes(id+off, 4)
+		if err != nil {
+			return false
+		}
+		v := binary.LittleEndian.Uint32(b)
+		if !known[v] || seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return true
+}
+
+// nativeID returns the OS thread id of t, in the target's pid namespace,
+// or 0.
 func (r *Reader) nativeID(t *tstate) int {
 	if r.l.Thread.NativeThreadID >= 0 {
 		return int(t.nativeID)
 	}
-	if !r.native.learned || t.id == 0 {
+	if !r.native.found || t.id == 0 {
 		return 0
 	}
 	b, err := r.cache.exact(t.id+uint64(r.native.offset), 4)

@@ -109,6 +109,7 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 // processDump is the --json contract; see README.md.
 type processDump struct {
 	Pid           int          `json:"pid"`
+	NamespacePid  int          `json:"namespace_pid,omitempty"` // in its own pid namespace, when not Pid (a container)
 	CommandLine   string       `json:"command_line"`
 	PythonVersion string       `json:"python_version"`
 	Executable    string       `json:"executable"`
@@ -166,6 +167,9 @@ func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
 		Executable:    p.Executable,
 		Threads:       []threadDump{},
 	}
+	if p.OwnPid != pid {
+		d.NamespacePid = p.OwnPid
+	}
 	if sampleErr != nil {
 		d.Errors = append(d.Errors, sampleErr.Error())
 	}
@@ -206,7 +210,7 @@ var testHookPaused func() error
 func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
 	opts := pyspy.SampleOptions{Locals: o.locals}
 	if o.nonblocking {
-		return p.Reader.Sample(opts)
+		return p.Sample(opts)
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -222,7 +226,7 @@ func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
 				return nil, err
 			}
 		}
-		return p.Reader.Sample(opts)
+		return p.Sample(opts)
 	}()
 	if rerr := paused.Resume(); rerr != nil && err == nil {
 		err = fmt.Errorf("resume process: %w", rerr)
@@ -236,7 +240,11 @@ func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
 }
 
 func writeText(w io.Writer, d *processDump, o dumpOptions) {
-	fmt.Fprintf(w, "Process %d: %s\n", d.Pid, d.CommandLine)
+	if d.NamespacePid != 0 {
+		fmt.Fprintf(w, "Process %d (pid %d in its namespace): %s\n", d.Pid, d.NamespacePid, d.CommandLine)
+	} else {
+		fmt.Fprintf(w, "Process %d: %s\n", d.Pid, d.CommandLine)
+	}
 	fmt.Fprintf(w, "Python v%s (%s)\n", d.PythonVersion, d.Executable)
 	for _, e := range d.Errors {
 		fmt.Fprintf(w, "Error: %s\n", e)

@@ -17,6 +17,7 @@ import (
 // test fails if the output drifts from it.
 type dumpJSON struct {
 	Pid           int    `json:"pid"`
+	NamespacePid  int    `json:"namespace_pid"`
 	CommandLine   string `json:"command_line"`
 	PythonVersion string `json:"python_version"`
 	Executable    string `json:"executable"`
@@ -94,8 +95,8 @@ func TestDumpMatchesTargetsOwnView(t *testing.T) {
 			if diff := testpython.DiffThreads(tg.Expect.Threads, toExpect(d)); diff != "" {
 				t.Errorf("pyprof disagrees with the target's own view:\n%s", diff)
 			}
-			if d.Pid != tg.Pid || d.PythonVersion != tg.Expect.Version {
-				t.Errorf("header: pid %d version %s, want %d %s", d.Pid, d.PythonVersion, tg.Pid, tg.Expect.Version)
+			if d.Pid != tg.Pid || d.NamespacePid != 0 || d.PythonVersion != tg.Expect.Version {
+				t.Errorf("header: pid %d (namespace pid %d) version %s, want %d (none) %s", d.Pid, d.NamespacePid, d.PythonVersion, tg.Pid, tg.Expect.Version)
 			}
 			exe, _ := filepath.EvalSymlinks(tg.Expect.Executable)
 			if d.Executable != exe {

@@ -163,6 +163,48 @@ func TestErrors(t *testing.T) {
 		}
 		noStackTrace(t, stderr)
 	})
+	// Root without CAP_SYS_PTRACE in its bounding set, as in a container
+	// started without it: sudo and setcap cannot help, adding the
+	// capability to the container does.
+	t.Run("capability dropped", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root: an unprivileged user is refused before capabilities matter")
+		}
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("no setpriv")
+		}
+		py := testpython.For(t, "3.11")[0]
+		tg := testpython.Start(t, py, "stacks.py", "--shapes", "recursion")
+		for _, tc := range []struct {
+			name string
+			env  []string
+			want []string
+		}{
+			{"as found", nil, []string{"already runs as root", "neither sudo nor setcap"}},
+			{"in a pod", []string{"KUBERNETES_SERVICE_HOST=10.96.0.1"}, []string{"looks like a container", "already runs as root"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				cmd := exec.Command(setpriv, "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", testpython.BuildPyprof(t), "dump", "-p", strconv.Itoa(tg.Pid))
+				cmd.Env = append(os.Environ(), tc.env...)
+				out, _ := cmd.CombinedOutput()
+				stderr := string(out)
+				if code := cmd.ProcessState.ExitCode(); code != 1 {
+					t.Errorf("exit %d", code)
+				}
+				want := append([]string{"permission denied", strconv.Itoa(tg.Pid), "docker run --cap-add SYS_PTRACE", `capabilities: {add: ["SYS_PTRACE"]}`, "kubectl debug", "--profile=general"}, tc.want...)
+				for _, w := range want {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("stderr lacks %q:\n%s", w, stderr)
+					}
+				}
+				if strings.Contains(stderr, "sudo pyprof") {
+					t.Errorf("advises sudo to root:\n%s", stderr)
+				}
+				noStackTrace(t, stderr)
+			})
+		}
+	})
 }
 
 // TestUsageErrors checks that command line mistakes exit with status 2.

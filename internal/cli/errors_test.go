@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// k8sAdvice is what every piece of container advice must name.
+var k8sAdvice = []string{"docker run --cap-add SYS_PTRACE", `capabilities: {add: ["SYS_PTRACE"]}`, "kubectl debug", "--target=CONTAINER", "--profile=general"}
+
 func TestAdviceFor(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -13,12 +16,20 @@ func TestAdviceFor(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"no yama, no cap", hostFacts{}, []string{"sudo pyprof", "setcap cap_sys_ptrace+ep", "SYS_PTRACE", "securityContext"}, []string{"ptrace_scope"}},
-		{"scope 1", hostFacts{ptraceScope: "1"}, []string{"setcap", "ptrace_scope is 1", "sysctl"}, nil},
-		{"scope 2", hostFacts{ptraceScope: "2"}, []string{"setcap", "ptrace_scope is 2"}, []string{"sysctl"}},
-		{"scope 3", hostFacts{ptraceScope: "3"}, []string{"ptrace_scope is 3", "reboot"}, []string{"setcap"}},
-		{"container", hostFacts{container: true}, []string{"looks like a container", "SYS_PTRACE"}, nil},
-		{"has cap", hostFacts{hasCap: true}, []string{"already be traced", "seccomp"}, []string{"setcap"}},
+		{"no yama, no cap", hostFacts{boundCap: true}, []string{"sudo pyprof", "setcap cap_sys_ptrace+ep", "SYS_PTRACE", "securityContext"}, []string{"ptrace_scope", "docker run"}},
+		{"scope 1", hostFacts{ptraceScope: "1", boundCap: true}, []string{"setcap", "ptrace_scope is 1", "sysctl"}, nil},
+		{"scope 2", hostFacts{ptraceScope: "2", boundCap: true}, []string{"setcap", "ptrace_scope is 2"}, []string{"sysctl"}},
+		{"scope 3", hostFacts{ptraceScope: "3", boundCap: true}, []string{"ptrace_scope is 3", "reboot"}, []string{"setcap"}},
+		{"has cap", hostFacts{hasCap: true, boundCap: true}, []string{"already be traced", "seccomp"}, []string{"setcap", "docker run", "container"}},
+		{"has cap in a container", hostFacts{hasCap: true, boundCap: true, container: true}, []string{"already be traced", "runtime's seccomp profile"}, []string{"setcap"}},
+		{"container, user", hostFacts{container: true, boundCap: true},
+			append([]string{"This container allows it", "sudo pyprof", "setcap cap_sys_ptrace+ep"}, k8sAdvice...), []string{"already runs as root", "neither sudo nor setcap"}},
+		{"container, root without the capability", hostFacts{container: true, root: true},
+			append([]string{"looks like a container", "already runs as root", "neither sudo nor setcap"}, k8sAdvice...), []string{"sudo pyprof", "setcap cap_sys_ptrace+ep"}},
+		{"container, user without the capability", hostFacts{container: true},
+			append([]string{"looks like a container", "neither sudo nor setcap"}, k8sAdvice...), []string{"sudo pyprof", "already runs as root"}},
+		{"root, capability dropped outside a container", hostFacts{root: true},
+			append([]string{"not even in pyprof's capability bounding set", "If this is a container", "setpriv"}, k8sAdvice...), []string{"sudo pyprof", "looks like a container"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := adviceFor(42, syscall.EPERM, tc.h)
@@ -33,6 +44,32 @@ func TestAdviceFor(t *testing.T) {
 			for _, w := range tc.not {
 				if strings.Contains(got, w) {
 					t.Errorf("advice should not mention %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestNoProcessMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    hostFacts
+		want []string
+		not  []string
+	}{
+		{"host", hostFacts{boundCap: true}, []string{"no process with pid 42"}, []string{"\n"}},
+		{"container", hostFacts{container: true, boundCap: true}, []string{"no process with pid 42", "pid namespace", "--target=CONTAINER", "--pid=container:NAME", "on the host"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := noProcessMessage(42, tc.h)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("message lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(got, w) {
+					t.Errorf("message should not contain %q:\n%s", w, got)
 				}
 			}
 		})

@@ -364,10 +364,10 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		// once usually succeeds, since the retry fetches everything the
 		// failed attempt touched in one batched read.
 		opts := pyspy.SampleOptions{Verify: true}
-		threads, err = p.t.Reader.Sample(opts)
+		threads, err = p.t.Sample(opts)
 		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
 			s.stats.Retries++
-			threads, err = p.t.Reader.Sample(opts)
+			threads, err = p.t.Sample(opts)
 		}
 		if s.opts.Mode == Auto && hasThreadErrors(err) {
 			s.stats.Paused++
@@ -423,7 +423,7 @@ func (s *Sampler) pausedSample(p *proc) ([]pyspy.Thread, error) {
 	if err != nil {
 		return nil, err
 	}
-	threads, err := p.t.Reader.Sample(pyspy.SampleOptions{})
+	threads, err := p.t.Sample(pyspy.SampleOptions{})
 	if rerr := pp.Resume(); rerr != nil && err == nil {
 		err = rerr
 	}

@@ -51,7 +51,13 @@ type Options struct {
 
 // Process is an attached Python process.
 type Process struct {
-	Pid        int
+	// Pid is the process id in the pid namespace of /proc, which is
+	// pyprof's own: what -p takes and what ps and top -H show.
+	Pid int
+	// OwnPid is the pid the process has in its own pid namespace, where
+	// os.getpid() returns it: different from Pid in a container that does
+	// not share the host's pid namespace.
+	OwnPid     int
 	Proc       *procmem.Process
 	Reader     *pyspy.Reader
 	Version    pyversions.Version
@@ -62,6 +68,12 @@ type Process struct {
 	Located string
 	// Config is what the reader was built from.
 	Config pyspy.Config
+
+	// tids maps thread ids between the namespaces.
+	tids *procmem.ThreadIDs
+	// calibrated is the most threads the reader has learnt native ids
+	// from (before 3.11).
+	calibrated int
 }
 
 // Close releases the process's file descriptors.
@@ -73,6 +85,42 @@ func (p *Process) CommandLine() string {
 		return p.Executable
 	}
 	return strings.Join(p.Cmdline, " ")
+}
+
+// Sample reads every thread's stack, as Reader.Sample does, and gives
+// native thread ids in Pid's namespace: the target stores them as its own
+// pid namespace numbers them, but /proc/PID/task, top -H and the user's
+// tools on the host number them in pyprof's. An id whose thread has just
+// exited becomes 0, since its number may already name another thread.
+func (p *Process) Sample(opts pyspy.SampleOptions) ([]pyspy.Thread, error) {
+	threads, err := p.Reader.Sample(opts)
+	p.calibrate(len(threads))
+	if p.tids != nil && p.tids.Nested() {
+		ids := make([]int, len(threads))
+		for i := range threads {
+			ids[i] = threads[i].NativeID
+		}
+		p.tids.ToFS(ids)
+		for i := range threads {
+			threads[i].NativeID = ids[i]
+		}
+	}
+	return threads, err
+}
+
+// calibrate has the reader learn where the C library keeps thread ids
+// (before 3.11), and check it again whenever the process has more Python
+// threads than the last time: with a single thread the choice can be
+// ambiguous, notably when the pid is 1, as a container's init. The ids are
+// the target's own, as the C library stores them.
+func (p *Process) calibrate(threads int) {
+	if p.tids == nil || p.Config.Layout.Thread.NativeThreadID >= 0 || threads <= p.calibrated {
+		return
+	}
+	p.calibrated = threads
+	if tids, err := p.tids.OwnThreads(); err == nil {
+		p.Reader.SetOSThreads(p.OwnPid, tids)
+	}
 }
 
 var libpythonRE = regexp.MustCompile(`^libpython[23]\.\d+[a-z]*\.so`)
@@ -147,9 +195,11 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	if cfg.Runtime == 0 && cfg.InterpHead == 0 {
 		p.Located = "scan"
 	}
-	if tids, err := proc.Threads(); err == nil {
-		r.SetOSThreads(p.Pid, tids)
+	if p.tids, err = proc.NewThreadIDs(); err != nil {
+		return nil, fmt.Errorf("thread ids: %w", err)
 	}
+	p.OwnPid = p.tids.OwnPid()
+	p.calibrate(1)
 	return p, nil
 }
 

@@ -3,6 +3,7 @@ package testpython
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,8 +81,18 @@ func (e *Expect) Shape(name string) *ExpectThread {
 // Target is a running Python process started by a test. It is killed when
 // the test ends, whether or not the test passed.
 type Target struct {
-	Cmd    *exec.Cmd
-	Pid    int
+	// Cmd is the process the test started: the interpreter, or for
+	// StartInNamespace the unshare that runs it.
+	Cmd *exec.Cmd
+	// Pid is the interpreter's pid in the test's pid namespace.
+	Pid int
+	// OwnPid is its pid in its own pid namespace, as the report gives it:
+	// Pid, except for StartInNamespace.
+	OwnPid int
+	// Root is, for StartInNamespace, where the private copy of the
+	// interpreter is mounted: a directory that is empty outside the
+	// target's mount namespace.
+	Root   string
 	Interp Interpreter
 	Script string  // absolute path of the script
 	Expect *Expect // never nil once Start returns
@@ -102,6 +113,87 @@ func (tg *Target) Stderr() string { return tg.out.stderrString() }
 // exactly the threads in the report.
 func Start(t testing.TB, py Interpreter, script string, args ...string) *Target {
 	t.Helper()
+	path := scriptPath(t, script)
+	cmd := exec.Command(py.Path, append([]string{path}, args...)...)
+	return start(t, py, path, cmd, "")
+}
+
+// StartInNamespace runs script as Start does, but as a container would: in
+// new mount and pid namespaces, as the init (pid 1) of its pid namespace,
+// and from a private copy of the interpreter (and of its libpython) on a
+// tmpfs that only the target's mount namespace has, at Root. Outside the
+// namespace nothing is at that path, so the interpreter's files can be
+// reached only through /proc/PID/root. The script and the standard library
+// are the machine's own.
+//
+// The report's pid and native thread ids are the target's own; Pid is the
+// test's view, and HostTID translates thread ids. Creating namespaces needs
+// root: without it the test is skipped.
+func StartInNamespace(t testing.TB, py Interpreter, script string, args ...string) *Target {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("starting a target in new namespaces needs root")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("namespace targets need unshare from util-linux: %v", err)
+	}
+	path := scriptPath(t, script)
+	lib, err := libpython(py.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	// --kill-child makes the target die with unshare, and so with the
+	// test binary through Pdeathsig.
+	argv := []string{"--mount", "--pid", "--fork", "--mount-proc", "--kill-child",
+		"/bin/sh", "-c", namespaceScript, "sh", root, py.Path, lib, path}
+	cmd := exec.Command(unshare, append(argv, args...)...)
+	return start(t, py, path, cmd, root)
+}
+
+// namespaceScript runs inside the namespaces: it mounts a tmpfs over the
+// (empty) root directory, copies the interpreter and its libpython there
+// and runs the script on the copy, which replaces the shell as pid 1.
+// Arguments: root, interpreter, libpython or "", script, script arguments.
+const namespaceScript = `set -e
+root=$1 exe=$2 lib=$3
+shift 3
+mount -t tmpfs -o mode=0755 pyprof-testpython "$root"
+mkdir "$root/bin" "$root/lib"
+cp "$exe" "$root/bin/"
+if [ -n "$lib" ]; then cp "$lib" "$root/lib/"; fi
+export LD_LIBRARY_PATH="$root/lib"
+exec "$root/bin/${exe##*/}" "$@"
+`
+
+// libpython returns the shared libpython that the interpreter at path
+// needs, from the lib directory beside its bin, or "" for an interpreter
+// that links libpython statically.
+func libpython(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	for _, l := range libs {
+		if strings.HasPrefix(l, "libpython") {
+			lib := filepath.Join(filepath.Dir(filepath.Dir(path)), "lib", l)
+			if _, err := os.Stat(lib); err != nil {
+				return "", fmt.Errorf("%s needs %s: %w", path, l, err)
+			}
+			return lib, nil
+		}
+	}
+	return "", nil
+}
+
+func scriptPath(t testing.TB, script string) string {
+	t.Helper()
 	path := script
 	if !filepath.IsAbs(path) {
 		root, err := ModuleRoot()
@@ -113,7 +205,13 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("target script: %v", err)
 	}
+	return path
+}
 
+// start runs cmd, which runs the script at path on py: directly, or in
+// namespaces under a private root.
+func start(t testing.TB, py Interpreter, path string, cmd *exec.Cmd, root string) *Target {
+	t.Helper()
 	// A pipe of our own rather than StdoutPipe: Wait closes StdoutPipe's
 	// reader, which would race with reading the report of a target that
 	// exits right after printing it.
@@ -122,7 +220,6 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 		t.Fatal(err)
 	}
 	out := &output{}
-	cmd := exec.Command(py.Path, append([]string{path}, args...)...)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
 	cmd.Stdout = w
 	cmd.Stderr = &out.stderr
@@ -132,11 +229,14 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
-		t.Fatalf("start %s %s: %v", py.Name, script, err)
+		t.Fatalf("start %s %s: %v", py.Name, filepath.Base(path), err)
 	}
 	w.Close()
-	tg := &Target{Cmd: cmd, Pid: cmd.Process.Pid, Interp: py, Script: path, out: out}
+	tg := &Target{Cmd: cmd, Pid: cmd.Process.Pid, Root: root, Interp: py, Script: path, out: out}
 	desc := fmt.Sprintf("%s on %s (pid %d)", filepath.Base(path), py.Name, tg.Pid)
+	if root != "" {
+		desc = fmt.Sprintf("%s on %s in namespaces (unshare pid %d)", filepath.Base(path), py.Name, tg.Pid)
+	}
 
 	// Wait only once the target has exited. Any wait call of this
 	// process can consume a ptrace stop of a traced child, so a Wait
@@ -206,7 +306,17 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, ReadyPrefix)), &exp); err != nil {
 		t.Fatalf("%s: bad report: %v\n%.2000s", desc, err, line)
 	}
-	if exp.Pid != tg.Pid {
+	tg.OwnPid = exp.Pid
+	if root != "" {
+		pid, err := namespaceChild(tg.Pid, exp.Pid)
+		if err != nil {
+			t.Fatalf("%s: %v", desc, err)
+		}
+		tg.Pid = pid
+		// Cleanups run last-in first-out: the target goes first, and
+		// unshare, which waits for it, follows.
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	} else if exp.Pid != tg.Pid {
 		t.Fatalf("%s: report is from pid %d", desc, exp.Pid)
 	}
 	tg.Expect = &exp
@@ -215,6 +325,99 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 		t.Fatalf("%s: %v\nstderr:\n%s", desc, err, tg.Stderr())
 	}
 	return tg
+}
+
+// namespaceChild returns the pid, in our namespace, of the child that
+// unshare forked into the new pid namespace, checking that the child's own
+// pid there is ownPid.
+func namespaceChild(unshare, ownPid int) (int, error) {
+	kids, err := children(unshare)
+	if err != nil {
+		return 0, fmt.Errorf("children of unshare: %w", err)
+	}
+	if len(kids) != 1 {
+		return 0, fmt.Errorf("unshare %d has children %q, want one", unshare, kids)
+	}
+	pid, err := strconv.Atoi(kids[0])
+	if err != nil {
+		return 0, err
+	}
+	ids, err := nsPids(pid, pid)
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) < 2 || ids[len(ids)-1] != ownPid {
+		return 0, fmt.Errorf("process %d has NSpid %v, but reported pid %d from a nested namespace", pid, ids, ownPid)
+	}
+	return pid, nil
+}
+
+// children lists the children of pid, from /proc/PID/task/PID/children
+// where the kernel has it, else from every process's parent.
+func children(pid int) ([]string, error) {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		return strings.Fields(string(b)), nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var kids []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PPid:"); ok && strings.TrimSpace(v) == strconv.Itoa(pid) {
+				kids = append(kids, e.Name())
+			}
+		}
+	}
+	return kids, nil
+}
+
+// HostTID returns the id in the test's pid namespace of the target's thread
+// whose id in the target's own namespace is tid (a native id from the
+// report), from the NSpid lines in /proc/PID/task/*/status.
+func (tg *Target) HostTID(tid int) (int, error) {
+	tids, err := Tasks(tg.Pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, host := range tids {
+		ids, err := nsPids(tg.Pid, host)
+		if err != nil {
+			continue // exited
+		}
+		if len(ids) > 0 && ids[len(ids)-1] == tid {
+			return host, nil
+		}
+	}
+	return 0, fmt.Errorf("no thread of process %d has id %d in its namespace", tg.Pid, tid)
+}
+
+// nsPids returns the NSpid field of a thread's status: its id in each pid
+// namespace, outermost first.
+func nsPids(pid, tid int) ([]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			var ids []int
+			for _, f := range strings.Fields(v) {
+				n, err := strconv.Atoi(f)
+				if err != nil {
+					return nil, fmt.Errorf("NSpid of %d/%d: %w", pid, tid, err)
+				}
+				ids = append(ids, n)
+			}
+			return ids, nil
+		}
+	}
+	return nil, fmt.Errorf("no NSpid in /proc/%d/task/%d/status", pid, tid)
 }
 
 // waitThreads waits for the reporting thread to be gone: it has printed but

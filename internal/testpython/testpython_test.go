@@ -372,3 +372,41 @@ func findFrame(th *ExpectThread, fn string) *ExpectFrame {
 	}
 	return nil
 }
+
+// TestStartInNamespace checks the container harness: the target is its
+// namespace's init, runs a copy of the interpreter that the host cannot
+// see, and its native ids map to threads of the host's /proc.
+func TestStartInNamespace(t *testing.T) {
+	for _, py := range For(t, "3.11") {
+		t.Run(py.Name, func(t *testing.T) {
+			t.Parallel()
+			tg := StartInNamespace(t, py, "nogil.py")
+			if tg.OwnPid != 1 || tg.Pid == 1 || tg.Expect.Pid != tg.OwnPid {
+				t.Errorf("pid %d outside, %d inside, reported %d", tg.Pid, tg.OwnPid, tg.Expect.Pid)
+			}
+			exe := tg.Expect.Executable
+			if !strings.HasPrefix(exe, tg.Root+"/") {
+				t.Errorf("runs %s, not a copy under %s", exe, tg.Root)
+			}
+			if _, err := os.Stat(exe); !os.IsNotExist(err) {
+				t.Errorf("%s is visible outside the namespace: %v", exe, err)
+			}
+			tids, err := Tasks(tg.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tids) != 2 || len(tg.Expect.Threads) != 2 {
+				t.Fatalf("tasks %v, report %+v", tids, tg.Expect.Threads)
+			}
+			for _, th := range tg.Expect.Threads {
+				host, err := tg.HostTID(*th.NativeID)
+				if err != nil || !slices.Contains(tids, host) {
+					t.Errorf("%s: native id %d is %d outside (%v), not among %v", th.Shape, *th.NativeID, host, err, tids)
+				}
+				if (th.Shape == "park") != (host == tg.Pid) {
+					t.Errorf("%s: %d outside; the main thread parks and has the pid %d", th.Shape, host, tg.Pid)
+				}
+			}
+		})
+	}
+}
