@@ -18,7 +18,7 @@ func TestAttachDuringStartup(t *testing.T) {
 	for _, py := range testpython.For(t, "3.6", "3.9", "3.11") {
 		t.Run(py.Name, func(t *testing.T) {
 			for round := range 8 {
-				cmd := exec.Command(py.Path, "-c", "import time\nend = time.time() + 0.6\ndef spin():\n    while time.time() < end: pass\nspin()")
+				cmd := exec.Command(py.Path, "-c", "import time\nend = time.time() + 10\ndef spin():\n    while time.time() < end: pass\nspin()")
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -34,7 +34,15 @@ func TestAttachDuringStartup(t *testing.T) {
 					}
 					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(200 * time.Millisecond)
+				// A loaded machine can take a while to reach spin(); what
+				// matters is that the reader attached early reads it
+				// right once it runs.
+				for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+					ts, _ := p.Reader.Sample(pyspy.SampleOptions{})
+					if len(ts) > 0 && len(ts[0].Frames) > 0 && ts[0].Frames[0].Name == "spin" {
+						break
+					}
+				}
 				spin := 0
 				for range 20 {
 					ts, err := p.Reader.Sample(pyspy.SampleOptions{})
