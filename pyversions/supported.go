@@ -7,12 +7,12 @@ import (
 
 // supported lists the minor versions pyprof reads. A version outside it is
 // refused with an UnsupportedError rather than read with a guessed layout.
-var supported = []string{"3.6", "3.7", "3.8", "3.9", "3.10", "3.11"}
+var supported = []string{"3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
 
 // Supported returns the supported minor versions, oldest first.
 func Supported() []string { return append([]string(nil), supported...) }
 
-// SupportedRange describes the supported window for messages, as "3.6–3.11".
+// SupportedRange describes the supported window for messages, as "3.6–3.13".
 func SupportedRange() string {
 	if len(supported) == 0 {
 		return "none"

@@ -20,7 +20,7 @@ var stacksShapes = []string{
 }
 
 func stacksInterpreters(t *testing.T) []Interpreter {
-	return For(t, append(slices.Clone(DumpMinors), "3.12", "3.13")...)
+	return For(t, DumpMinors...)
 }
 
 func TestStacks(t *testing.T) {
