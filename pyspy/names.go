@@ -127,39 +127,51 @@ func (r *Reader) attribute(obj uint64, attr string) (uint64, error) {
 		return 0, f.err
 	}
 	if r.v.AtLeast(3, 11) && flags&tpManagedDict != 0 {
-		// The dict pointer sits three words before the object.
-		dorv, err := r.pointer(obj - 3*8)
+		// The managed dict pointer sits three words before the object.
+		dict, err := r.pointer(obj - 3*8)
 		if err != nil {
 			return 0, err
 		}
-		if dorv != 0 && !(r.v.AtLeast(3, 12) && !r.v.AtLeast(3, 13) && dorv&1 != 0) {
-			return r.dictLookup(dorv, attr)
-		}
+		// Where the values for the type's shared keys are, if the
+		// instance still uses them rather than a dict of its own.
 		var values uint64
 		switch {
 		case r.v.AtLeast(3, 13):
-			if flags&tpInlineValues == 0 {
-				return 0, nil
+			if flags&tpInlineValues != 0 {
+				if basicsize < 16 || basicsize > 1<<20 {
+					return 0, fmt.Errorf("type at %#x: basic size %d", typ, basicsize)
+				}
+				values = obj + uint64(basicsize)
 			}
-			values = obj + uint64(basicsize)
 		case r.v.AtLeast(3, 12):
-			// A tagged pointer: values pointer minus one.
-			values = dorv + 1
+			// Dict or values: values are tagged by a set low bit,
+			// as the values pointer minus one.
+			if dict&1 != 0 {
+				values, dict = dict+1, 0
+			}
 		default:
 			// 3.11 keeps the values pointer four words before the
-			// object.
+			// object, and clears it when a dict is made.
 			if values, err = r.pointer(obj - 4*8); err != nil {
 				return 0, err
 			}
 		}
-		if values == 0 {
+		if values != 0 {
+			keys, err := r.pointer(typ + uint64(r.l.Type.CachedKeys))
+			if err != nil || keys == 0 {
+				return 0, fmt.Errorf("cached keys of type %#x: %v", typ, err)
+			}
+			v, valid, err := r.splitLookup(keys, values, attr)
+			if err != nil || valid {
+				return v, err
+			}
+			// 3.13 inline values that are no longer valid: the
+			// attributes moved to the managed dict.
+		}
+		if dict == 0 {
 			return 0, nil
 		}
-		keys, err := r.pointer(typ + uint64(r.l.Type.CachedKeys))
-		if err != nil || keys == 0 {
-			return 0, fmt.Errorf("cached keys of type %#x: %v", typ, err)
-		}
-		return r.splitLookup(keys, values, attr)
+		return r.dictLookup(dict, attr)
 	}
 	if dictoffset <= 0 {
 		return 0, nil
@@ -172,16 +184,22 @@ func (r *Reader) attribute(obj uint64, attr string) (uint64, error) {
 }
 
 // splitLookup finds attr among a type's shared keys and returns the
-// instance's value at the same index.
-func (r *Reader) splitLookup(keys, values uint64, attr string) (uint64, error) {
+// instance's value at the same index, and whether the values are valid
+// (only 3.13 inline values can be invalid).
+func (r *Reader) splitLookup(keys, values uint64, attr string) (uint64, bool, error) {
 	keyAddrs, _, err := r.keysEntries(keys, maxItems)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	for i, k := range keyAddrs {
+	sv, err := r.readSplitValues(values, len(keyAddrs))
+	if err != nil || !sv.valid {
+		return 0, sv.valid, err
+	}
+	for i, k := range keyAddrs[:sv.n] {
 		if k != 0 && r.strEquals(k, attr) {
-			return r.pointer(values + uint64(r.l.Dict.ValuesArray) + uint64(8*i))
+			v, err := r.pointer(sv.array + uint64(8*i))
+			return v, true, err
 		}
 	}
-	return 0, nil
+	return 0, true, nil
 }

@@ -307,10 +307,13 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 			return nil, false, f.err
 		}
 		// 3.12+: digit count above bit 3, sign in the low two bits
-		// (0 positive, 1 zero, 2 negative).
+		// (0 positive, 1 zero, 2 negative; 3 is never written).
 		n, neg = int64(tag>>3), tag&3 == 2
-		if tag&3 == 1 {
+		switch tag & 3 {
+		case 1:
 			n = 0
+		case 3:
+			return nil, false, badObject(addr, "int", "sign bits 3 in tag %#x", tag)
 		}
 	} else {
 		f, err := r.read(addr, uint64(r.l.Object.Size)+8, "int")
@@ -517,19 +520,31 @@ func (r *Reader) keysItems(keys, values uint64, max int) ([]kv, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A split table iterates in the instance's insertion order (3.11+);
+	// nil means slot order.
+	var order []uint8
 	if values != 0 && len(ks) > 0 {
-		b, err := r.cache.bytes(values+uint64(r.l.Dict.ValuesArray), uint64(len(ks))*8)
+		sv, err := r.readSplitValues(values, len(ks))
 		if err != nil {
-			return nil, fmt.Errorf("dict values at %#x: %w", values, err)
+			return nil, err
 		}
-		for i := range vs {
-			vs[i] = le64(b[8*i:])
+		slots, err := r.slots(sv)
+		if err != nil {
+			return nil, err
 		}
+		clear(vs)
+		copy(vs, slots)
+		order = sv.order
+	}
+	n := len(ks)
+	if order != nil {
+		n = len(order)
 	}
 	var out []kv
-	for i := range ks {
-		if len(out) >= max {
-			break
+	for j := 0; j < n && len(out) < max; j++ {
+		i := j
+		if order != nil {
+			i = int(order[j])
 		}
 		// Deleted entries have no key (3.11+) or a dummy key with no
 		// value; split tables leave NULL values for keys this instance
@@ -628,4 +643,88 @@ func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// splitValues is the values half of a split table: a dict's ma_values, or
+// the values an instance keeps for its type's shared keys.
+type splitValues struct {
+	array uint64 // address of values[0]
+	n     int    // slots that may be read
+	// order holds the shared-key indices in insertion order, which is
+	// the iteration order from 3.11; nil means slot order (before 3.11
+	// every instance of a type had to insert in the same order).
+	order []uint8
+	// valid is false for 3.13 inline values that moved to a dict.
+	valid bool
+}
+
+// readSplitValues decodes the values object at values for a table of
+// nkeys shared keys.
+func (r *Reader) readSplitValues(values uint64, nkeys int) (splitValues, error) {
+	sv := splitValues{array: values + uint64(r.l.Dict.ValuesArray), n: nkeys, valid: true}
+	switch {
+	case r.v.AtLeast(3, 13):
+		// {capacity, size, embedded, valid} bytes, the values, then
+		// capacity bytes of insertion order.
+		h, err := r.cache.bytes(values, 4)
+		if err != nil {
+			return sv, fmt.Errorf("dict values at %#x: %w", values, err)
+		}
+		capacity, size := int(h[0]), int(h[1])
+		if size > capacity {
+			return sv, badObject(values, "dict values", "size %d over capacity %d", size, capacity)
+		}
+		sv.n, sv.valid = min(nkeys, capacity), h[3] != 0
+		orderAt := sv.array + uint64(8*capacity)
+		o, err := r.cache.bytes(orderAt, uint64(size))
+		if err != nil {
+			return sv, fmt.Errorf("dict values order at %#x: %w", orderAt, err)
+		}
+		sv.order = append(make([]uint8, 0, size), o...)
+	case r.v.AtLeast(3, 11):
+		// The bytes before the array: [-1] is the prefix size, [-2]
+		// the number of values, and [-3-i] the i-th inserted index.
+		p, err := r.cache.bytes(values-1, 1)
+		if err != nil {
+			return sv, fmt.Errorf("dict values prefix at %#x: %w", values, err)
+		}
+		prefix := int(p[0])
+		if prefix < 2 {
+			return sv, badObject(values, "dict values", "prefix size %d", prefix)
+		}
+		b, err := r.cache.bytes(values-uint64(prefix), uint64(prefix))
+		if err != nil {
+			return sv, fmt.Errorf("dict values prefix at %#x: %w", values, err)
+		}
+		size := int(b[prefix-2])
+		if size+2 > prefix {
+			return sv, badObject(values, "dict values", "size %d in a %d-byte prefix", size, prefix)
+		}
+		sv.order = make([]uint8, size)
+		for i := range sv.order {
+			sv.order[i] = b[prefix-3-i]
+		}
+	}
+	for _, ix := range sv.order {
+		if int(ix) >= sv.n {
+			return sv, badObject(values, "dict values", "insertion order names slot %d of %d", ix, sv.n)
+		}
+	}
+	return sv, nil
+}
+
+// slots reads the value pointers of sv.
+func (r *Reader) slots(sv splitValues) ([]uint64, error) {
+	if sv.n == 0 {
+		return nil, nil
+	}
+	b, err := r.cache.bytes(sv.array, uint64(sv.n)*8)
+	if err != nil {
+		return nil, fmt.Errorf("dict values at %#x: %w", sv.array, err)
+	}
+	out := make([]uint64, sv.n)
+	for i := range out {
+		out[i] = le64(b[8*i:])
+	}
+	return out, nil
 }

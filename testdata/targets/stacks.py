@@ -379,6 +379,12 @@ def locals_target(pos_a, captured_arg, *rest, kw_only, **extra):
     del v_d_deleted["k1"], v_d_deleted["k5"], v_d_deleted["k6"]
     v_instance = Plain()
     v_d_split = vars(v_instance)
+    # Same shared keys, set in the other order: from 3.11 the instance's
+    # own insertion order, not the keys' order, is the iteration order.
+    v_reordered = Plain.__new__(Plain)
+    v_reordered.beta = "set first"
+    v_reordered.alpha = 2
+    v_d_split_reordered = vars(v_reordered)
     v_set_empty = set()
     v_set_ints = {1, 2, 3}
     v_set_strs = {"x", "y", "z"}
