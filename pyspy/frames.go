@@ -172,8 +172,12 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		}
 		if r.v.AtLeast(3, 13) {
 			// f_executable may be something other than a code object
-			// in frames that run no bytecode.
-			if typ, err := r.typeOf(code); err != nil || r.isCode(code, typ) != nil {
+			// (None) in frames that run no bytecode.
+			typ, err := r.typeOf(code)
+			if err != nil {
+				return frames, fmt.Errorf("frame at %#x: executable: %w", cur, err)
+			}
+			if r.isCode(code, typ) != nil {
 				continue
 			}
 		}

@@ -67,6 +67,11 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 		t.frame, t.framePtr = f.ptr(l.Frame), addr+uint64(l.Frame)
 	case l.CurrentFrame >= 0:
 		t.frame, t.framePtr = f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame)
+		if f.err == nil {
+			// The frames of ordinary calls are in the data stack
+			// chunk: one read fetches them all.
+			r.cache.prefetch(r.chunkRegion(&t))
+		}
 	case l.CFrame >= 0:
 		cframe := f.ptr(l.CFrame)
 		if f.err != nil {
