@@ -1,6 +1,7 @@
 package pyspy
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sort"
@@ -141,9 +142,83 @@ func seedObjects(f *testing.F, snaps []*Snapshot) {
 					if err == nil && p != 0 {
 						add(opRepr, p)
 						add(opDict, p)
+						seedVariants(f, uint8(i), s, r, p)
 					}
 				}
 			}
+		}
+	}
+}
+
+// lead is how many bytes of an opAttr or opValues input come before the
+// object: managed dict and values pointers (3.11+) and the values prefix
+// (3.11/3.12) sit there.
+const lead = 32
+
+// grab copies n bytes of the snapshot from addr, with zeros where nothing
+// was recorded, so that a seed covers a whole object even when the sample
+// read only parts of it.
+func grab(s *Snapshot, addr uint64, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		_, _ = s.ReadAt(b[i:i+1], int64(addr)+int64(i))
+	}
+	return b
+}
+
+// seedVariants adds seeds for the decoders that look around an object
+// rather than into it (instance attributes, split-table values), with the
+// real bytes and a few corrupt edits of them, and corrupt 3.12+ int tags.
+func seedVariants(f *testing.F, snap uint8, s *Snapshot, r *Reader, p uint64) {
+	name, _, err := r.builtinType(p)
+	if err != nil {
+		return
+	}
+	edit := func(op uint8, addr uint64, b []byte, off int, bytes ...byte) {
+		if off >= 0 {
+			b = append([]byte(nil), b...)
+			copy(b[off:], bytes)
+		}
+		f.Add(snap, op, addr, b)
+	}
+	switch {
+	case name == "int" && r.l.Long.Tag >= 0:
+		b := grab(s, p, 64)
+		tag := int(r.l.Long.Tag)
+		// Only ints of three digits or more: they have digits to
+		// misread, and there are few of them.
+		if binary.LittleEndian.Uint64(b[tag:])>>3 < 3 {
+			return
+		}
+		for _, t := range []uint64{1<<3 | 2, 1, 0, 3<<3 | 3, 5000 << 3, 1 << 63} {
+			edit(opInt, p, b, tag, le(t)...)
+		}
+	case name == "":
+		// An instance of a class: its attributes are wherever this
+		// version keeps them.
+		b := grab(s, p-lead, lead+256)
+		edit(opAttr, p-lead, b, -1)
+		if r.v.AtLeast(3, 13) {
+			// Inline values after the 16-byte header: clear valid,
+			// then claim more values than capacity.
+			edit(opAttr, p-lead, b, lead+16+3, 0)
+			edit(opAttr, p-lead, b, lead+16, 1, 200)
+		}
+	case name == "dict":
+		values, err := r.pointer(p + uint64(r.l.Dict.Values))
+		if err != nil || values == 0 {
+			return
+		}
+		b := grab(s, values-lead, lead+256)
+		edit(opValues, values-lead, b, -1)
+		if r.v.AtLeast(3, 13) {
+			edit(opValues, values-lead, b, lead, 2, 2) // two values, whatever follows them read as their order
+			edit(opValues, values-lead, b, lead, 4, 9) // size over capacity
+		} else if r.v.AtLeast(3, 11) {
+			// The prefix ends [order 0, size, prefix size].
+			edit(opValues, values-lead, b, lead-3, 40, 1, 32) // order names slot 40 of 30
+			edit(opValues, values-lead, b, lead-2, 200, 32)   // size over the prefix
+			edit(opValues, values-lead, b, lead-1, 1)         // prefix smaller than its header
 		}
 	}
 }
@@ -158,6 +233,8 @@ const (
 	opStr
 	opInt
 	opLines
+	opAttr   // an instance attribute; the object starts lead bytes into the input
+	opValues // split-table values; values[0] is lead bytes into the input
 	nOps
 )
 
@@ -208,6 +285,13 @@ func FuzzDecoders(f *testing.F) {
 				}
 				if lt, err := parseLocations(data, 1); err == nil {
 					_ = lt.line(int(addr % 100000))
+				}
+			case opAttr:
+				_, _ = r.attribute(addr+lead, "alpha")
+				_, _ = r.attribute(addr+lead, "_name")
+			case opValues:
+				if sv, err := r.readSplitValues(addr+lead, 30); err == nil {
+					_, _ = r.slots(sv)
 				}
 			}
 		})
