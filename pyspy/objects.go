@@ -325,16 +325,28 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 			n, neg = -n, true
 		}
 	}
+	size, limit := l.DigitSize, int64(maxDigits)
+	switch size {
+	case 4:
+	case 2:
+		limit *= 2
+	default:
+		return nil, false, fmt.Errorf("int at %#x: digits of %d bytes", addr, size)
+	}
 	// -MinInt64 is still negative.
-	if n < 0 || n > maxDigits {
+	if n < 0 || n > limit {
 		return nil, false, badObject(addr, "int", "%d digits", n)
 	}
 	if n == 0 {
 		return nil, false, nil
 	}
-	b, err := r.cache.bytes(addr+uint64(l.Digit), uint64(n)*4)
+	b, err := r.cache.bytes(addr+uint64(l.Digit), uint64(n)*uint64(size))
 	if err != nil {
 		return nil, false, fmt.Errorf("int digits at %#x: %w", addr, err)
+	}
+	if size == 2 {
+		d, err := pairDigits15(addr, b)
+		return d, neg, err
 	}
 	d := make([]uint32, n)
 	for i := range d {
@@ -344,6 +356,21 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 		}
 	}
 	return d, neg, nil
+}
+
+// pairDigits15 turns the 15-bit digits of builds with 2-byte digits into the
+// 30-bit digits the rest of pyprof works with, two to one.
+func pairDigits15(addr uint64, b []byte) ([]uint32, error) {
+	n := len(b) / 2
+	d := make([]uint32, (n+1)/2)
+	for i := 0; i < n; i++ {
+		v := uint32(binary.LittleEndian.Uint16(b[2*i:]))
+		if v>>15 != 0 {
+			return nil, badObject(addr, "int", "digit %d is %#x", i, v)
+		}
+		d[i/2] |= v << (15 * (i % 2))
+	}
+	return d, nil
 }
 
 // intValue decodes an int that fits in 64 bits, as thread idents do.
