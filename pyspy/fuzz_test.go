@@ -194,6 +194,8 @@ func FuzzDecoders(f *testing.F) {
 				_, _, _ = r.dictItems(addr, 1000)
 				_, _ = r.dictLookup(addr, "threading")
 				_, _, _ = r.setItems(addr, 1000)
+				// The input itself as a 2.7 set table.
+				_ = r.setKeys27(data, int64(addr%64), 1000)
 			case opStr:
 				_, _ = r.str(addr)
 				_, _, _ = r.codePoints(addr, 1000)
@@ -202,6 +204,7 @@ func FuzzDecoders(f *testing.F) {
 				_, _, _ = r.intDigits(addr)
 				_, _, _ = r.intValue(addr)
 				_, _ = r.floatValue(addr)
+				_, _ = r.boolValue(addr)
 			case opLines:
 				// Decode the input itself as each line table format.
 				for _, lt := range []*lineTable{parseLnotab(data, 1, true), parseLnotab(data, 1, false), parseLinetable310(data, 1)} {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -257,6 +258,10 @@ func runesToString(cps []rune) string {
 // reading no more than needed.
 func (r *Reader) strEquals(addr uint64, s string) bool {
 	if r.py2 {
+		if name, _, err := r.builtinType(addr); err == nil && name == "str" {
+			b, more, err := r.bytesData(addr, len(s))
+			return err == nil && !more && string(b) == s
+		}
 		got, err := r.str(addr)
 		return err == nil && got == s
 	}
@@ -400,6 +405,23 @@ func (r *Reader) intValue(addr uint64) (uint64, bool, error) {
 		v = v<<digitBits | uint64(d[i])
 	}
 	return v, neg, nil
+}
+
+// boolValue decodes a bool: an int whose value is 0 or 1, held in ob_ival
+// in 2.7, where bool subclasses the C-long int, and as digits in 3.x.
+func (r *Reader) boolValue(addr uint64) (bool, error) {
+	if r.py2 {
+		b, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+		if err != nil {
+			return false, fmt.Errorf("bool at %#x: %w", addr, err)
+		}
+		return le64(b) != 0, nil
+	}
+	d, _, err := r.intDigits(addr)
+	if err != nil {
+		return false, err
+	}
+	return len(d) > 0, nil
 }
 
 func (r *Reader) floatValue(addr uint64) (float64, error) {
@@ -615,6 +637,9 @@ func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("set table at %#x: %w", table, err)
 	}
+	if r.py2 {
+		return r.setKeys27(b, used, max), int(used), nil
+	}
 	dummy := r.setDummy
 	var out []uint64
 	for i := int64(0); i <= mask && len(out) < max; i++ {
@@ -636,6 +661,46 @@ func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	return out, int(used), nil
 }
 
+// setDummy27 is the content of the str that 2.7 puts in deleted set slots.
+const setDummy27 = "<dummy key>"
+
+// setKeys27 returns the live keys of a 2.7 set table, at most max. Deleted
+// slots hold one str made at start-up rather than an object of its own
+// type, so a user's equal string could pass for it. Only a table with more
+// occupied slots than live keys has deleted slots; that is when the dummy is
+// looked for, and it is then kept.
+func (r *Reader) setKeys27(table []byte, used int64, max int) []uint64 {
+	l := &r.l.Set
+	var keys []uint64
+	for off := int64(0); off+l.EntrySize <= int64(len(table)); off += l.EntrySize {
+		if k := le64(table[off+l.EntryKey:]); k != 0 {
+			keys = append(keys, k)
+		}
+	}
+	deleted := int64(len(keys)) > used
+	if deleted && !slices.Contains(keys, r.setDummy) {
+		for _, k := range keys {
+			if name, _, err := r.builtinType(k); err == nil && name == "str" {
+				if b, more, err := r.bytesData(k, len(setDummy27)); err == nil && !more && string(b) == setDummy27 {
+					r.setDummy = k
+					break
+				}
+			}
+		}
+	}
+	out := make([]uint64, 0, min(len(keys), max))
+	for _, k := range keys {
+		if len(out) >= max {
+			break
+		}
+		if deleted && k == r.setDummy {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
 // dictLookup finds the value of an ASCII str key by comparing keys, since
 // the target's string hashes are salted and cannot be recomputed here.
 func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
@@ -644,9 +709,15 @@ func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
 		return 0, err
 	}
 	// Fetch every key's header in one read rather than one read each.
+	hdr := uint64(r.l.Unicode.CompactSize) + 8
+	if r.py2 {
+		// A 2.7 str holds its bytes inline: the header and as many bytes
+		// as the key has settle every comparison.
+		hdr = uint64(r.l.Bytes.Sval) + uint64(len(key))
+	}
 	regs := make([]region, 0, len(items))
 	for _, it := range items {
-		regs = append(regs, region{it.key, uint64(r.l.Unicode.CompactSize) + 8})
+		regs = append(regs, region{it.key, hdr})
 	}
 	r.cache.prefetch(regs...)
 	for _, it := range items {
