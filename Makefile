@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzFloat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzStr$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0

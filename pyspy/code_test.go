@@ -27,7 +27,7 @@ func (m *mutable) ReadAt(p []byte, off int64) (int, error) {
 // filename pointers between two samples, as when a freed code object's
 // memory is reused for another, and checks the second sample sees it.
 func TestCodeCacheRevalidates(t *testing.T) {
-	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
+	for _, file := range []string{"testdata/snapshots/pyenv-2.7.18.snap", "testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
 		t.Run(file, func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			if err != nil {

@@ -41,7 +41,7 @@ func le(v uint64) []byte {
 // itself, as torn or corrupt memory can: the walk must report ErrCycle and
 // stop, not loop.
 func TestCycles(t *testing.T) {
-	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
+	for _, file := range []string{"testdata/snapshots/pyenv-2.7.18.snap", "testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
 		t.Run(file, func(t *testing.T) {
 			r, mem := openMutable(t, file)
 			ts, err := r.Sample(SampleOptions{NoNames: true})

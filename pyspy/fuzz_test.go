@@ -2,6 +2,7 @@ package pyspy
 
 import (
 	"encoding/binary"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyprof/pyprof/internal/pyrepr"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -270,6 +272,8 @@ func FuzzDecoders(f *testing.F) {
 				_, _, _ = r.dictItems(addr, 1000)
 				_, _ = r.dictLookup(addr, "threading")
 				_, _, _ = r.setItems(addr, 1000)
+				// The input itself as a 2.7 set table.
+				_ = r.setKeys27(data, int64(addr%64), 1000)
 			case opStr:
 				_, _ = r.str(addr)
 				_, _, _ = r.codePoints(addr, 1000)
@@ -278,6 +282,7 @@ func FuzzDecoders(f *testing.F) {
 				_, _, _ = r.intDigits(addr)
 				_, _, _ = r.intValue(addr)
 				_, _ = r.floatValue(addr)
+				_, _ = r.boolValue(addr)
 			case opLines:
 				// Decode the input itself as each line table format.
 				for _, lt := range []*lineTable{parseLnotab(data, 1, true), parseLnotab(data, 1, false), parseLinetable310(data, 1)} {
@@ -339,6 +344,37 @@ func FuzzLineTables(f *testing.F) {
 			if len(lt.entries) > len(data)+1 {
 				t.Fatalf("%d entries from %d bytes", len(lt.entries), len(data))
 			}
+		}
+	})
+}
+
+// FuzzDigits15 checks that the 15-bit digits of builds with 2-byte digits
+// pair into 30-bit digits of the same value, as math/big reads them, and
+// that a digit with its top bit set is refused.
+func FuzzDigits15(f *testing.F) {
+	f.Add([]byte{0x05, 0x00, 0x00, 0x00, 0x01, 0x00}) // 2**30 + 5
+	f.Add([]byte{0xff, 0x7f, 0xff, 0x7f, 0xff})       // 2**30 - 1, and an odd byte
+	f.Add([]byte{0x00, 0x80})                         // bit 15 set
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 1<<12 {
+			return
+		}
+		d, err := pairDigits15(0, b)
+		want, valid := new(big.Int), true
+		for i := len(b)/2 - 1; i >= 0; i-- {
+			v := binary.LittleEndian.Uint16(b[2*i:])
+			valid = valid && v>>15 == 0
+			want.Lsh(want, 15).Or(want, big.NewInt(int64(v)))
+		}
+		if (err == nil) != valid {
+			t.Fatalf("pairDigits15(%x): error %v, digits valid %v", b, err, valid)
+		}
+		if err != nil {
+			return
+		}
+		if got := pyrepr.Int(d, false); got != want.String() {
+			t.Fatalf("pairDigits15(%x) = %s, want %s", b, got, want)
 		}
 	})
 }

@@ -36,7 +36,7 @@ type localVar struct {
 	pos  int
 	arg  bool
 	cell bool // the slot holds a cell (cell or free variable) to dereference
-	skip bool // a slot Python does not show (3.12+ hidden comprehension variables)
+	skip bool // a slot Python does not show (3.12+ hidden comprehension variables, 2.7 argument copies of cells)
 }
 
 // Code flags and 3.11+ local kinds (Include/cpython/code.h).
@@ -121,6 +121,12 @@ func (r *Reader) decodeLocalVars(ci *codeInfo) ([]localVar, error) {
 				args[name] = len(vars)
 			} else if i, ok := args[name]; ok && part.cell {
 				v.arg, v.pos = true, i
+				// 3.x empties the argument slot when it moves the value
+				// into the cell; 2.7 leaves it there, stale once the
+				// variable is assigned through the cell.
+				if r.py2 {
+					vars[i].skip = true
+				}
 			}
 			vars = append(vars, v)
 		}
@@ -239,11 +245,11 @@ func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth 
 	case "NoneType":
 		b.WriteString("None")
 	case "bool":
-		d, _, err := r.intDigits(addr)
+		isTrue, err := r.boolValue(addr)
 		if err != nil {
 			return err
 		}
-		if len(d) > 0 {
+		if isTrue {
 			b.WriteString("True")
 		} else {
 			b.WriteString("False")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -257,6 +258,10 @@ func runesToString(cps []rune) string {
 // reading no more than needed.
 func (r *Reader) strEquals(addr uint64, s string) bool {
 	if r.py2 {
+		if name, _, err := r.builtinType(addr); err == nil && name == "str" {
+			b, more, err := r.bytesData(addr, len(s))
+			return err == nil && !more && string(b) == s
+		}
 		got, err := r.str(addr)
 		return err == nil && got == s
 	}
@@ -328,16 +333,28 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 			n, neg = -n, true
 		}
 	}
+	size, limit := l.DigitSize, int64(maxDigits)
+	switch size {
+	case 4:
+	case 2:
+		limit *= 2
+	default:
+		return nil, false, fmt.Errorf("int at %#x: digits of %d bytes", addr, size)
+	}
 	// -MinInt64 is still negative.
-	if n < 0 || n > maxDigits {
+	if n < 0 || n > limit {
 		return nil, false, badObject(addr, "int", "%d digits", n)
 	}
 	if n == 0 {
 		return nil, false, nil
 	}
-	b, err := r.cache.bytes(addr+uint64(l.Digit), uint64(n)*4)
+	b, err := r.cache.bytes(addr+uint64(l.Digit), uint64(n)*uint64(size))
 	if err != nil {
 		return nil, false, fmt.Errorf("int digits at %#x: %w", addr, err)
+	}
+	if size == 2 {
+		d, err := pairDigits15(addr, b)
+		return d, neg, err
 	}
 	d := make([]uint32, n)
 	for i := range d {
@@ -347,6 +364,21 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 		}
 	}
 	return d, neg, nil
+}
+
+// pairDigits15 turns the 15-bit digits of builds with 2-byte digits into the
+// 30-bit digits the rest of pyprof works with, two to one.
+func pairDigits15(addr uint64, b []byte) ([]uint32, error) {
+	n := len(b) / 2
+	d := make([]uint32, (n+1)/2)
+	for i := 0; i < n; i++ {
+		v := uint32(binary.LittleEndian.Uint16(b[2*i:]))
+		if v>>15 != 0 {
+			return nil, badObject(addr, "int", "digit %d is %#x", i, v)
+		}
+		d[i/2] |= v << (15 * (i % 2))
+	}
+	return d, nil
 }
 
 // intValue decodes an int that fits in 64 bits, as thread idents do.
@@ -376,6 +408,23 @@ func (r *Reader) intValue(addr uint64) (uint64, bool, error) {
 		v = v<<digitBits | uint64(d[i])
 	}
 	return v, neg, nil
+}
+
+// boolValue decodes a bool: an int whose value is 0 or 1, held in ob_ival
+// in 2.7, where bool subclasses the C-long int, and as digits in 3.x.
+func (r *Reader) boolValue(addr uint64) (bool, error) {
+	if r.py2 {
+		b, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+		if err != nil {
+			return false, fmt.Errorf("bool at %#x: %w", addr, err)
+		}
+		return le64(b) != 0, nil
+	}
+	d, _, err := r.intDigits(addr)
+	if err != nil {
+		return false, err
+	}
+	return len(d) > 0, nil
 }
 
 func (r *Reader) floatValue(addr uint64) (float64, error) {
@@ -603,6 +652,9 @@ func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("set table at %#x: %w", table, err)
 	}
+	if r.py2 {
+		return r.setKeys27(b, used, max), int(used), nil
+	}
 	dummy := r.setDummy
 	var out []uint64
 	for i := int64(0); i <= mask && len(out) < max; i++ {
@@ -624,6 +676,46 @@ func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	return out, int(used), nil
 }
 
+// setDummy27 is the content of the str that 2.7 puts in deleted set slots.
+const setDummy27 = "<dummy key>"
+
+// setKeys27 returns the live keys of a 2.7 set table, at most max. Deleted
+// slots hold one str made at start-up rather than an object of its own
+// type, so a user's equal string could pass for it. Only a table with more
+// occupied slots than live keys has deleted slots; that is when the dummy is
+// looked for, and it is then kept.
+func (r *Reader) setKeys27(table []byte, used int64, max int) []uint64 {
+	l := &r.l.Set
+	var keys []uint64
+	for off := int64(0); off+l.EntrySize <= int64(len(table)); off += l.EntrySize {
+		if k := le64(table[off+l.EntryKey:]); k != 0 {
+			keys = append(keys, k)
+		}
+	}
+	deleted := int64(len(keys)) > used
+	if deleted && !slices.Contains(keys, r.setDummy) {
+		for _, k := range keys {
+			if name, _, err := r.builtinType(k); err == nil && name == "str" {
+				if b, more, err := r.bytesData(k, len(setDummy27)); err == nil && !more && string(b) == setDummy27 {
+					r.setDummy = k
+					break
+				}
+			}
+		}
+	}
+	out := make([]uint64, 0, min(len(keys), max))
+	for _, k := range keys {
+		if len(out) >= max {
+			break
+		}
+		if deleted && k == r.setDummy {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
 // dictLookup finds the value of an ASCII str key by comparing keys, since
 // the target's string hashes are salted and cannot be recomputed here.
 func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
@@ -632,9 +724,15 @@ func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
 		return 0, err
 	}
 	// Fetch every key's header in one read rather than one read each.
+	hdr := uint64(r.l.Unicode.CompactSize) + 8
+	if r.py2 {
+		// A 2.7 str holds its bytes inline: the header and as many bytes
+		// as the key has settle every comparison.
+		hdr = uint64(r.l.Bytes.Sval) + uint64(len(key))
+	}
 	regs := make([]region, 0, len(items))
 	for _, it := range items {
-		regs = append(regs, region{it.key, uint64(r.l.Unicode.CompactSize) + 8})
+		regs = append(regs, region{it.key, hdr})
 	}
 	r.cache.prefetch(regs...)
 	for _, it := range items {

@@ -132,7 +132,7 @@ func versionString(bin Binary, major, minor int, hint bool) (Version, bool) {
 // UnsupportedError says the target's version is outside what pyprof reads.
 type UnsupportedError struct {
 	Version   Version
-	Supported string // e.g. "3.6–3.13"
+	Supported string // e.g. "2.7, 3.6–3.13"
 }
 
 func (e *UnsupportedError) Error() string {

@@ -207,6 +207,9 @@ type SetLayout struct {
 type LongLayout struct {
 	Digit int64 // ob_digit (long_value.ob_digit in 3.12+)
 	Tag   int64 // long_value.lv_tag (3.12+)
+	// DigitSize is sizeof(digit): 4 for 30-bit digits, 2 for the 15-bit
+	// digits of builds configured without 64-bit integer types.
+	DigitSize int64
 }
 
 // IntLayout is 2.7's PyIntObject.

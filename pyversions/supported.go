@@ -7,17 +7,48 @@ import (
 
 // supported lists the minor versions pyprof reads. A version outside it is
 // refused with an UnsupportedError rather than read with a guessed layout.
-var supported = []string{"3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
+var supported = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
 
 // Supported returns the supported minor versions, oldest first.
 func Supported() []string { return append([]string(nil), supported...) }
 
-// SupportedRange describes the supported window for messages, as "3.6–3.13".
-func SupportedRange() string {
-	if len(supported) == 0 {
+// SupportedRange describes the supported window for messages, as
+// "2.7, 3.6–3.13".
+func SupportedRange() string { return describeRange(supported) }
+
+// describeRange joins runs of consecutive minors of one major with an en
+// dash and separates the runs with commas: a window with a hole (3.5 is
+// not supported) must not read as if it had none.
+func describeRange(minors []string) string {
+	if len(minors) == 0 {
 		return "none"
 	}
-	return supported[0] + "–" + supported[len(supported)-1]
+	var parts []string
+	first, last := minors[0], minors[0]
+	flush := func() {
+		if first == last {
+			parts = append(parts, first)
+		} else {
+			parts = append(parts, first+"–"+last)
+		}
+	}
+	for _, m := range minors[1:] {
+		if follows(last, m) {
+			last = m
+			continue
+		}
+		flush()
+		first, last = m, m
+	}
+	flush()
+	return strings.Join(parts, ", ")
+}
+
+// follows reports whether minor b comes right after a in the same major.
+func follows(a, b string) bool {
+	va, errA := Parse(a)
+	vb, errB := Parse(b)
+	return errA == nil && errB == nil && va.Major == vb.Major && vb.Minor == va.Minor+1
 }
 
 // IsSupported reports whether v's minor version is supported.

@@ -119,3 +119,24 @@ func TestPatches(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "none"},
+		{[]string{"3.11"}, "3.11"},
+		{[]string{"3.6", "3.7", "3.8"}, "3.6–3.8"},
+		{[]string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11"}, "2.7, 3.6–3.11"},
+		{[]string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}, "2.7, 3.6–3.13"},
+		{[]string{"3.6", "3.8", "3.9"}, "3.6, 3.8–3.9"},
+	} {
+		if got := describeRange(tc.in); got != tc.want {
+			t.Errorf("describeRange(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := SupportedRange(); got != describeRange(Supported()) {
+		t.Errorf("SupportedRange() = %q", got)
+	}
+}

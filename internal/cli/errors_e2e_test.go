@@ -119,7 +119,7 @@ func TestErrors(t *testing.T) {
 		py := fakeFutureVersion(t, testpython.SystemPython, 3, 15)
 		pid := startProcess(t, py, "-c", "import time; time.sleep(60)")
 		_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
-		if code != 1 || !strings.Contains(stderr, "Python 3.15.0") || !strings.Contains(stderr, "supported: 3.6–") {
+		if code != 1 || !strings.Contains(stderr, "Python 3.15.0") || !strings.Contains(stderr, "supported: 2.7, 3.6–") {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		noStackTrace(t, stderr)

@@ -52,9 +52,18 @@ func tables(out string) [][]row {
 
 // TestTopPiped runs top into a pipe on a 60/30/10 target for 3 s: plain
 // tables with a timestamp line between them, no escape codes, and the
-// three functions in the right order with the right shares.
+// three functions in the right order with the right shares, on 2.7 as on
+// 3.11.
 func TestTopPiped(t *testing.T) {
-	py := testpython.For(t, "3.11")[0]
+	for _, py := range testpython.For(t, "2.7", "3.11") {
+		if py.System {
+			continue
+		}
+		t.Run(py.Name, func(t *testing.T) { topPiped(t, py) })
+	}
+}
+
+func topPiped(t *testing.T, py testpython.Interpreter) {
 	tg := testpython.Start(t, py, "busy.py", "--split", "60,30,10")
 	pid := strconv.Itoa(tg.Pid)
 

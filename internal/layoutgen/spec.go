@@ -148,6 +148,7 @@ var specs = []spec{
 
 	off("Long.Digit", "PyLongObject.ob_digit", "PyLongObject.long_value.ob_digit"),
 	off("Long.Tag", "PyLongObject.long_value.lv_tag"),
+	size("Long.DigitSize", "digit"),
 	off("Int.Ival", "PyIntObject.ob_ival").upto("2.7"),
 	off("Float.Fval", "PyFloatObject.ob_fval"),
 	off("Module.Dict", "PyModuleObject.md_dict"),

@@ -15,7 +15,7 @@ import (
 // the runtime's roots are still empty, and an attach must then fail (and
 // be retried) rather than settle on look-alikes in static data.
 func TestAttachDuringStartup(t *testing.T) {
-	for _, py := range testpython.For(t, "3.6", "3.9", "3.11", "3.12", "3.13") {
+	for _, py := range testpython.For(t, "2.7", "3.6", "3.9", "3.11", "3.12", "3.13") {
 		t.Run(py.Name, func(t *testing.T) {
 			for round := range 8 {
 				cmd := exec.Command(py.Path, "-c", "import time\nend = time.time() + 10\ndef spin():\n    while time.time() < end: pass\nspin()")

@@ -29,7 +29,7 @@ import (
 
 // DumpMinors are the Python versions on which tests of the dump issue must
 // pass.
-var DumpMinors = []string{"3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
+var DumpMinors = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
 
 // RequireEnv names the environment variable that turns missing interpreters
 // into failures. Its value is "all", or a comma list of minors such as

@@ -111,9 +111,13 @@ func (tg *Target) Stderr() string { return tg.out.stderrString() }
 // an absolute path), on py, and returns once the target has reported
 // itself and the reporting thread is gone, so that /proc/PID/task holds
 // exactly the threads in the report.
+//
+// On Python 2 a script "X.py" is replaced by its twin "X27.py" when there
+// is one, since 2.7 cannot even parse most Python 3 targets; Script names
+// the file that ran.
 func Start(t testing.TB, py Interpreter, script string, args ...string) *Target {
 	t.Helper()
-	path := scriptPath(t, script)
+	path := scriptPath(t, py, script)
 	cmd := exec.Command(py.Path, append([]string{path}, args...)...)
 	return start(t, py, path, cmd, "")
 }
@@ -138,7 +142,7 @@ func StartInNamespace(t testing.TB, py Interpreter, script string, args ...strin
 	if err != nil {
 		t.Fatalf("namespace targets need unshare from util-linux: %v", err)
 	}
-	path := scriptPath(t, script)
+	path := scriptPath(t, py, script)
 	lib, err := libpython(py.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +196,7 @@ func libpython(path string) (string, error) {
 	return "", nil
 }
 
-func scriptPath(t testing.TB, script string) string {
+func scriptPath(t testing.TB, py Interpreter, script string) string {
 	t.Helper()
 	path := script
 	if !filepath.IsAbs(path) {
@@ -202,6 +206,7 @@ func scriptPath(t testing.TB, script string) string {
 		}
 		path = filepath.Join(root, "testdata", "targets", script)
 	}
+	path = ScriptFor(py, path)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("target script: %v", err)
 	}
@@ -557,4 +562,18 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// ScriptFor returns the target script that runs on py in place of path: its
+// Python 2 twin ("stacks.py" → "stacks27.py") if py is a Python 2 and the
+// twin exists, and path itself otherwise.
+func ScriptFor(py Interpreter, path string) string {
+	if py.Major != 2 || !strings.HasSuffix(path, ".py") {
+		return path
+	}
+	twin := strings.TrimSuffix(path, ".py") + "27.py"
+	if _, err := os.Stat(twin); err != nil {
+		return path
+	}
+	return twin
 }

@@ -12,10 +12,12 @@ stacks move:
 
     PYPROF-READY {"pid": ..., "version": ..., "executable": ..., "threads": [...]}
 
+Runs unchanged on CPython 2.7 and 3.6 through 3.13, so it avoids newer syntax
+and papers over the renamed modules and functions.
+
 Usage: busy.py [--depth N] [--threads K] [--split A,B,C]
 """
 
-import _thread
 import argparse
 import json
 import os
@@ -25,6 +27,13 @@ import threading
 import time
 import traceback
 
+try:
+    import _thread
+except ImportError:  # Python 2
+    import thread as _thread
+
+# perf_counter is 3.3+; 2.7's time.time is fine-grained enough on Linux.
+_clock = getattr(time, "perf_counter", time.time)
 _READY = threading.Semaphore(0)
 _native_id = getattr(_thread, "get_native_id", lambda: None)
 _NATIVE_IDS = {}
@@ -48,21 +57,21 @@ def spin():
 # distinct code objects rather than on one shared helper.
 def hot_a(until):
     n = 0
-    while time.perf_counter() < until:
+    while _clock() < until:
         n += 1
     return n
 
 
 def hot_b(until):
     n = 0
-    while time.perf_counter() < until:
+    while _clock() < until:
         n += 1
     return n
 
 
 def hot_c(until):
     n = 0
-    while time.perf_counter() < until:
+    while _clock() < until:
         n += 1
     return n
 
@@ -73,7 +82,7 @@ def split_loop(shares):
     while True:
         # Boundaries are taken from one start time, so the shares hold per
         # cycle even when a single call overshoots.
-        start = time.perf_counter()
+        start = _clock()
         hot_a(start + a)
         hot_b(start + a + b)
         hot_c(start + a + b + c)
@@ -85,7 +94,7 @@ def descend(n, bottom, *args):
     return descend(n - 1, bottom, *args)
 
 
-def _report(threads):
+def _report(threads, main_id):
     for _ in threads:
         _READY.acquire()
     report = {
@@ -94,7 +103,6 @@ def _report(threads):
         "executable": sys.executable,
         "threads": [],
     }
-    main_id = threading.main_thread().ident
     for tid, shape in sorted(threads.items(), key=lambda kv: kv[0] != main_id):
         thread = threading._active.get(tid)
         report["threads"].append({
@@ -108,9 +116,9 @@ def _report(threads):
     sys.stdout.flush()
 
 
-def _reporter(threads):
+def _reporter(threads, main_id):
     try:
-        _report(threads)
+        _report(threads, main_id)
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
@@ -145,13 +153,14 @@ def main():
     threads = {_thread.get_ident(): shape}
     for i in range(args.threads):
         worker = threading.Thread(target=descend, args=(args.depth, bottom) + bottom_args,
-                                  name="busy-%d" % i, daemon=True)
+                                  name="busy-%d" % i)
+        worker.daemon = True
         worker.start()
         threads[worker.ident] = shape
 
     # Not a threading.Thread, so it never shows up in threading._active and
     # its OS thread is gone once it has printed.
-    _thread.start_new_thread(_reporter, (threads,))
+    _thread.start_new_thread(_reporter, (threads, _thread.get_ident()))
     descend(args.depth, bottom, *bottom_args)
 
 
