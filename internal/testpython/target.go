@@ -102,6 +102,12 @@ func (tg *Target) Stderr() string { return tg.out.stderrString() }
 // exactly the threads in the report.
 func Start(t testing.TB, py Interpreter, script string, args ...string) *Target {
 	t.Helper()
+	return StartWithEnv(t, py, nil, script, args...)
+}
+
+// StartWithEnv is Start with env added to the target's environment.
+func StartWithEnv(t testing.TB, py Interpreter, env []string, script string, args ...string) *Target {
+	t.Helper()
 	path := script
 	if !filepath.IsAbs(path) {
 		root, err := ModuleRoot()
@@ -124,6 +130,7 @@ func Start(t testing.TB, py Interpreter, script string, args ...string) *Target 
 	out := &output{}
 	cmd := exec.Command(py.Path, append([]string{path}, args...)...)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout = w
 	cmd.Stderr = &out.stderr
 	// Targets park forever; if the test binary dies without running its
