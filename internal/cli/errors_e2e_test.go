@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/testpython"
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // noStackTrace fails if stderr looks like a Go panic or leaks source paths:
@@ -39,7 +40,15 @@ func freePid(t *testing.T) int {
 // startProcess runs a command for the test's duration.
 func startProcess(t *testing.T, name string, args ...string) int {
 	t.Helper()
+	return startProcessEnv(t, nil, name, args...)
+}
+
+// startProcessEnv runs a command with env added to ours for the test's
+// duration.
+func startProcessEnv(t *testing.T, env []string, name string, args ...string) int {
+	t.Helper()
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +132,34 @@ func TestErrors(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		noStackTrace(t, stderr)
+	})
+	t.Run("unrecognised descriptor", func(t *testing.T) {
+		// A 3.13 that claims to be 3.16 and whose _Py_DebugOffsets no
+		// known format accepts: pyprof has neither a table nor a way to
+		// read the descriptor, and must say so.
+		for _, py := range testpython.For(t, "3.13") {
+			if py.System {
+				continue
+			}
+			sizeAt := int64(-1)
+			for _, f := range pyversions.DebugOffsetsFormats() {
+				for _, fl := range f.Fields {
+					if f.Version.MinorString() == "3.13" && fl.Path == "runtime_state.size" {
+						sizeAt = fl.Offset
+					}
+				}
+			}
+			lib := testpython.FutureLibpython(t, py, 3, 16, func(desc []byte) {
+				binary.LittleEndian.PutUint64(desc[sizeAt:], 0)
+			})
+			pid := startProcessEnv(t, []string{"LD_PRELOAD=" + lib}, py.Path, "-c", "import time; time.sleep(60)")
+			_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+			want := "process " + strconv.Itoa(pid) + ": python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)"
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+			}
+			noStackTrace(t, stderr)
+		}
 	})
 	t.Run("permission denied", func(t *testing.T) {
 		if os.Getuid() != 0 {
