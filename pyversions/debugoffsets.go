@@ -289,9 +289,8 @@ func DecodeDebugOffsets(b []byte) (*DebugOffsets, error) {
 	if level := raw >> 4 & 0xf; level < 0xa || level == 0xd || level == 0xe {
 		return nil, fmt.Errorf("_Py_DebugOffsets version %#x is not a python version", raw)
 	}
-	formats := DebugOffsetsFormats()
 	e := &DebugOffsetsError{Version: v, Known: knownFormatNames()}
-	for _, f := range candidateFormats(v, formats) {
+	for _, f := range candidateFormats(v, knownDebugFormats) {
 		d, err := decodeFormat(b, v, f)
 		if err != nil {
 			e.Reasons = append(e.Reasons, fmt.Sprintf("%s format: %v", f.Version.MinorString(), err))
@@ -397,7 +396,12 @@ func (d *DebugOffsets) validate() error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	seen := map[string]string{}
+	// Members of one group that point into the same struct must differ.
+	type slot struct {
+		group, in string
+		off       uint64
+	}
+	seen := map[slot]string{}
 	for _, p := range paths {
 		val := d.Values[p]
 		if p == "version" || p == "free_threaded" {
@@ -435,7 +439,7 @@ func (d *DebugOffsets) validate() error {
 			return fmt.Errorf("%s is %d, inside the PyObject header", p, val)
 		}
 		group, _, _ := strings.Cut(p, ".")
-		key := fmt.Sprintf("%s/%s/%d", group, r.in, val)
+		key := slot{group, r.in, val}
 		if other, dup := seen[key]; dup {
 			return fmt.Errorf("%s and %s are both %d", other, p, val)
 		}
@@ -476,6 +480,15 @@ func (d *DebugOffsets) validate() error {
 // order.
 func (d *DebugOffsets) Overrides() []DebugOffsetsOverride {
 	var out []DebugOffsetsOverride
+	d.provided(func(path string, field func(*Layout) *int64, v int64) {
+		out = append(out, DebugOffsetsOverride{Path: path, Field: layoutFieldName(field), Value: v})
+	})
+	return out
+}
+
+// provided calls fn for each Layout field the descriptor gives, with its
+// value relative to the struct Layout measures it from.
+func (d *DebugOffsets) provided(fn func(path string, field func(*Layout) *int64, v int64)) {
 	for _, m := range descMapping {
 		v, ok := d.Values[m.path]
 		if !ok {
@@ -484,9 +497,8 @@ func (d *DebugOffsets) Overrides() []DebugOffsetsOverride {
 		if m.base != "" {
 			v -= d.Values[m.base]
 		}
-		out = append(out, DebugOffsetsOverride{Path: m.path, Field: layoutFieldName(m.field), Value: int64(v)})
+		fn(m.path, m.field, int64(v))
 	}
-	return out
 }
 
 // Layout returns the layout of the descriptor's release: the descriptor's
@@ -513,16 +525,7 @@ func (d *DebugOffsets) Layout() (*Layout, error) {
 		}
 	}
 	l.Version = d.Version
-	for _, m := range descMapping {
-		v, ok := d.Values[m.path]
-		if !ok {
-			continue
-		}
-		if m.base != "" {
-			v -= d.Values[m.base]
-		}
-		*m.field(&l) = int64(v)
-	}
+	d.provided(func(_ string, field func(*Layout) *int64, v int64) { *field(&l) = v })
 	if _, ok := d.Values["interpreter_frame.stackpointer"]; ok {
 		// The frame keeps a stack pointer instead of stacktop, so the
 		// older table's offset names nothing.

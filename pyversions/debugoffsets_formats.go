@@ -87,6 +87,12 @@ func packedFormat(v Version, groups ...[]string) DebugOffsetsFormat {
 // the generated ones, and those written from headers for minors that have
 // none.
 func DebugOffsetsFormats() []DebugOffsetsFormat {
+	return append([]DebugOffsetsFormat(nil), knownDebugFormats...)
+}
+
+var knownDebugFormats = mergeDebugFormats()
+
+func mergeDebugFormats() []DebugOffsetsFormat {
 	byMinor := map[string]DebugOffsetsFormat{}
 	for _, f := range headerDebugFormats {
 		byMinor[f.Version.MinorString()] = f
@@ -112,7 +118,7 @@ func GeneratedDebugOffsetsFormats() []DebugOffsetsFormat {
 // known descriptor: a reader that fetches this much can try every format.
 func DebugOffsetsMaxSize() int {
 	n := int64(0)
-	for _, f := range DebugOffsetsFormats() {
+	for _, f := range knownDebugFormats {
 		n = max(n, f.Size)
 	}
 	return int(n)
@@ -120,7 +126,7 @@ func DebugOffsetsMaxSize() int {
 
 func knownFormatNames() string {
 	var names []string
-	for _, f := range DebugOffsetsFormats() {
+	for _, f := range knownDebugFormats {
 		names = append(names, f.Version.MinorString())
 	}
 	return strings.Join(names, ", ")
