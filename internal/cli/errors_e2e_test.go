@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"debug/elf"
 	"encoding/binary"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,47 +60,10 @@ func startProcessEnv(t *testing.T, env []string, name string, args ...string) in
 // pyprof reads its version from the constant, as from any 3.11+ binary.
 func fakeFutureVersion(t *testing.T, src string, major, minor int) string {
 	t.Helper()
-	f, err := elf.Open(src)
-	if err != nil {
+	if _, err := os.Stat(src); err != nil {
 		t.Skipf("no %s: %v", src, err)
 	}
-	defer f.Close()
-	syms, _ := f.DynamicSymbols()
-	var off int64 = -1
-	for _, s := range syms {
-		if s.Name != "Py_Version" {
-			continue
-		}
-		for _, sec := range f.Sections {
-			if sec.Type != elf.SHT_NOBITS && s.Value >= sec.Addr && s.Value < sec.Addr+sec.Size {
-				off = int64(s.Value - sec.Addr + sec.Offset)
-			}
-		}
-	}
-	if off < 0 {
-		t.Fatalf("no Py_Version in %s", src)
-	}
-	dir := t.TempDir()
-	dst := filepath.Join(dir, "python"+strconv.Itoa(major)+"."+strconv.Itoa(minor))
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(major)<<24|uint32(minor)<<16|0xf0)
-	if _, err := out.WriteAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
-	return dst
+	return testpython.FutureExecutable(t, src, major, minor)
 }
 
 // TestErrors covers the failures users meet, end to end through the binary:
