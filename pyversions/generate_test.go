@@ -30,7 +30,12 @@ func TestGeneratedTableIsCurrent(t *testing.T) {
 	for _, l := range pyversions.Generated() {
 		committed[l.Version.MinorString()] = l
 	}
+	committedFormats := map[string]pyversions.DebugOffsetsFormat{}
+	for _, f := range pyversions.GeneratedDebugOffsetsFormats() {
+		committedFormats[f.Version.MinorString()] = f
+	}
 	var fresh []*pyversions.Layout
+	var freshFormats []*pyversions.DebugOffsetsFormat
 	for _, b := range builds {
 		t.Run(b.Version.String(), func(t *testing.T) {
 			got, err := layoutgen.Extract(b.Path, b.Version)
@@ -50,6 +55,22 @@ func TestGeneratedTableIsCurrent(t *testing.T) {
 				t.Errorf("layout drift for %s (committed from %s); run go generate ./pyversions\n got: %+v\nwant: %+v",
 					b.Version, committed[b.Version.MinorString()].Version, *got, want)
 			}
+			f, ok, err := layoutgen.ExtractDebugFormat(b.Path, b.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			freshFormats = append(freshFormats, f)
+			wantF, ok := committedFormats[b.Version.MinorString()]
+			if !ok {
+				t.Fatalf("debugoffsets_gen.go has no %s; run go generate ./pyversions", b.Version.MinorString())
+			}
+			wantF.Version = f.Version
+			if !reflect.DeepEqual(*f, wantF) {
+				t.Errorf("_Py_DebugOffsets format drift for %s; run go generate ./pyversions\n got: %+v\nwant: %+v", b.Version, *f, wantF)
+			}
 		})
 	}
 	if len(fresh) == len(committed) && !t.Failed() {
@@ -63,6 +84,19 @@ func TestGeneratedTableIsCurrent(t *testing.T) {
 		}
 		if !bytes.Equal(src, old) {
 			t.Errorf("layouts_gen.go is not what go generate writes; run go generate ./pyversions")
+		}
+	}
+	if len(freshFormats) == len(committedFormats) && !t.Failed() {
+		src, err := layoutgen.RenderDebugFormats(freshFormats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := os.ReadFile("debugoffsets_gen.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(src, old) {
+			t.Errorf("debugoffsets_gen.go is not what go generate writes; run go generate ./pyversions")
 		}
 	}
 }

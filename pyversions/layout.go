@@ -7,7 +7,8 @@ const Absent = -1
 // interpreter structs pyprof reads, for one CPython release. Field comments
 // name the C member; Absent means the release has no such member.
 type Layout struct {
-	// Version is the release the offsets were generated from.
+	// Version is the release the offsets were generated from, or, for a
+	// layout taken from _Py_DebugOffsets, the release that described it.
 	Version Version
 
 	Runtime  RuntimeLayout

@@ -107,3 +107,20 @@ func PatchNotes() []string {
 	}
 	return out
 }
+
+// DebugOffsetsSupported reports whether release v is read when it
+// describes itself in a valid _Py_DebugOffsets: a supported minor, or one
+// newer than every minor with a generated layout. The latter is read with
+// the newest generated layout under the descriptor's offsets, and with the
+// newest minor's code paths.
+func DebugOffsetsSupported(v Version) bool {
+	if IsSupported(v) {
+		return true
+	}
+	for _, g := range generated {
+		if !minorBefore(g.Version, v) {
+			return false
+		}
+	}
+	return len(generated) > 0
+}

@@ -113,6 +113,7 @@ type processDump struct {
 	CommandLine   string       `json:"command_line"`
 	PythonVersion string       `json:"python_version"`
 	Executable    string       `json:"executable"`
+	LayoutSource  string       `json:"layout_source"`
 	Threads       []threadDump `json:"threads"`
 	Errors        []string     `json:"errors,omitempty"`
 }
@@ -165,6 +166,7 @@ func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
 		CommandLine:   p.CommandLine(),
 		PythonVersion: p.Version.String(),
 		Executable:    p.Executable,
+		LayoutSource:  p.LayoutSource,
 		Threads:       []threadDump{},
 	}
 	if p.OwnPid != pid {

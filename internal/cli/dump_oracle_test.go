@@ -21,6 +21,7 @@ type dumpJSON struct {
 	CommandLine   string `json:"command_line"`
 	PythonVersion string `json:"python_version"`
 	Executable    string `json:"executable"`
+	LayoutSource  string `json:"layout_source"`
 	Threads       []struct {
 		ThreadID uint64  `json:"thread_id"`
 		NativeID int     `json:"native_id"`
@@ -97,6 +98,14 @@ func TestDumpMatchesTargetsOwnView(t *testing.T) {
 			}
 			if d.Pid != tg.Pid || d.NamespacePid != 0 || d.PythonVersion != tg.Expect.Version {
 				t.Errorf("header: pid %d (namespace pid %d) version %s, want %d (none) %s", d.Pid, d.NamespacePid, d.PythonVersion, tg.Pid, tg.Expect.Version)
+			}
+			// From 3.13 the target describes its own layout.
+			wantSource := "generated"
+			if py.Major == 3 && py.Minor >= 13 {
+				wantSource = "_Py_DebugOffsets"
+			}
+			if d.LayoutSource != wantSource {
+				t.Errorf("layout source %q, want %q", d.LayoutSource, wantSource)
 			}
 			exe, _ := filepath.EvalSymlinks(tg.Expect.Executable)
 			if d.Executable != exe {

@@ -29,6 +29,7 @@ func explain(err error) string {
 		pid = te.pid
 	}
 	var ue *pyversions.UnsupportedError
+	var de *pyversions.DebugOffsetsError
 	var le *launchError
 	switch {
 	case errors.As(err, &le):
@@ -37,6 +38,10 @@ func explain(err error) string {
 		return noProcessMessage(pid, currentHostFacts())
 	case errors.As(err, &ue):
 		return fmt.Sprintf("process %d runs Python %s, which pyprof does not support (supported: %s)", pid, ue.Version, ue.Supported)
+	case errors.As(err, &de):
+		return fmt.Sprintf("process %d: %v", pid, de)
+	case errors.Is(err, pyversions.ErrFreeThreaded):
+		return fmt.Sprintf("process %d: %v", pid, err)
 	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES):
 		return permissionAdvice(pid, err)
 	}

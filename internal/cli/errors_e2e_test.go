@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"debug/elf"
 	"encoding/binary"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/testpython"
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // noStackTrace fails if stderr looks like a Go panic or leaks source paths:
@@ -39,7 +38,15 @@ func freePid(t *testing.T) int {
 // startProcess runs a command for the test's duration.
 func startProcess(t *testing.T, name string, args ...string) int {
 	t.Helper()
+	return startProcessEnv(t, nil, name, args...)
+}
+
+// startProcessEnv runs a command with env added to ours for the test's
+// duration.
+func startProcessEnv(t *testing.T, env []string, name string, args ...string) int {
+	t.Helper()
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,47 +60,10 @@ func startProcess(t *testing.T, name string, args ...string) int {
 // pyprof reads its version from the constant, as from any 3.11+ binary.
 func fakeFutureVersion(t *testing.T, src string, major, minor int) string {
 	t.Helper()
-	f, err := elf.Open(src)
-	if err != nil {
+	if _, err := os.Stat(src); err != nil {
 		t.Skipf("no %s: %v", src, err)
 	}
-	defer f.Close()
-	syms, _ := f.DynamicSymbols()
-	var off int64 = -1
-	for _, s := range syms {
-		if s.Name != "Py_Version" {
-			continue
-		}
-		for _, sec := range f.Sections {
-			if sec.Type != elf.SHT_NOBITS && s.Value >= sec.Addr && s.Value < sec.Addr+sec.Size {
-				off = int64(s.Value - sec.Addr + sec.Offset)
-			}
-		}
-	}
-	if off < 0 {
-		t.Fatalf("no Py_Version in %s", src)
-	}
-	dir := t.TempDir()
-	dst := filepath.Join(dir, "python"+strconv.Itoa(major)+"."+strconv.Itoa(minor))
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(major)<<24|uint32(minor)<<16|0xf0)
-	if _, err := out.WriteAt(b[:], off); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
-	return dst
+	return testpython.FutureExecutable(t, src, major, minor)
 }
 
 // TestErrors covers the failures users meet, end to end through the binary:
@@ -123,6 +93,34 @@ func TestErrors(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		noStackTrace(t, stderr)
+	})
+	t.Run("unrecognised descriptor", func(t *testing.T) {
+		// A 3.13 that claims to be 3.16 and whose _Py_DebugOffsets no
+		// known format accepts: pyprof has neither a table nor a way to
+		// read the descriptor, and must say so.
+		for _, py := range testpython.For(t, "3.13") {
+			if py.System {
+				continue
+			}
+			sizeAt := int64(-1)
+			for _, f := range pyversions.DebugOffsetsFormats() {
+				for _, fl := range f.Fields {
+					if f.Version.MinorString() == "3.13" && fl.Path == "runtime_state.size" {
+						sizeAt = fl.Offset
+					}
+				}
+			}
+			lib := testpython.FutureLibpython(t, py, 3, 16, func(desc []byte) {
+				binary.LittleEndian.PutUint64(desc[sizeAt:], 0)
+			})
+			pid := startProcessEnv(t, []string{"LD_PRELOAD=" + lib}, py.Path, "-c", "import time; time.sleep(60)")
+			_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+			want := "process " + strconv.Itoa(pid) + ": python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)"
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+			}
+			noStackTrace(t, stderr)
+		}
 	})
 	t.Run("permission denied", func(t *testing.T) {
 		if os.Getuid() != 0 {

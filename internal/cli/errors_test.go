@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // k8sAdvice is what every piece of container advice must name.
@@ -73,5 +76,22 @@ func TestNoProcessMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestExplainDescriptorErrors(t *testing.T) {
+	v := pyversions.Version{Major: 3, Minor: 16}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&pyversions.DebugOffsetsError{Version: v, Known: "3.13, 3.14"},
+			"process 42: python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)"},
+		{fmt.Errorf("python 3.13.0: %w", pyversions.ErrFreeThreaded),
+			"process 42: python 3.13.0: free-threaded builds are not supported"},
+	} {
+		if got := explain(&targetError{pid: 42, err: tc.err}); got != tc.want {
+			t.Errorf("explain = %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -184,3 +184,38 @@ func (t *Types) Dump(name string) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// Leaf is a member that is not itself a struct, with its dotted path from
+// the outermost struct.
+type Leaf struct {
+	Path   string
+	Offset int64
+	Size   int64
+}
+
+// Leaves lists the non-struct members of the named struct, depth first in
+// declaration order, and the struct's size.
+func (t *Types) Leaves(name string) ([]Leaf, int64, error) {
+	typ, err := t.Type(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, ok := typ.(*dwarf.StructType)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s is not a struct", name)
+	}
+	var out []Leaf
+	var walk func(st *dwarf.StructType, prefix string, base int64)
+	walk = func(st *dwarf.StructType, prefix string, base int64) {
+		for _, f := range st.Field {
+			path := prefix + f.Name
+			if inner, ok := strip(f.Type).(*dwarf.StructType); ok {
+				walk(inner, path+".", base+f.ByteOffset)
+				continue
+			}
+			out = append(out, Leaf{Path: path, Offset: base + f.ByteOffset, Size: f.Type.Size()})
+		}
+	}
+	walk(st, "", 0)
+	return out, st.Size(), nil
+}

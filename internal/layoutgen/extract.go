@@ -113,3 +113,27 @@ func inRange(v pyversions.Version, min, max string) bool {
 	}
 	return true
 }
+
+// debugOffsetsType is the descriptor at the start of _PyRuntime (3.13+).
+const debugOffsetsType = "_Py_DebugOffsets"
+
+// ExtractDebugFormat reads the layout of _Py_DebugOffsets from the DWARF in
+// path. ok is false for builds that predate the descriptor.
+func ExtractDebugFormat(path string, v pyversions.Version) (f *pyversions.DebugOffsetsFormat, ok bool, err error) {
+	if !v.AtLeast(3, 13) {
+		return nil, false, nil
+	}
+	t, err := Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	leaves, size, err := t.Leaves(debugOffsetsType)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s in %s: %w", debugOffsetsType, path, err)
+	}
+	f = &pyversions.DebugOffsetsFormat{Version: v, Size: size}
+	for _, l := range leaves {
+		f.Fields = append(f.Fields, pyversions.DebugOffsetsField{Path: l.Path, Offset: l.Offset, Size: l.Size})
+	}
+	return f, true, nil
+}

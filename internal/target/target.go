@@ -66,6 +66,12 @@ type Process struct {
 	Binary     string   // the file holding the interpreter: libpython or the executable
 	// Located says how the interpreter was found: "symbol" or "scan".
 	Located string
+	// LayoutSource says where the struct layout came from: LayoutGenerated
+	// or LayoutDebugOffsets.
+	LayoutSource string
+	// DebugOffsets is the target's decoded _Py_DebugOffsets when the
+	// layout came from it, else nil.
+	DebugOffsets *pyversions.DebugOffsets
 	// Config is what the reader was built from.
 	Config pyspy.Config
 
@@ -156,21 +162,29 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 		return nil, err
 	}
 	p.Binary, p.Version = bin, info.version
-	layout, err := pyversions.LayoutFor(info.version)
-	if err != nil {
-		return nil, err
-	}
 	bias, err := procmem.LoadBias(info.elf, maps, bin)
 	if err != nil {
 		return nil, fmt.Errorf("load bias of %s: %w", bin, err)
 	}
-	cfg := pyspy.Config{Layout: layout, Version: info.version, NoReadahead: opts.NoReadahead}
 	at := func(link uint64) uint64 {
 		if link == 0 {
 			return 0
 		}
 		return link + bias
 	}
+	var mem pyspy.Memory = batchMemory{proc}
+	if opts.Wrap != nil {
+		mem = opts.Wrap(mem)
+	}
+	layout, desc, err := chooseLayout(mem, info.version, at(info.runtime))
+	if err != nil {
+		return nil, err
+	}
+	p.LayoutSource, p.DebugOffsets = LayoutGenerated, desc
+	if desc != nil {
+		p.LayoutSource = LayoutDebugOffsets
+	}
+	cfg := pyspy.Config{Layout: layout, Version: info.version, NoReadahead: opts.NoReadahead}
 	if !opts.NoSymbols {
 		cfg.Runtime = at(info.runtime)
 		cfg.InterpHead = at(info.interpHead)
@@ -181,10 +195,6 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	cfg.TstateCurrent = at(info.tstateCurrent)
 	for _, s := range info.scan {
 		cfg.Scan = append(cfg.Scan, pyspy.Range{Addr: at(s.Addr), Size: s.Size, Name: s.Name})
-	}
-	var mem pyspy.Memory = batchMemory{proc}
-	if opts.Wrap != nil {
-		mem = opts.Wrap(mem)
 	}
 	r, err := pyspy.New(mem, cfg)
 	if err != nil {

@@ -117,8 +117,15 @@ func (tg *Target) Stderr() string { return tg.out.stderrString() }
 // the file that ran.
 func Start(t testing.TB, py Interpreter, script string, args ...string) *Target {
 	t.Helper()
+	return StartWithEnv(t, py, nil, script, args...)
+}
+
+// StartWithEnv is Start with env added to the target's environment.
+func StartWithEnv(t testing.TB, py Interpreter, env []string, script string, args ...string) *Target {
+	t.Helper()
 	path := scriptPath(t, py, script)
 	cmd := exec.Command(py.Path, append([]string{path}, args...)...)
+	cmd.Env = env
 	return start(t, py, path, cmd, "")
 }
 
@@ -225,7 +232,8 @@ func start(t testing.TB, py Interpreter, path string, cmd *exec.Cmd, root string
 		t.Fatal(err)
 	}
 	out := &output{}
-	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+	// What the caller put in cmd.Env is added to our environment.
+	cmd.Env = append(append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"), cmd.Env...)
 	cmd.Stdout = w
 	cmd.Stderr = &out.stderr
 	// Targets park forever; if the test binary dies without running its
