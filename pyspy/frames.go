@@ -153,6 +153,11 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if f.err != nil {
 			return frames, f.err
 		}
+		if r.v.AtLeast(3, 14) {
+			// From 3.14 f_executable is a _PyStackRef, whose low bits
+			// are tags; objects are at least 8-byte aligned.
+			code &^= 7
+		}
 		if addr == t.frame {
 			t.caller, t.code = prev, code
 		}

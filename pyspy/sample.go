@@ -129,6 +129,9 @@ func (r *Reader) verify(ts []tstate) []error {
 	for i, t := range ts {
 		b := bufs[per*i:]
 		frame, code, caller := le64(b[0]), le64(b[1]), le64(b[2])
+		if r.v.AtLeast(3, 14) {
+			code &^= 7 // a tagged _PyStackRef, as the walk reads it
+		}
 		var instr uint64
 		if instrLen == 8 {
 			instr = le64(b[3])
