@@ -17,8 +17,9 @@ import (
 
 // containerMinors are the versions profiled in namespaces: 3.11 for its
 // native_thread_id, with Debian's static build and pyenv's shared
-// libpython, and 3.10 for the thread ids read from struct pthread.
-var containerMinors = []string{"3.10", "3.11"}
+// libpython, 3.10 for the thread ids read from struct pthread,
+// and 3.13 for a layout read from the target's _Py_DebugOffsets.
+var containerMinors = []string{"3.10", "3.11", "3.13"}
 
 // checkNamespaced fails unless tg runs as a container's init from files
 // that only its own mount namespace has: then only /proc/PID/root reaches
