@@ -255,10 +255,16 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			return topExit(rt, cancel, sampled), nil
 		case <-ctx.Done():
 			<-sampled
-			draw(false)
 			st.mu.Lock()
-			done := st.done
+			done, pending := st.done, st.stats.WindowSamples() > 0
 			st.mu.Unlock()
+			// The samples since the last table, if any: a run that
+			// ends right after a refresh would otherwise end on a
+			// table of 0% rows.
+			if pending {
+				procTicks()
+				draw(false)
+			}
 			code := topExit(rt, cancel, sampled)
 			if errors.Is(done, sampler.ErrTargetExited) {
 				// After the terminal is restored.

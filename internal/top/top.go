@@ -189,6 +189,9 @@ func (s *Stats) Reset() {
 	}
 }
 
+// WindowSamples is the number of stacks counted since the window began.
+func (s *Stats) WindowSamples() int64 { return s.window }
+
 // EndWindow starts a new refresh window: the percentages cover the
 // samples since the previous call.
 func (s *Stats) EndWindow() {
