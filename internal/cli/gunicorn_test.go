@@ -133,7 +133,7 @@ func (g *gunicorn) load(ctx context.Context, n int) *sync.WaitGroup {
 }
 
 // topProcRow matches a process line of top's header: PID CPU% RSS Samples Command.
-var topProcRow = regexp.MustCompile(`^\s*(\d+) +[\d.]+ +[\d.]+[KMG] +\d+  \S`)
+var topProcRow = regexp.MustCompile(`^\s*(\d+) +([\d.]+) +[\d.]+[KMG] +\d+  \S`)
 
 var processFrame = regexp.MustCompile(`^process (\d+): `)
 
@@ -225,11 +225,19 @@ func TestGunicorn(t *testing.T) {
 				t.Fatalf("top -s: exit %d: %s", code, errOut)
 			}
 			listed := map[int]bool{}
+			busy := 0.0
 			for _, l := range strings.Split(table, "\n") {
 				if m := topProcRow.FindStringSubmatch(l); m != nil {
 					pid, _ := strconv.Atoi(m[1])
+					cpu, _ := strconv.ParseFloat(m[2], 64)
 					listed[pid] = true
+					busy += cpu
 				}
+			}
+			// The workers serve the load: their CPU shows in the
+			// first table already.
+			if busy < 10 {
+				t.Errorf("top -s: processes use %.1f%% CPU in all under load:\n%s", busy, table)
 			}
 			for _, p := range append(g.workers(t), g.cmd.Process.Pid) {
 				if !listed[p] {

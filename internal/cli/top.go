@@ -132,6 +132,18 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		defer close(sampled)
 		err := s.Run(ctx, func(smp sampler.Sample) {
 			st.mu.Lock()
+			_, known := st.threads[smp.Pid]
+			st.mu.Unlock()
+			var ticks, rss int64
+			if !known {
+				// The baseline of the process's CPU share, so that the
+				// first table already shows it.
+				ticks, rss = procUsage(smp.Pid)
+			}
+			st.mu.Lock()
+			if !known {
+				st.stats.SetProcess(smp.Pid, smp.Cmdline, ticks, rss, time.Now())
+			}
 			st.stats.Add(smp)
 			st.threads[smp.Pid] = len(smp.Threads)
 			st.mu.Unlock()
@@ -159,7 +171,6 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	}
 
 	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow}
-	lastProc := time.Now()
 	procTicks := func() {
 		now := time.Now()
 		st.mu.Lock()
@@ -173,7 +184,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		for pid, cmd := range cur {
 			ticks, rss := procUsage(pid)
 			st.mu.Lock()
-			st.stats.SetProcess(pid, cmd, ticks, rss, now.Sub(lastProc))
+			st.stats.SetProcess(pid, cmd, ticks, rss, now)
 			st.mu.Unlock()
 		}
 		st.mu.Lock()
@@ -184,7 +195,6 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			}
 		}
 		st.mu.Unlock()
-		lastProc = now
 	}
 	draw := func(endWindow bool) {
 		if tty {

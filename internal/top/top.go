@@ -61,6 +61,7 @@ type proc struct {
 	cpu     float64 // percent of a core over the last window
 	rss     int64   // bytes
 	ticks   int64   // CPU ticks at the window start
+	at      time.Time
 }
 
 // Stats aggregates samples by function and by line at once, so that
@@ -159,20 +160,21 @@ func (s *Stats) addStack(m map[key]*counts, t sampler.Thread, lines bool) {
 // SetThreads records how many threads the processes have now.
 func (s *Stats) SetThreads(n int) { s.threadsNow = n }
 
-// SetProcess records a process's CPU use and memory for the header.
-// ticks is its utime+stime in clock ticks, window the time since the last
-// call.
-func (s *Stats) SetProcess(pid int, cmdline string, ticks, rss int64, window time.Duration) {
+// SetProcess records a process's CPU use and memory for the header. ticks
+// is its utime+stime in clock ticks, read at now; the CPU share is over the
+// time since the previous call for the process, the first call setting the
+// baseline.
+func (s *Stats) SetProcess(pid int, cmdline string, ticks, rss int64, now time.Time) {
 	p := s.procs[pid]
 	if p == nil {
 		p = &proc{pid: pid, cmdline: cmdline, ticks: -1}
 		s.procs[pid] = p
 	}
-	if p.ticks >= 0 && window > 0 {
+	if window := now.Sub(p.at); p.ticks >= 0 && window > 0 {
 		// Linux reports CPU time in USER_HZ ticks, 100 per second.
 		p.cpu = 100 * float64(ticks-p.ticks) / 100 / window.Seconds()
 	}
-	p.ticks, p.rss = ticks, rss
+	p.ticks, p.rss, p.at = ticks, rss, now
 }
 
 // DropProcess forgets a process that exited.

@@ -178,8 +178,9 @@ func TestRender(t *testing.T) {
 	}
 	s.Add(sampler.Sample{Pid: 8, Cmdline: "gunicorn: worker", Errors: 1})
 	s.SetThreads(3)
-	s.SetProcess(7, "gunicorn: worker", 100, 50<<20, time.Second)
-	s.SetProcess(7, "gunicorn: worker", 150, 60<<20, time.Second)
+	t0 := time.Now()
+	s.SetProcess(7, "gunicorn: worker", 100, 50<<20, t0)
+	s.SetProcess(7, "gunicorn: worker", 150, 60<<20, t0.Add(time.Second))
 
 	lines := s.Render(View{Title: "gunicorn", Python: "3.11.2", Procs: true})
 	text := strings.Join(lines, "\n")
