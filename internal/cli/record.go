@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/pyprof/pyprof/flamegraph"
@@ -23,17 +24,56 @@ import (
 
 type recordOptions struct {
 	targetOptions
-	output      string
-	format      string
+	samplingOptions
+	output   string
+	format   string
+	threads  bool
+	nolineno bool
+	function bool
+}
+
+// samplingOptions are the flags record and top share: how often and how
+// the target is sampled, and for how long.
+type samplingOptions struct {
 	rate        float64
 	duration    float64
 	nonblocking bool
 	blocking    bool
 	idle        bool
 	gil         bool
-	threads     bool
-	nolineno    bool
-	function    bool
+}
+
+func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
+	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
+	fs.Float64VarP(&o.duration, "duration", "d", 0, durationHelp)
+	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
+	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
+	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
+	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
+}
+
+func (o *samplingOptions) check() error {
+	if o.rate <= 0 || o.rate > 10000 {
+		return usagef("--rate must be between 0 and 10000")
+	}
+	if o.duration < 0 {
+		return usagef("--duration must not be negative")
+	}
+	if o.blocking && o.nonblocking {
+		return usagef("--blocking and --nonblocking exclude each other")
+	}
+	return nil
+}
+
+// mode picks the sampling mode from the flags.
+func (o *samplingOptions) mode() sampler.Mode {
+	switch {
+	case o.blocking:
+		return sampler.Blocking
+	case o.nonblocking:
+		return sampler.Nonblocking
+	}
+	return sampler.Auto
 }
 
 // formats maps -f values to file extensions.
@@ -71,26 +111,15 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
 	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
-	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
-	fs.Float64VarP(&o.duration, "duration", "d", 0, "stop after this many seconds (default: until Ctrl-C or the target exits)")
-	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
-	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
-	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
-	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
+	o.samplingOptions.register(fs, "stop after this many seconds (default: until Ctrl-C or the target exits)")
 	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
 	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
-	if o.rate <= 0 || o.rate > 10000 {
-		return 0, usagef("--rate must be between 0 and 10000")
-	}
-	if o.duration < 0 {
-		return 0, usagef("--duration must not be negative")
-	}
-	if o.blocking && o.nonblocking {
-		return 0, usagef("--blocking and --nonblocking exclude each other")
+	if err := o.samplingOptions.check(); err != nil {
+		return 0, err
 	}
 	if o.format != "" {
 		if _, ok := formats[o.format]; !ok {
@@ -145,7 +174,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	defer signal.Stop(sigs)
 
 	opts := sampler.Options{
-		Rate: o.rate, Mode: mode(o.blocking, o.nonblocking), Subprocesses: rt.follow,
+		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil,
 	}
 	tty := isTerminal(stderr)
@@ -327,17 +356,6 @@ func addSample(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFra
 		}
 		b.Add(frames, 1, smp.Pid, t.NativeID, name)
 	}
-}
-
-// mode picks the sampling mode from the flags.
-func mode(blocking, nonblocking bool) sampler.Mode {
-	switch {
-	case blocking:
-		return sampler.Blocking
-	case nonblocking:
-		return sampler.Nonblocking
-	}
-	return sampler.Auto
 }
 
 // writeOutput writes the profile atomically next to o.output, falling back

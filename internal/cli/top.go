@@ -22,16 +22,11 @@ import (
 
 type topOptions struct {
 	targetOptions
-	rate        float64
-	delay       float64
-	duration    float64
-	sort        string
-	lines       bool
-	once        bool
-	idle        bool
-	gil         bool
-	blocking    bool
-	nonblocking bool
+	samplingOptions
+	delay float64
+	sort  string
+	lines bool
+	once  bool
 }
 
 // Terminal control sequences, used only when stdout is a terminal.
@@ -52,16 +47,11 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 		fs.PrintDefaults()
 	}
 	o.targetOptions.register(fs, true)
-	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
+	o.samplingOptions.register(fs, "stop after this many seconds")
 	fs.Float64Var(&o.delay, "delay", 1, "seconds between refreshes")
-	fs.Float64VarP(&o.duration, "duration", "d", 0, "stop after this many seconds")
 	fs.StringVar(&o.sort, "sort", "own", "sort by own, total, owntime or totaltime")
 	fs.BoolVar(&o.lines, "lines", false, "one row per line instead of per function")
 	fs.BoolVar(&o.once, "once", false, "print one table after --delay and exit")
-	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
-	fs.BoolVar(&o.gil, "gil", false, "only count the thread holding the GIL")
-	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
-	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
@@ -69,11 +59,11 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	if !ok {
 		return 0, usagef("--sort must be own, total, owntime or totaltime")
 	}
-	if o.rate <= 0 || o.rate > 10000 || o.delay <= 0 || o.duration < 0 {
-		return 0, usagef("--rate, --delay and --duration must be positive")
+	if err := o.samplingOptions.check(); err != nil {
+		return 0, err
 	}
-	if o.blocking && o.nonblocking {
-		return 0, usagef("--blocking and --nonblocking exclude each other")
+	if o.delay <= 0 {
+		return 0, usagef("--delay must be positive")
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
@@ -99,7 +89,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	interval := time.Duration(float64(time.Second) / o.rate)
 	st := &topState{stats: top.NewStats(interval), threads: map[int]int{}}
 	st.stats.Idle, st.stats.GILOnly = o.idle, o.gil
-	opts := sampler.Options{Rate: o.rate, Mode: mode(o.blocking, o.nonblocking), Subprocesses: rt.follow, Idle: true}
+	opts := sampler.Options{Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow, Idle: true}
 	var s *sampler.Sampler
 	opts.Tick = func(sampler.Stats) {
 		cur := s.Current()
