@@ -172,7 +172,11 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if owner == ownedByThread && t.chunk != 0 && cur >= t.chunk && cur < t.limit && cur >= t.top {
 			return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
 		}
-		if owner == ownedByCStack && r.v.AtLeast(3, 12) {
+		// Frames the C stack or the interpreter owns carry no Python
+		// code: 3.12 and 3.13 mark them FRAME_OWNED_BY_CSTACK (3); 3.14
+		// puts FRAME_OWNED_BY_INTERPRETER at 3 and the C stack at 4, and
+		// 3.15 drops the C-stack owner.
+		if owner >= ownedByCStack && r.v.AtLeast(3, 12) {
 			continue
 		}
 		if r.v.AtLeast(3, 13) {

@@ -159,6 +159,9 @@ func (r *Reader) frameLocals(ci *codeInfo, slots uint64) []Local {
 	var pos []int
 	for i, v := range vars {
 		p := le64(b[8*i:])
+		if r.v.AtLeast(3, 14) {
+			p &^= 7 // a tagged _PyStackRef; a bare tag is NULL
+		}
 		if p == 0 || v.skip {
 			continue
 		}
