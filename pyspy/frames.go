@@ -153,11 +153,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if f.err != nil {
 			return frames, f.err
 		}
-		if r.v.AtLeast(3, 14) {
-			// From 3.14 f_executable is a _PyStackRef, whose low bits
-			// are tags; objects are at least 8-byte aligned.
-			code &^= 7
-		}
+		code = r.untag(code)
 		if addr == t.frame {
 			t.caller, t.code = prev, code
 		}
@@ -209,6 +205,17 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		frames = append(frames, fr)
 	}
 	return frames, nil
+}
+
+// untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the
+// object pointer it holds. Its low bits are tags, free because objects are
+// at least 8-byte aligned; a bare tag is NULL. Earlier versions hold plain
+// pointers.
+func (r *Reader) untag(ref uint64) uint64 {
+	if r.v.AtLeast(3, 14) {
+		return ref &^ 7
+	}
+	return ref
 }
 
 func (ci *codeInfo) frame(addrq int) Frame {

@@ -158,10 +158,7 @@ func (r *Reader) frameLocals(ci *codeInfo, slots uint64) []Local {
 	var out []Local
 	var pos []int
 	for i, v := range vars {
-		p := le64(b[8*i:])
-		if r.v.AtLeast(3, 14) {
-			p &^= 7 // a tagged _PyStackRef; a bare tag is NULL
-		}
+		p := r.untag(le64(b[8*i:]))
 		if p == 0 || v.skip {
 			continue
 		}

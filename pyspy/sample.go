@@ -106,13 +106,17 @@ func (r *Reader) verify(ts []tstate) []error {
 	if r.l.IFrame.Code < 0 {
 		codeOff, backOff, instrOff, instrLen = r.l.Frame.Code, r.l.Frame.Back, r.l.Frame.Lasti, 4
 	}
-	for _, t := range ts {
+	// One backing array for every destination: this runs on every
+	// sample.
+	space := make([]byte, (24+instrLen)*len(ts))
+	for i, t := range ts {
 		instrAt := t.frame + uint64(instrOff)
 		if t.caller != 0 {
 			instrAt = t.caller + uint64(instrOff)
 		}
 		addrs = append(addrs, t.framePtr, t.frame+uint64(codeOff), t.frame+uint64(backOff), instrAt)
-		bufs = append(bufs, make([]byte, 8), make([]byte, 8), make([]byte, 8), make([]byte, instrLen))
+		b := space[(24+instrLen)*i:]
+		bufs = append(bufs, b[0:8:8], b[8:16:16], b[16:24:24], b[24:24+instrLen:24+instrLen])
 	}
 	var err error
 	if b, ok := r.mem.(BatchReader); ok {
@@ -128,10 +132,7 @@ func (r *Reader) verify(ts []tstate) []error {
 	var errs []error
 	for i, t := range ts {
 		b := bufs[per*i:]
-		frame, code, caller := le64(b[0]), le64(b[1]), le64(b[2])
-		if r.v.AtLeast(3, 14) {
-			code &^= 7 // a tagged _PyStackRef, as the walk reads it
-		}
+		frame, code, caller := le64(b[0]), r.untag(le64(b[1])), le64(b[2])
 		var instr uint64
 		if instrLen == 8 {
 			instr = le64(b[3])
