@@ -63,6 +63,19 @@ func startPythonVia(t testing.TB, python, script string, viaShell bool) *pyChild
 	if viaShell {
 		cmd = exec.Command("/bin/sh", "-c", `"$0" -c "$1" & wait`, python, script)
 	}
+	c := startReporting(t, cmd, python)
+	c.pid = cmd.Process.Pid
+	if viaShell {
+		c.pid = int(c.info["pid"])
+	}
+	return c
+}
+
+// startReporting starts cmd, a Python child that prints one JSON line about
+// itself and then waits, and returns once it has reported. The child is
+// killed when the test ends: c.pid once set, and cmd's own process.
+func startReporting(t testing.TB, cmd *exec.Cmd, name string) *pyChild {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,9 +88,11 @@ func startPythonVia(t testing.TB, python, script string, viaShell bool) *pyChild
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &pyChild{cmd: cmd, pid: cmd.Process.Pid, stdin: stdin}
+	c := &pyChild{cmd: cmd, stdin: stdin}
 	t.Cleanup(func() {
-		syscall.Kill(c.pid, syscall.SIGKILL)
+		if c.pid != 0 {
+			syscall.Kill(c.pid, syscall.SIGKILL)
+		}
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
@@ -93,16 +108,13 @@ func startPythonVia(t testing.TB, python, script string, viaShell bool) *pyChild
 	select {
 	case l, ok := <-line:
 		if !ok {
-			t.Fatalf("%s exited before reporting", python)
+			t.Fatalf("%s exited before reporting", name)
 		}
 		if err := json.Unmarshal([]byte(l), &c.info); err != nil {
 			t.Fatalf("child said %q: %v", l, err)
 		}
-		if viaShell {
-			c.pid = int(c.info["pid"])
-		}
 	case <-time.After(startDeadline):
-		t.Fatalf("%s did not start", python)
+		t.Fatalf("%s did not start", name)
 	}
 	return c
 }

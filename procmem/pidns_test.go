@@ -1,8 +1,6 @@
 package procmem
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // copyFixture copies process 4242 of the fixture tree into a temporary
@@ -210,45 +207,7 @@ func startInNamespace(t *testing.T, python, script string) (*pyChild, string) {
 	cmd := exec.Command(unshare, "--mount", "--pid", "--fork", "--mount-proc", "--kill-child",
 		"/bin/sh", "-c", nsScript, "sh", root, python, libz[0], "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &pyChild{cmd: cmd, stdin: stdin}
-	t.Cleanup(func() {
-		if c.pid != 0 {
-			syscall.Kill(c.pid, syscall.SIGKILL)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-	}()
-	select {
-	case l, ok := <-line:
-		if !ok {
-			t.Fatal("namespaced python exited before reporting")
-		}
-		if err := json.Unmarshal([]byte(l), &c.info); err != nil {
-			t.Fatalf("child said %q: %v", l, err)
-		}
-	case <-time.After(startDeadline):
-		t.Fatal("namespaced python did not start")
-	}
+	c := startReporting(t, cmd, "namespaced python")
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
