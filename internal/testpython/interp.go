@@ -29,7 +29,7 @@ import (
 
 // DumpMinors are the Python versions on which tests of the dump issue must
 // pass.
-var DumpMinors = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
+var DumpMinors = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"}
 
 // RequireEnv names the environment variable that turns missing interpreters
 // into failures. Its value is "all", or a comma list of minors such as
@@ -40,13 +40,44 @@ const RequireEnv = "PYPROF_REQUIRE_PYTHONS"
 // stripped and links libpython statically, unlike the pyenv builds.
 const SystemPython = "/usr/bin/python3.11"
 
+// SidEnv names the environment variable holding the cache directory that
+// .ci/sid-pythons fills with Debian unstable's interpreters.
+const SidEnv = "PYPROF_SID_CACHE"
+
+// SidMinors are the minors .ci/sid-pythons installs. With RequireEnv=all a
+// test that wants one of them fails unless the sid build is there too: its
+// stripped distribution build is what those releases' users run.
+var SidMinors = []string{"3.13", "3.14", "3.15"}
+
+// SidCache returns the directory .ci/sid-pythons installs into.
+func SidCache() string {
+	if d := os.Getenv(SidEnv); d != "" {
+		return d
+	}
+	return "/var/cache/pyprof"
+}
+
+// SidRoot returns the sid userland that .ci/sid-pythons bootstraps (python3
+// with gunicorn and gevent), or "" when it is not installed.
+func SidRoot() string {
+	root := filepath.Join(SidCache(), "sid-root")
+	if _, err := os.Stat(filepath.Join(root, ".complete")); err != nil {
+		return ""
+	}
+	return root
+}
+
 // Interpreter is one Python found on this machine.
 type Interpreter struct {
 	Path         string // absolute path of the executable
 	Version      string // exact version reported by the interpreter, e.g. "3.11.7"
 	Major, Minor int
 	Name         string // short unique label for subtests, e.g. "pyenv-3.11.7"
-	System       bool   // from /usr/bin: stripped, libpython linked statically
+	// System marks a distribution's build (Debian's /usr/bin, or sid's
+	// from .ci/sid-pythons): stripped, libpython linked statically.
+	System bool
+	// Sid marks a build from Debian unstable, unpacked by .ci/sid-pythons.
+	Sid bool
 }
 
 // MinorVersion returns the version without its patch level, e.g. "3.11".
@@ -125,6 +156,22 @@ func For(t testing.TB, want ...string) []Interpreter {
 	return out
 }
 
+// OnePerMinor keeps the first interpreter of each minor version in
+// interps: the pyenv build where there is one, since For sorts those first.
+// Tests that exercise a mechanism rather than a build use it to run once
+// per version, the distribution's build standing in where pyenv has none.
+func OnePerMinor(interps []Interpreter) []Interpreter {
+	var out []Interpreter
+	seen := map[string]bool{}
+	for _, py := range interps {
+		if !seen[py.MinorVersion()] {
+			seen[py.MinorVersion()] = true
+			out = append(out, py)
+		}
+	}
+	return out
+}
+
 var minorPattern = regexp.MustCompile(`^\d+\.\d+$`)
 
 type requirement struct {
@@ -160,11 +207,15 @@ func parseRequire(s string) (requirement, error) {
 // that must fail the test and those that are only worth a log line.
 func checkMissing(want []string, found []Interpreter, req requirement) (fatal, logs []string) {
 	have := map[string]bool{}
+	haveSid := map[string]bool{}
 	haveSystem := false
 	for _, py := range found {
 		have[py.MinorVersion()] = true
 		if py.Path == SystemPython {
 			haveSystem = true
+		}
+		if py.Sid {
+			haveSid[py.MinorVersion()] = true
 		}
 	}
 	for _, w := range want {
@@ -175,6 +226,13 @@ func checkMissing(want []string, found []Interpreter, req requirement) (fatal, l
 			fatal = append(fatal, fmt.Sprintf("python %s not found, but %s requires it", w, RequireEnv))
 		} else {
 			logs = append(logs, fmt.Sprintf("python %s not found; testing without it (set %s=%s to fail instead)", w, RequireEnv, w))
+		}
+	}
+	if req.all {
+		for _, m := range SidMinors {
+			if have[m] && !haveSid[m] && (len(want) == 0 || slices.Contains(want, m)) {
+				fatal = append(fatal, fmt.Sprintf("Debian unstable's python %s not found under %s, but %s requires it (run .ci/sid-pythons)", m, SidCache(), RequireEnv))
+			}
 		}
 	}
 	if (req.all || req.system) && !haveSystem && (len(want) == 0 || slices.Contains(want, "3.11")) {
@@ -192,6 +250,7 @@ type candidate struct {
 	path   string
 	label  string // Name prefix, e.g. "pyenv" or "debian"
 	system bool
+	sid    bool
 }
 
 func discover() {
@@ -209,6 +268,10 @@ func discover() {
 	paths, _ := filepath.Glob("/usr/bin/python*")
 	for _, p := range paths {
 		cands = append(cands, candidate{path: p, label: label, system: true})
+	}
+	paths, _ = filepath.Glob(filepath.Join(SidCache(), "sid", "usr", "bin", "python*"))
+	for _, p := range paths {
+		cands = append(cands, candidate{path: p, label: "sid", system: true, sid: true})
 	}
 
 	// pyenv aliases such as versions/3.11 -> 3.11.7 would otherwise show up
@@ -335,5 +398,6 @@ func probe(c candidate) (Interpreter, error) {
 		Minor:   key[1],
 		Name:    c.label + "-" + version,
 		System:  c.system,
+		Sid:     c.sid,
 	}, nil
 }
