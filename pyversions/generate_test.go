@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -12,91 +11,50 @@ import (
 	"github.com/pyprof/pyprof/pyversions"
 )
 
-// TestGeneratedTableIsCurrent regenerates every layout from the interpreters
-// on this machine and fails if the committed table differs, so a changed
-// spec or a new interpreter cannot go unnoticed.
+// TestGeneratedTableIsCurrent regenerates every layout from the builds on
+// this machine, DWARF and headers, and fails if the committed files differ
+// from what go generate would write, so a changed spec or a new
+// interpreter cannot go unnoticed.
 func TestGeneratedTableIsCurrent(t *testing.T) {
-	builds, err := layoutgen.FindBuilds()
+	fresh, err := layoutgen.Fresh()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(builds) == 0 {
+	if len(fresh.Layouts) == 0 {
 		if os.Getenv("PYPROF_REQUIRE_PYTHONS") != "" {
-			t.Fatalf("no pyenv builds under %s", layoutgen.PyenvRoot())
+			t.Fatalf("no pyenv builds under %s and no headers under %s", layoutgen.PyenvRoot(), layoutgen.SidCache())
 		}
-		t.Skipf("no pyenv builds under %s", layoutgen.PyenvRoot())
+		t.Skipf("no pyenv builds under %s and no headers under %s", layoutgen.PyenvRoot(), layoutgen.SidCache())
 	}
 	committed := map[string]pyversions.Layout{}
 	for _, l := range pyversions.Generated() {
 		committed[l.Version.MinorString()] = l
 	}
-	committedFormats := map[string]pyversions.DebugOffsetsFormat{}
-	for _, f := range pyversions.GeneratedDebugOffsetsFormats() {
-		committedFormats[f.Version.MinorString()] = f
-	}
-	var fresh []*pyversions.Layout
-	var freshFormats []*pyversions.DebugOffsetsFormat
-	for _, b := range builds {
-		t.Run(b.Version.String(), func(t *testing.T) {
-			got, err := layoutgen.Extract(b.Path, b.Version)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fresh = append(fresh, got)
-			want, ok := committed[b.Version.MinorString()]
-			if !ok {
-				t.Fatalf("layouts_gen.go has no %s; run go generate ./pyversions", b.Version.MinorString())
-			}
-			// The committed entry may come from another patch release;
-			// patches.go is where such differences belong, so the
-			// offsets themselves must agree.
-			want.Version = got.Version
-			if !reflect.DeepEqual(*got, want) {
-				t.Errorf("layout drift for %s (committed from %s); run go generate ./pyversions\n got: %+v\nwant: %+v",
-					b.Version, committed[b.Version.MinorString()].Version, *got, want)
-			}
-			f, ok, err := layoutgen.ExtractDebugFormat(b.Path, b.Version)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok {
-				return
-			}
-			freshFormats = append(freshFormats, f)
-			wantF, ok := committedFormats[b.Version.MinorString()]
-			if !ok {
-				t.Fatalf("debugoffsets_gen.go has no %s; run go generate ./pyversions", b.Version.MinorString())
-			}
-			wantF.Version = f.Version
-			if !reflect.DeepEqual(*f, wantF) {
-				t.Errorf("_Py_DebugOffsets format drift for %s; run go generate ./pyversions\n got: %+v\nwant: %+v", b.Version, *f, wantF)
-			}
-		})
-	}
-	if len(fresh) == len(committed) && !t.Failed() {
-		src, err := layoutgen.Render(fresh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old, err := os.ReadFile("layouts_gen.go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(src, old) {
-			t.Errorf("layouts_gen.go is not what go generate writes; run go generate ./pyversions")
+	for minor, l := range fresh.Layouts {
+		want, ok := committed[minor]
+		switch {
+		case !ok:
+			t.Errorf("layouts_gen.go has no %s (read from %s); run go generate ./pyversions", minor, fresh.Sources[minor])
+		case !layoutgen.SameOffsets(*l, want):
+			t.Errorf("layout drift for %s: %s gives\n %+v\ncommitted from %s:\n %+v\nrun go generate ./pyversions, or record a patch release in patches.go",
+				minor, fresh.Sources[minor], *l, want.Version, want)
 		}
 	}
-	if len(freshFormats) == len(committedFormats) && !t.Failed() {
-		src, err := layoutgen.RenderDebugFormats(freshFormats)
+	fresh.Merge(pyversions.Generated(), pyversions.GeneratedDebugOffsetsFormats())
+	layouts, formats, err := fresh.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name string
+		src  []byte
+	}{{"layouts_gen.go", layouts}, {"debugoffsets_gen.go", formats}} {
+		old, err := os.ReadFile(f.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		old, err := os.ReadFile("debugoffsets_gen.go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(src, old) {
-			t.Errorf("debugoffsets_gen.go is not what go generate writes; run go generate ./pyversions")
+		if !bytes.Equal(f.src, old) {
+			t.Errorf("%s is not what go generate writes; run go generate ./pyversions", f.name)
 		}
 	}
 }

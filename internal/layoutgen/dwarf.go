@@ -12,6 +12,9 @@ import (
 type Types struct {
 	d     *dwarf.Data
 	named map[string][]dwarf.Offset
+	// tags records how C spells each name: a typedef or base type as is,
+	// a struct or union tag after its keyword.
+	tags map[string]dwarf.Tag
 }
 
 // Open reads the DWARF of the ELF file at path.
@@ -25,7 +28,7 @@ func Open(path string) (*Types, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dwarf of %s: %w", path, err)
 	}
-	t := &Types{d: d, named: map[string][]dwarf.Offset{}}
+	t := &Types{d: d, named: map[string][]dwarf.Offset{}, tags: map[string]dwarf.Tag{}}
 	r := d.Reader()
 	for {
 		e, err := r.Next()
@@ -50,8 +53,26 @@ func Open(path string) (*Types, error) {
 		// Every definition is kept: in some compilation units a typedef
 		// names a struct that is only declared there.
 		t.named[name] = append(t.named[name], e.Offset)
+		if prev, ok := t.tags[name]; !ok || prev == dwarf.TagStructType || prev == dwarf.TagUnionType {
+			t.tags[name] = e.Tag
+		}
 	}
 	return t, nil
+}
+
+// CName spells the named type as C source must: "PyThreadState" for a
+// typedef, "struct _dictkeysobject" for a bare struct tag.
+func (t *Types) CName(name string) (string, error) {
+	switch tag, ok := t.tags[name]; {
+	case !ok:
+		return "", fmt.Errorf("no type %q", name)
+	case tag == dwarf.TagStructType:
+		return "struct " + name, nil
+	case tag == dwarf.TagUnionType:
+		return "union " + name, nil
+	default:
+		return name, nil
+	}
 }
 
 // Type returns the named type with typedefs stripped.

@@ -2,6 +2,7 @@ package layoutgen
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -15,32 +16,68 @@ func Extract(path string, v pyversions.Version) (*pyversions.Layout, error) {
 	if err != nil {
 		return nil, err
 	}
+	l, _, err := extract(t, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	l.Origin = dwarfOrigin(path)
+	return l, nil
+}
+
+func dwarfOrigin(path string) string { return "DWARF of " + filepath.Base(path) }
+
+// resolved records which C path gave a Layout field its value.
+type resolved struct {
+	field string
+	what  int
+	path  string
+}
+
+// extract resolves every spec in t and reports the C paths it used.
+func extract(t *Types, v pyversions.Version) (*pyversions.Layout, []resolved, error) {
 	l := &pyversions.Layout{Version: v}
 	root := reflect.ValueOf(l).Elem()
+	var used []resolved
 	for _, s := range specs {
 		val := int64(pyversions.Absent)
 		if inRange(v, s.min, s.max) {
-			got, ok, err := s.resolve(t)
+			got, path, err := s.resolve(t)
 			if err != nil {
-				return nil, fmt.Errorf("%s in %s: %w", s.field, path, err)
+				return nil, nil, fmt.Errorf("%s: %w", s.field, err)
 			}
 			switch {
-			case ok:
+			case path != "":
 				val = got
+				used = append(used, resolved{field: s.field, what: s.what, path: path})
 			case s.def != nil:
 				val = *s.def
 			}
 		}
-		f := root.FieldByName(strings.Split(s.field, ".")[0]).FieldByName(strings.Split(s.field, ".")[1])
+		f := layoutField(root, s.field)
 		if !f.IsValid() {
-			return nil, fmt.Errorf("spec names unknown field %s", s.field)
+			return nil, nil, fmt.Errorf("spec names unknown field %s", s.field)
 		}
 		f.SetInt(val)
 	}
 	if err := checkComplete(root); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return l, nil
+	return l, used, nil
+}
+
+// layoutField returns the field of a Layout value named "Group.Member".
+func layoutField(root reflect.Value, name string) reflect.Value {
+	group, member, _ := strings.Cut(name, ".")
+	g := root.FieldByName(group)
+	if !g.IsValid() {
+		return g
+	}
+	return g.FieldByName(member)
+}
+
+// fieldValue returns l's field named "Group.Member".
+func fieldValue(l *pyversions.Layout, name string) int64 {
+	return layoutField(reflect.ValueOf(l).Elem(), name).Int()
 }
 
 // checkComplete catches a Layout field that no spec fills, which would
@@ -65,37 +102,38 @@ func checkComplete(root reflect.Value) error {
 	return nil
 }
 
-// resolve reports ok=false when none of the paths exists in this build.
-func (s spec) resolve(t *Types) (int64, bool, error) {
+// resolve returns the value and the C path that gave it, or an empty path
+// when none of the paths exists in this build.
+func (s spec) resolve(t *Types) (int64, string, error) {
 	for _, p := range s.c {
 		switch s.what {
 		case sizeOf:
 			if n, err := t.Sizeof(p); err == nil {
-				return n, true, nil
+				return n, p, nil
 			}
 		case offsetOf:
 			if f, err := t.Lookup(p); err == nil {
 				if f.BitSize != 0 {
-					return 0, false, fmt.Errorf("%s is a bitfield", p)
+					return 0, "", fmt.Errorf("%s is a bitfield", p)
 				}
-				return f.Offset, true, nil
+				return f.Offset, p, nil
 			}
 		case bitOf:
 			if f, err := t.Lookup(p); err == nil {
 				if f.BitSize == 0 {
-					return 0, false, fmt.Errorf("%s is not a bitfield", p)
+					return 0, "", fmt.Errorf("%s is not a bitfield", p)
 				}
 				// Relative to the containing word named by the parent
 				// path, which is where the reader loads it from.
 				parent, err := t.Lookup(p[:strings.LastIndex(p, ".")])
 				if err != nil {
-					return 0, false, err
+					return 0, "", err
 				}
-				return (f.Offset-parent.Offset)*8 + f.BitOff, true, nil
+				return (f.Offset-parent.Offset)*8 + f.BitOff, p, nil
 			}
 		}
 	}
-	return 0, false, nil
+	return 0, "", nil
 }
 
 func inRange(v pyversions.Version, min, max string) bool {
@@ -127,11 +165,27 @@ func ExtractDebugFormat(path string, v pyversions.Version) (f *pyversions.DebugO
 	if err != nil {
 		return nil, false, err
 	}
+	f, ok, err = debugFormat(t, v)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if ok {
+		f.Origin = dwarfOrigin(path)
+	}
+	return f, ok, nil
+}
+
+// debugFormat lists the members of _Py_DebugOffsets in t; nil for a
+// release before 3.13.
+func debugFormat(t *Types, v pyversions.Version) (*pyversions.DebugOffsetsFormat, bool, error) {
+	if !v.AtLeast(3, 13) {
+		return nil, false, nil
+	}
 	leaves, size, err := t.Leaves(debugOffsetsType)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s in %s: %w", debugOffsetsType, path, err)
+		return nil, false, fmt.Errorf("%s: %w", debugOffsetsType, err)
 	}
-	f = &pyversions.DebugOffsetsFormat{Version: v, Size: size}
+	f := &pyversions.DebugOffsetsFormat{Version: v, Size: size}
 	for _, l := range leaves {
 		f.Fields = append(f.Fields, pyversions.DebugOffsetsField{Path: l.Path, Offset: l.Offset, Size: l.Size})
 	}

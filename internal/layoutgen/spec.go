@@ -58,6 +58,9 @@ var specs = []spec{
 	off("Thread.DatastackChunk", "PyThreadState.datastack_chunk"),
 	off("Thread.DatastackTop", "PyThreadState.datastack_top"),
 	off("Thread.DatastackLimit", "PyThreadState.datastack_limit"),
+	off("Thread.BaseFrame", "PyThreadState.base_frame"),
+	// 3.13 keeps holds_gil as a bit of _status; an int of its own from 3.14.
+	off("Thread.HoldsGIL", "PyThreadState.holds_gil").from("3.14"),
 
 	off("CFrame.CurrentFrame", "_PyCFrame.current_frame").from("3.11").upto("3.12"),
 

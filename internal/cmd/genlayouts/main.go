@@ -1,8 +1,9 @@
 // Command genlayouts regenerates pyversions/layouts_gen.go and
-// pyversions/debugoffsets_gen.go from the DWARF of the CPython builds
-// installed under pyenv. Versions it cannot find keep their committed
-// entry, so running it on a machine with fewer interpreters never drops a
-// layout.
+// pyversions/debugoffsets_gen.go: from the DWARF of the CPython builds
+// installed under pyenv, and, for minors that have none, from the -dev
+// headers that .ci/sid-pythons installs. Versions it cannot find keep their
+// committed entry, so running it on a machine with fewer interpreters
+// never drops a layout.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"sort"
 
 	"github.com/pyprof/pyprof/internal/layoutgen"
 	"github.com/pyprof/pyprof/pyversions"
@@ -20,59 +22,33 @@ func main() {
 	debugOut := flag.String("debugoffsets", "debugoffsets_gen.go", "output file for the _Py_DebugOffsets formats")
 	flag.Parse()
 	log.SetFlags(0)
-	found, err := layoutgen.FindBuilds()
+	t, err := layoutgen.Fresh()
 	if err != nil {
 		log.Fatal(err)
 	}
-	byMinor := map[string]*pyversions.Layout{}
+	var read []string
+	for minor, src := range t.Sources {
+		read = append(read, minor+" from "+src)
+	}
+	sort.Strings(read)
 	for _, g := range pyversions.Generated() {
-		g := g
-		byMinor[g.Version.MinorString()] = &g
-	}
-	formats := map[string]*pyversions.DebugOffsetsFormat{}
-	for _, f := range pyversions.GeneratedDebugOffsetsFormats() {
-		f := f
-		formats[f.Version.MinorString()] = &f
-	}
-	for _, b := range found {
-		l, err := layoutgen.Extract(b.Path, b.Version)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if old, ok := byMinor[b.Version.MinorString()]; ok && old.Version != b.Version {
-			log.Printf("%s: replacing layout from %s with %s", b.Version.MinorString(), old.Version, b.Version)
-		}
-		byMinor[b.Version.MinorString()] = l
-		f, ok, err := layoutgen.ExtractDebugFormat(b.Path, b.Version)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if ok {
-			formats[b.Version.MinorString()] = f
+		if _, ok := t.Layouts[g.Version.MinorString()]; !ok {
+			log.Printf("%s: no build here, keeping the committed layout of %s (%s)", g.Version.MinorString(), g.Version, g.Origin)
 		}
 	}
-	var all []*pyversions.Layout
-	for _, l := range byMinor {
-		all = append(all, l)
-	}
-	src, err := layoutgen.Render(all)
+	t.Merge(pyversions.Generated(), pyversions.GeneratedDebugOffsetsFormats())
+	layouts, formats, err := t.Render()
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*out, src, 0o644); err != nil {
+	if err := os.WriteFile(*out, layouts, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	var allFormats []*pyversions.DebugOffsetsFormat
-	for _, f := range formats {
-		allFormats = append(allFormats, f)
-	}
-	src, err = layoutgen.RenderDebugFormats(allFormats)
-	if err != nil {
+	if err := os.WriteFile(*debugOut, formats, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*debugOut, src, 0o644); err != nil {
-		log.Fatal(err)
+	fmt.Fprintf(os.Stderr, "wrote %s with %d layouts and %s with %d descriptor formats; read:\n", *out, len(t.Layouts), *debugOut, len(t.Formats))
+	for _, r := range read {
+		fmt.Fprintf(os.Stderr, "  %s\n", r)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s with %d layouts and %s with %d descriptor formats from %d builds\n",
-		*out, len(all), *debugOut, len(allFormats), len(found))
 }
