@@ -87,6 +87,7 @@ var descGroups = map[string]struct {
 	"pyobject":          {maxObjectSize, false},
 	"code_object":       {maxObjectSize, true},
 	"type_object":       {maxObjectSize, true},
+	"heap_type_object":  {maxObjectSize, true},
 	"tuple_object":      {maxObjectSize, true},
 	"list_object":       {maxObjectSize, true},
 	"set_object":        {maxObjectSize, true},
@@ -102,6 +103,8 @@ var descGroups = map[string]struct {
 // no size for.
 var fixedStructs = map[string]int64{
 	"llist_node":              16,      // struct llist_node: next, prev
+	"err_stackitem":           16,      // _PyErr_StackItem: exc_value, previous_item
+	"gc_stats":                1 << 20, // struct gc_stats, allocated apart from the GC state
 	"remote_debugger_support": 1 << 16, // _PyRemoteDebuggerSupport
 }
 
@@ -149,6 +152,16 @@ var descRules = map[string]descRule{
 	"thread_state.native_thread_id": member("thread_state", 8),
 	"thread_state.datastack_chunk":  member("thread_state", 8),
 	"thread_state.status":           member("thread_state", 4),
+	// 3.15: the sentinel frame every stack ends at, the frame cache of
+	// CPython's own sampling profiler, and who holds the GIL per thread.
+	"thread_state.base_frame":              member("thread_state", 8),
+	"thread_state.last_profiled_frame":     member("thread_state", 8),
+	"thread_state.last_profiled_frame_seq": member("thread_state", 8),
+	"thread_state.holds_gil":               member("thread_state", 4),
+	"thread_state.gil_requested":           member("thread_state", 4),
+	"thread_state.current_exception":       member("thread_state", 8),
+	"thread_state.exc_state":               member("thread_state", 8),
+	"err_stackitem.exc_value":              member("err_stackitem", 8),
 
 	"interpreter_frame.previous":     member("interpreter_frame", 8),
 	"interpreter_frame.executable":   member("interpreter_frame", 8),
@@ -171,9 +184,12 @@ var descRules = map[string]descRule{
 
 	"pyobject.ob_type": member("pyobject", 8),
 
-	"type_object.tp_name":  member("type_object", 8),
-	"type_object.tp_repr":  member("type_object", 8),
-	"type_object.tp_flags": member("type_object", 8),
+	"type_object.tp_name":             member("type_object", 8),
+	"type_object.tp_repr":             member("type_object", 8),
+	"type_object.tp_flags":            member("type_object", 8),
+	"type_object.tp_basicsize":        member("type_object", 8),
+	"type_object.tp_dictoffset":       member("type_object", 8),
+	"heap_type_object.ht_cached_keys": member("heap_type_object", 8),
 
 	"tuple_object.ob_item":  member("tuple_object", 8),
 	"tuple_object.ob_size":  member("tuple_object", 8),
@@ -190,11 +206,15 @@ var descRules = map[string]descRule{
 	"bytes_object.ob_size":  member("bytes_object", 8),
 	"bytes_object.ob_sval":  member("bytes_object", 1),
 
-	"unicode_object.state":            member("unicode_object", 4),
-	"unicode_object.length":           member("unicode_object", 8),
-	"unicode_object.asciiobject_size": sizeMember("unicode_object"),
+	"unicode_object.state":                     member("unicode_object", 4),
+	"unicode_object.length":                    member("unicode_object", 8),
+	"unicode_object.asciiobject_size":          sizeMember("unicode_object"),
+	"unicode_object.compactunicodeobject_size": sizeMember("unicode_object"),
 
-	"gc.collecting": member("gc", 4),
+	"gc.collecting":            member("gc", 4),
+	"gc.frame":                 member("gc", 8),
+	"gc.generation_stats":      member("gc", 8),
+	"gc.generation_stats_size": sizeMember("gc_stats"),
 
 	"gen_object.gi_name":        member("gen_object", 8),
 	"gen_object.gi_iframe":      member("gen_object", 8),
@@ -215,10 +235,13 @@ var descRules = map[string]descRule{
 // base, if set, names a member whose value is subtracted: the descriptor
 // gives the GIL members as offsets from the interpreter state, Layout from
 // the _gil_runtime_state that ceval.gil points to.
+// optional marks members that only some formats have (set_object from
+// 3.14, the rest from 3.15); a format may lack those and no others.
 var descMapping = []struct {
-	path  string
-	base  string
-	field func(*Layout) *int64
+	path     string
+	base     string
+	optional bool
+	field    func(*Layout) *int64
 }{
 	{path: "runtime_state.size", field: func(l *Layout) *int64 { return &l.Runtime.Size }},
 	{path: "runtime_state.interpreters_head", field: func(l *Layout) *int64 { return &l.Runtime.InterpretersHead }},
@@ -236,6 +259,8 @@ var descMapping = []struct {
 	{path: "thread_state.thread_id", field: func(l *Layout) *int64 { return &l.Thread.ThreadID }},
 	{path: "thread_state.native_thread_id", field: func(l *Layout) *int64 { return &l.Thread.NativeThreadID }},
 	{path: "thread_state.datastack_chunk", field: func(l *Layout) *int64 { return &l.Thread.DatastackChunk }},
+	{path: "thread_state.base_frame", optional: true, field: func(l *Layout) *int64 { return &l.Thread.BaseFrame }},
+	{path: "thread_state.holds_gil", optional: true, field: func(l *Layout) *int64 { return &l.Thread.HoldsGIL }},
 	{path: "interpreter_frame.size", field: func(l *Layout) *int64 { return &l.IFrame.Size }},
 	{path: "interpreter_frame.previous", field: func(l *Layout) *int64 { return &l.IFrame.Previous }},
 	{path: "interpreter_frame.executable", field: func(l *Layout) *int64 { return &l.IFrame.Code }},
@@ -257,11 +282,14 @@ var descMapping = []struct {
 	{path: "tuple_object.ob_size", field: func(l *Layout) *int64 { return &l.Object.Size }},
 	{path: "type_object.tp_name", field: func(l *Layout) *int64 { return &l.Type.Name }},
 	{path: "type_object.tp_flags", field: func(l *Layout) *int64 { return &l.Type.Flags }},
+	{path: "type_object.tp_basicsize", optional: true, field: func(l *Layout) *int64 { return &l.Type.Basicsize }},
+	{path: "type_object.tp_dictoffset", optional: true, field: func(l *Layout) *int64 { return &l.Type.Dictoffset }},
+	{path: "heap_type_object.ht_cached_keys", optional: true, field: func(l *Layout) *int64 { return &l.Type.CachedKeys }},
 	{path: "tuple_object.ob_item", field: func(l *Layout) *int64 { return &l.Tuple.Item }},
 	{path: "list_object.ob_item", field: func(l *Layout) *int64 { return &l.List.Item }},
-	{path: "set_object.used", field: func(l *Layout) *int64 { return &l.Set.Used }},
-	{path: "set_object.table", field: func(l *Layout) *int64 { return &l.Set.Table }},
-	{path: "set_object.mask", field: func(l *Layout) *int64 { return &l.Set.Mask }},
+	{path: "set_object.used", optional: true, field: func(l *Layout) *int64 { return &l.Set.Used }},
+	{path: "set_object.table", optional: true, field: func(l *Layout) *int64 { return &l.Set.Table }},
+	{path: "set_object.mask", optional: true, field: func(l *Layout) *int64 { return &l.Set.Mask }},
 	{path: "dict_object.ma_keys", field: func(l *Layout) *int64 { return &l.Dict.Keys }},
 	{path: "dict_object.ma_values", field: func(l *Layout) *int64 { return &l.Dict.Values }},
 	{path: "float_object.ob_fval", field: func(l *Layout) *int64 { return &l.Float.Fval }},
@@ -271,6 +299,7 @@ var descMapping = []struct {
 	{path: "unicode_object.state", field: func(l *Layout) *int64 { return &l.Unicode.State }},
 	{path: "unicode_object.length", field: func(l *Layout) *int64 { return &l.Unicode.Length }},
 	{path: "unicode_object.asciiobject_size", field: func(l *Layout) *int64 { return &l.Unicode.ASCIISize }},
+	{path: "unicode_object.compactunicodeobject_size", optional: true, field: func(l *Layout) *int64 { return &l.Unicode.CompactSize }},
 }
 
 // DecodeDebugOffsets decodes the _Py_DebugOffsets at the start of b, which
@@ -469,7 +498,7 @@ func (d *DebugOffsets) validate() error {
 		if _, ok := d.Values[m.path]; ok {
 			continue
 		}
-		if !strings.HasPrefix(m.path, "set_object.") {
+		if !m.optional {
 			return fmt.Errorf("format lacks %s", m.path)
 		}
 	}
@@ -502,17 +531,19 @@ func (d *DebugOffsets) provided(fn func(path string, field func(*Layout) *int64,
 }
 
 // Layout returns the layout of the descriptor's release: the descriptor's
-// members over the generated layout of the newest minor not newer than it.
-// The result's Version is the descriptor's.
+// members over the generated layout of its minor. A minor newer than every
+// table takes the table of the minor whose format decoded the descriptor:
+// CPython changes the descriptor's format whenever it reworks the structs
+// behind it, so a release that still writes an older minor's format is the
+// likeliest to keep that minor's other members too. The result's Version
+// is the descriptor's.
 func (d *DebugOffsets) Layout() (*Layout, error) {
 	var base *Layout
-	for i := range generated {
-		g := &generated[i]
-		if minorBefore(d.Version, g.Version) {
-			continue
-		}
-		if base == nil || base.Version.Less(g.Version) {
-			base = g
+	for _, want := range []Version{d.Version, d.Format} {
+		for i := range generated {
+			if g := &generated[i]; base == nil && g.Version.Major == want.Major && g.Version.Minor == want.Minor {
+				base = g
+			}
 		}
 	}
 	if base == nil {

@@ -10,21 +10,31 @@ import (
 	"testing"
 )
 
-// real313 is what a live 3.13.0 had at _PyRuntime, recorded by
-// internal/target's TestDebugOffsetsOnRealInterpreter -record-debugoffsets.
-const real313 = "testdata/debugoffsets/pyenv-3.13.0.bin"
+// realDescriptors are what live interpreters had at _PyRuntime, recorded
+// by internal/target's TestDebugOffsetsOnRealInterpreter
+// -record-debugoffsets: pyenv's 3.13.0 and Debian's 3.13.18, 3.14.10 and
+// 3.15.2.
+var realDescriptors = map[string]string{
+	"3.13.0":  "testdata/debugoffsets/pyenv-3.13.0.bin",
+	"3.13.18": "testdata/debugoffsets/sid-3.13.18.bin",
+	"3.14.10": "testdata/debugoffsets/sid-3.14.10.bin",
+	"3.15.2":  "testdata/debugoffsets/sid-3.15.2.bin",
+}
 
-func loadReal313(t testing.TB) []byte {
+func loadReal(t testing.TB, version string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(real313)
+	path := realDescriptors[version]
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(b) < DebugOffsetsMaxSize() {
-		t.Fatalf("%s has %d bytes, want %d; record it again", real313, len(b), DebugOffsetsMaxSize())
+		t.Fatalf("%s has %d bytes, want %d; record it again", path, len(b), DebugOffsetsMaxSize())
 	}
 	return b
 }
+
+func loadReal313(t testing.TB) []byte { return loadReal(t, "3.13.0") }
 
 func formatFor(t testing.TB, minor string) DebugOffsetsFormat {
 	t.Helper()
@@ -118,7 +128,7 @@ func synthetic314(t testing.TB) (b []byte, values map[string]uint64) {
 // descriptor's offsets.
 func TestDecodeDebugOffsets(t *testing.T) {
 	real := loadReal313(t)
-	moved := withVersion(real, 3, 15)
+	moved := withVersion(real, 3, 16)
 	// Move a member to check that the layout follows the descriptor, not
 	// the generated table.
 	f313 := formatFor(t, "3.13")
@@ -128,7 +138,7 @@ func TestDecodeDebugOffsets(t *testing.T) {
 		}
 	}
 	syn314, _ := synthetic314(t)
-	syn315 := withVersion(syn314, 3, 15)
+	syn316 := withVersion(syn314, 3, 16)
 	for _, tc := range []struct {
 		name         string
 		b            []byte
@@ -137,9 +147,12 @@ func TestDecodeDebugOffsets(t *testing.T) {
 		currentFrame int64
 	}{
 		{name: "real 3.13", b: real, version: "3.13.0", format: "3.13", currentFrame: 72},
-		{name: "3.13 format claiming 3.15", b: moved, version: "3.15.0", format: "3.13", currentFrame: 80},
+		{name: "real 3.13.18", b: loadReal(t, "3.13.18"), version: "3.13.18", format: "3.13", currentFrame: 72},
+		{name: "real 3.14", b: loadReal(t, "3.14.10"), version: "3.14.10", format: "3.14", currentFrame: 72},
+		{name: "real 3.15", b: loadReal(t, "3.15.2"), version: "3.15.2", format: "3.15", currentFrame: 72},
+		{name: "3.13 format claiming 3.16", b: moved, version: "3.16.0", format: "3.13", currentFrame: 80},
 		{name: "3.14 format", b: syn314, version: "3.14.0", format: "3.14", currentFrame: 80},
-		{name: "3.14 format claiming 3.15", b: syn315, version: "3.15.0", format: "3.14", currentFrame: 80},
+		{name: "3.14 format claiming 3.16", b: syn316, version: "3.16.0", format: "3.14", currentFrame: 80},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, d, err := LayoutFromDebugOffsets(tc.b)
@@ -152,20 +165,27 @@ func TestDecodeDebugOffsets(t *testing.T) {
 			if l.Version != d.Version || l.Thread.CurrentFrame != tc.currentFrame {
 				t.Errorf("layout of %s has current_frame at %d, want %d", l.Version, l.Thread.CurrentFrame, tc.currentFrame)
 			}
-			base := generated[len(generated)-1]
 			for _, o := range d.Overrides() {
 				if o.Field == "?" {
 					t.Errorf("%s maps to no layout field", o.Path)
 				}
 			}
-			if tc.format == "3.14" {
+			if tc.format != "3.13" {
 				if l.Set.Used != 24 || l.Set.Table != 40 || l.Set.Mask != 32 || l.IFrame.Stacktop != Absent {
-					t.Errorf("3.14 set %+v, frame %+v", l.Set, l.IFrame)
+					t.Errorf("%s set %+v, frame %+v", tc.format, l.Set, l.IFrame)
 				}
-				// Members the descriptor lacks come from the newest table.
-				if l.Thread.DatastackTop != base.Thread.DatastackTop || l.Code.Nlocals != base.Code.Nlocals {
-					t.Errorf("fields outside the descriptor differ from %s's", base.Version)
+			}
+			// Members the descriptor lacks come from the table of the
+			// release's minor, or for a minor without one, of the
+			// format's minor.
+			var base Layout
+			for _, g := range generated {
+				if g.Version.MinorString() == tc.format {
+					base = g
 				}
+			}
+			if l.Thread.DatastackTop != base.Thread.DatastackTop || l.Code.Nlocals != base.Code.Nlocals {
+				t.Errorf("fields outside the descriptor differ from %s's", base.Version)
 			}
 		})
 	}
@@ -191,12 +211,16 @@ func TestDecodeDebugOffsetsRejects(t *testing.T) {
 		{name: "free-threaded", b: ft, is: ErrFreeThreaded},
 		{name: "version not hex", b: notHex, want: "is not a python version"},
 		{name: "3.13 bytes claiming 3.14", b: withVersion(real, 3, 14),
-			want: "python 3.14.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)"},
+			want: "python 3.14.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14, 3.15)"},
+		{name: "3.14 bytes claiming 3.15", b: withVersion(loadReal(t, "3.14.10"), 3, 15),
+			want: "python 3.15.0: _Py_DebugOffsets layout not recognised"},
+		{name: "3.15 bytes claiming 3.14", b: withVersion(loadReal(t, "3.15.2"), 3, 14),
+			want: "python 3.14.0: _Py_DebugOffsets layout not recognised"},
 		{name: "3.14 bytes claiming 3.13", b: withVersion(syn314, 3, 13),
 			want: "python 3.13.0: _Py_DebugOffsets layout not recognised"},
 		{name: "claiming 3.12", b: withVersion(real, 3, 12), want: "python 3.12.0: _Py_DebugOffsets layout not recognised"},
-		{name: "3.14 format cut short", b: withVersion(syn314[:formatFor(t, "3.14").Size-8], 3, 15),
-			want: "python 3.15.0: _Py_DebugOffsets layout not recognised"},
+		{name: "3.14 format cut short", b: withVersion(syn314[:formatFor(t, "3.14").Size-8], 3, 16),
+			want: "python 3.16.0: _Py_DebugOffsets layout not recognised"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := LayoutFromDebugOffsets(tc.b)
@@ -232,7 +256,7 @@ func TestDebugOffsetsShuffled(t *testing.T) {
 		}
 		_, _, err := LayoutFromDebugOffsets(b)
 		var de *DebugOffsetsError
-		if !errors.As(err, &de) || err.Error() != "python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)" {
+		if !errors.As(err, &de) || err.Error() != "python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14, 3.15)" {
 			t.Fatalf("shuffle %d: error %v", i, err)
 		}
 	}
@@ -297,6 +321,7 @@ func TestDebugOffsetsFormatsAreComplete(t *testing.T) {
 			groups[len(groups)-1] = append(groups[len(groups)-1], member)
 		}
 		want := packedFormat(f.Version, groups...)
+		want.Origin = f.Origin
 		if !reflect.DeepEqual(f, want) {
 			t.Errorf("%s format is not packed uint64_t members:\n got: %+v\nwant: %+v", f.Version, f, want)
 		}
@@ -313,6 +338,7 @@ func TestDebugOffsetsSupported(t *testing.T) {
 		{"3.13.0", IsSupported(Version{Major: 3, Minor: 13})},
 		{"3.14.0", true},
 		{"3.15.0a1", true},
+		{"3.16.0", true},
 		{"3.5.10", false},
 	} {
 		v, _ := Parse(tc.v)
@@ -320,4 +346,21 @@ func TestDebugOffsetsSupported(t *testing.T) {
 			t.Errorf("DebugOffsetsSupported(%s) = %v, want %v", v, got, tc.want)
 		}
 	}
+}
+
+// packedFormat lays out groups of 8-byte members in order. Each group is
+// its name ("" for top-level members) followed by its members.
+func packedFormat(v Version, groups ...[]string) DebugOffsetsFormat {
+	f := DebugOffsetsFormat{Version: v}
+	for _, g := range groups {
+		for _, m := range g[1:] {
+			path := m
+			if g[0] != "" {
+				path = g[0] + "." + m
+			}
+			f.Fields = append(f.Fields, DebugOffsetsField{Path: path, Offset: f.Size, Size: 8})
+			f.Size += 8
+		}
+	}
+	return f
 }

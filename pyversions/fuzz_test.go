@@ -11,16 +11,21 @@ import (
 func FuzzDecodeDebugOffsets(f *testing.F) {
 	real := loadReal313(f)
 	syn314, _ := synthetic314(f)
-	for _, seed := range [][]byte{
+	seeds := [][]byte{
 		real,
-		withVersion(real, 3, 15),
+		withVersion(real, 3, 16),
 		withVersion(real, 3, 14),
 		syn314,
-		withVersion(syn314, 3, 15),
+		withVersion(syn314, 3, 16),
 		withVersion(syn314, 3, 13),
 		real[:64],
 		[]byte(debugCookie),
-	} {
+	}
+	for v := range realDescriptors {
+		b := loadReal(f, v)
+		seeds = append(seeds, b, withVersion(b, 3, 16))
+	}
+	for _, seed := range seeds {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -34,7 +39,7 @@ func FuzzDecodeDebugOffsets(f *testing.F) {
 		v := reflect.ValueOf(l).Elem()
 		for i := 0; i < v.NumField(); i++ {
 			g := v.Field(i)
-			if v.Type().Field(i).Name == "Version" {
+			if g.Kind() != reflect.Struct || v.Type().Field(i).Name == "Version" {
 				continue
 			}
 			for j := 0; j < g.NumField(); j++ {

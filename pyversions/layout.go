@@ -10,6 +10,10 @@ type Layout struct {
 	// Version is the release the offsets were generated from, or, for a
 	// layout taken from _Py_DebugOffsets, the release that described it.
 	Version Version
+	// Origin says what the offsets were read from: the DWARF of a build
+	// with debug info, or the headers of a -dev package compiled for the
+	// build's configuration.
+	Origin string
 
 	Runtime  RuntimeLayout
 	Interp   InterpLayout
@@ -70,6 +74,8 @@ type ThreadLayout struct {
 	DatastackChunk int64 // datastack_chunk (3.11+)
 	DatastackTop   int64 // datastack_top (3.11+)
 	DatastackLimit int64 // datastack_limit (3.11+)
+	BaseFrame      int64 // base_frame, the sentinel every stack ends at (3.15+)
+	HoldsGIL       int64 // holds_gil, an int (3.14+)
 }
 
 // CFrameLayout is _PyCFrame (3.11–3.12).

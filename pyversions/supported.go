@@ -7,13 +7,13 @@ import (
 
 // supported lists the minor versions pyprof reads. A version outside it is
 // refused with an UnsupportedError rather than read with a guessed layout.
-var supported = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
+var supported = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"}
 
 // Supported returns the supported minor versions, oldest first.
 func Supported() []string { return append([]string(nil), supported...) }
 
 // SupportedRange describes the supported window for messages, as
-// "2.7, 3.6–3.13".
+// "2.7, 3.6–3.15".
 func SupportedRange() string { return describeRange(supported) }
 
 // describeRange joins runs of consecutive minors of one major with an en
@@ -103,7 +103,11 @@ func (p patch) applies(v Version) bool {
 func PatchNotes() []string {
 	var out []string
 	for _, p := range patches {
-		out = append(out, fmt.Sprintf("%d.%d.%d–%d.%d.%d: %s", p.major, p.minor, p.from, p.major, p.minor, p.to, strings.TrimSpace(p.why)))
+		to := fmt.Sprintf("–%d.%d.%d", p.major, p.minor, p.to)
+		if p.to == maxPatch {
+			to = " and later"
+		}
+		out = append(out, fmt.Sprintf("%d.%d.%d%s: %s", p.major, p.minor, p.from, to, strings.TrimSpace(p.why)))
 	}
 	return out
 }
