@@ -3,7 +3,6 @@ package target
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/pyprof/pyprof/pyspy"
 	"github.com/pyprof/pyprof/pyversions"
@@ -17,16 +16,14 @@ const (
 	LayoutDebugOffsets = "_Py_DebugOffsets"
 )
 
-// extraMinors lets tests read minors that are not yet supported, to
-// exercise layout discovery on them.
-var extraMinors []string
-
 // chooseLayout returns the layout of release v, whose _PyRuntime is at
 // runtime (0 if unknown), and the descriptor it came from, if any. From
 // 3.13 the target's _Py_DebugOffsets is read and preferred; it also admits
-// minors newer than any generated layout. A binary without a usable
-// descriptor gets the generated layout, or the UnsupportedError LayoutFor
-// gives.
+// minors newer than any generated layout. A binary whose descriptor cannot
+// be read gets the generated layout, or the UnsupportedError LayoutFor
+// gives. A descriptor that is there but fits no known format is refused
+// even for a minor with a table: the build then differs from the one the
+// table describes, and reading it anyway would give wrong stacks.
 func chooseLayout(mem pyspy.Memory, v pyversions.Version, runtime uint64) (*pyversions.Layout, *pyversions.DebugOffsets, error) {
 	if !v.AtLeast(3, 13) || runtime == 0 {
 		l, err := pyversions.LayoutFor(v)
@@ -41,7 +38,7 @@ func chooseLayout(mem pyspy.Memory, v pyversions.Version, runtime uint64) (*pyve
 	} else {
 		l, d, err = pyversions.LayoutFromDebugOffsets(b)
 	}
-	eligible := pyversions.DebugOffsetsSupported(v) || slices.Contains(extraMinors, v.MinorString())
+	eligible := pyversions.DebugOffsetsSupported(v)
 	switch {
 	case err == nil:
 		if d.Version.Major != v.Major || d.Version.Minor != v.Minor {
@@ -51,6 +48,8 @@ func chooseLayout(mem pyspy.Memory, v pyversions.Version, runtime uint64) (*pyve
 			return l, d, nil
 		}
 	case errors.Is(err, pyversions.ErrFreeThreaded):
+		return nil, nil, err
+	case errors.As(err, new(*pyversions.DebugOffsetsError)):
 		return nil, nil, err
 	}
 	// A supported minor still has its generated table. A minor that only
