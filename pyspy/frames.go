@@ -209,13 +209,29 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 
 // untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the
 // object pointer it holds. Its low bits are tags, free because objects are
-// at least 8-byte aligned; a bare tag is NULL. Earlier versions hold plain
-// pointers.
+// at least 8-byte aligned; a bare tag is NULL. Both tag bits set mark a
+// tagged int, which holds no object at all (see stackRefInt). Earlier
+// versions hold plain pointers.
 func (r *Reader) untag(ref uint64) uint64 {
-	if r.v.AtLeast(3, 14) {
-		return ref &^ 7
+	if !r.v.AtLeast(3, 14) {
+		return ref
 	}
-	return ref
+	if ref&stackRefIntTag == stackRefIntTag {
+		return 0
+	}
+	return ref &^ 7
+}
+
+// stackRefIntTag marks a _PyStackRef that holds a small int itself, shifted
+// left by two, rather than a pointer (Py_INT_TAG, 3.14+).
+const stackRefIntTag = 3
+
+// stackRefInt returns the value of a tagged-int _PyStackRef.
+func (r *Reader) stackRefInt(ref uint64) (int64, bool) {
+	if !r.v.AtLeast(3, 14) || ref&stackRefIntTag != stackRefIntTag {
+		return 0, false
+	}
+	return int64(ref) >> 2, true
 }
 
 func (ci *codeInfo) frame(addrq int) Frame {

@@ -158,7 +158,13 @@ func (r *Reader) frameLocals(ci *codeInfo, slots uint64) []Local {
 	var out []Local
 	var pos []int
 	for i, v := range vars {
-		p := r.untag(le64(b[8*i:]))
+		ref := le64(b[8*i:])
+		if n, ok := r.stackRefInt(ref); ok && !v.skip && !v.cell {
+			out = append(out, Local{Name: v.name, Value: strconv.FormatInt(n, 10), Argument: v.arg})
+			pos = append(pos, v.pos)
+			continue
+		}
+		p := r.untag(ref)
 		if p == 0 || v.skip {
 			continue
 		}
