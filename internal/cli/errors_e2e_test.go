@@ -86,10 +86,10 @@ func TestErrors(t *testing.T) {
 		noStackTrace(t, stderr)
 	})
 	t.Run("unsupported version", func(t *testing.T) {
-		py := fakeFutureVersion(t, testpython.SystemPython, 3, 15)
+		py := fakeFutureVersion(t, testpython.SystemPython, 3, 16)
 		pid := startProcess(t, py, "-c", "import time; time.sleep(60)")
 		_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
-		if code != 1 || !strings.Contains(stderr, "Python 3.15.0") || !strings.Contains(stderr, "supported: 2.7, 3.6–") {
+		if code != 1 || !strings.Contains(stderr, "Python 3.16.0") || !strings.Contains(stderr, "supported: 2.7, 3.6–3.15)") {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		noStackTrace(t, stderr)
@@ -115,7 +115,25 @@ func TestErrors(t *testing.T) {
 			})
 			pid := startProcessEnv(t, []string{"LD_PRELOAD=" + lib}, py.Path, "-c", "import time; time.sleep(60)")
 			_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
-			want := "process " + strconv.Itoa(pid) + ": python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14)"
+			want := "process " + strconv.Itoa(pid) + ": python 3.16.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14, 3.15)"
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
+			}
+			noStackTrace(t, stderr)
+		}
+	})
+	t.Run("descriptor of another minor", func(t *testing.T) {
+		// A 3.13 that claims to be 3.15: pyprof knows 3.15's format, and
+		// a 3.13 descriptor does not fit it. Reading it with 3.15's
+		// table would give wrong stacks, so it must be refused.
+		for _, py := range testpython.For(t, "3.13") {
+			if py.System {
+				continue
+			}
+			lib := testpython.FutureLibpython(t, py, 3, 15, nil)
+			pid := startProcessEnv(t, []string{"LD_PRELOAD=" + lib}, py.Path, "-c", "import time; time.sleep(60)")
+			_, stderr, code := runPyprof(t, "dump", "-p", strconv.Itoa(pid))
+			want := "process " + strconv.Itoa(pid) + ": python 3.15.0: _Py_DebugOffsets layout not recognised (known formats: 3.13, 3.14, 3.15)"
 			if code != 1 || !strings.Contains(stderr, want) {
 				t.Errorf("exit %d, stderr %q, want %q", code, stderr, want)
 			}
