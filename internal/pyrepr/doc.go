@@ -1,6 +1,6 @@
 // Package pyrepr formats values already decoded from a target interpreter's
 // memory into the exact text that repr() would produce inside that
-// interpreter, for Python 2.7 and 3.6–3.13.
+// interpreter, for Python 2.7 and 3.6–3.15.
 //
 // Exactness is the point: a user comparing `pyprof dump --locals` with a
 // print in their own code should see the same characters. The rules that

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen_unicode asks every installed CPython 3.6–3.13 which non-ASCII code
+// gen_unicode asks every installed CPython 3.6–3.15 which non-ASCII code
 // points repr() leaves unescaped, and writes unicode_tables.go. The answer
 // comes from the interpreters rather than from Go's unicode package because
 // each Python minor freezes its own Unicode version and Go ships only one.
@@ -24,7 +24,7 @@ import (
 
 const (
 	firstMinor = 6
-	lastMinor  = 13
+	lastMinor  = 15
 )
 
 // The script prints the Unicode version, then one "lo hi" line per run of
@@ -64,11 +64,21 @@ func main() {
 		}
 		root = filepath.Join(home, ".pyenv")
 	}
+	// Debian unstable's builds, from .ci/sid-pythons, are the only 3.14
+	// and 3.15 here.
+	sid := os.Getenv("PYPROF_SID_CACHE")
+	if sid == "" {
+		sid = "/var/cache/pyprof"
+	}
 	byMinor := map[int]*result{}
 	for minor := firstMinor; minor <= lastMinor; minor++ {
-		bins, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin", fmt.Sprintf("python3.%d", minor)))
+		name := fmt.Sprintf("python3.%d", minor)
+		bins, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin", name))
+		if b := filepath.Join(sid, "sid", "usr", "bin", name); fileExists(b) {
+			bins = append(bins, b)
+		}
 		if len(bins) == 0 {
-			log.Fatalf("no python3.%d under %s: every minor is needed to generate the tables", minor, root)
+			log.Fatalf("no python3.%d under %s or %s (run .ci/sid-pythons): every minor is needed to generate the tables", minor, root, sid)
 		}
 		for _, bin := range bins {
 			r := run(bin)
@@ -80,7 +90,6 @@ func main() {
 			if prev.unidata != r.unidata || !equal(prev.spans, r.spans) {
 				log.Fatalf("%s and %s disagree although both are 3.%d", prev.sources[0], bin, minor)
 			}
-			prev.sources = append(prev.sources, r.sources...)
 		}
 	}
 
@@ -155,7 +164,9 @@ func run(bin string) *result {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Scan()
 	r := &result{unidata: strings.TrimSpace(sc.Text())}
-	ver, err := exec.Command(bin, "-c", "import platform; print(platform.python_version())").Output()
+	// The minor only: a new patch release of a distribution's build must
+	// not change the generated file.
+	ver, err := exec.Command(bin, "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
 	if err != nil {
 		log.Fatalf("%s: %v", bin, err)
 	}
@@ -227,4 +238,9 @@ func writeSpans(b *bytes.Buffer, spans []span) {
 			b.WriteString(" ")
 		}
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
