@@ -459,3 +459,46 @@ func TestPauseStoppedTarget(t *testing.T) {
 	}
 	checkRunning(t, p, c.info["counters"])
 }
+
+// PauseThreads stops the threads it is given and no others, and resumes
+// them as Pause does; threads that are gone leave ESRCH.
+func TestPauseThreads(t *testing.T) {
+	c := startPython(t, needFile(t, systemPython), spinScript)
+	p := c.open(t)
+	counters := c.info["counters"]
+	tids, err := p.Threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRunning(t, p, counters)
+	for _, tc := range []struct {
+		name string
+		stop []int
+	}{
+		{"one", tids[1:2]},
+		{"two", tids[2:4]},
+		{"with a gone thread", []int{tids[1], 1 << 30}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pp, err := p.PauseThreads(tc.stop)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tid, st := range threadStates(t, p) {
+				if want := slices.Contains(tc.stop, tid); (st == 't') != want {
+					t.Errorf("thread %d in state %c, stopped wanted: %v", tid, st, want)
+				}
+			}
+			if got := pp.Threads(); len(got) != len(slices.DeleteFunc(slices.Clone(tc.stop), func(tid int) bool { return tid == 1<<30 })) {
+				t.Errorf("paused %v, asked for %v", got, tc.stop)
+			}
+			if err := pp.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			checkRunning(t, p, counters)
+		})
+	}
+	if _, err := p.PauseThreads([]int{1 << 30}); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("pausing only a gone thread: %v, want ESRCH", err)
+	}
+}
