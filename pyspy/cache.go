@@ -91,6 +91,37 @@ func (c *sampleCache) begin() {
 	c.fetch(c.foot)
 }
 
+// reset forgets every span without prefetching anything, for a cache that
+// serves one batch of wanted regions (verify's second read).
+func (c *sampleCache) reset() {
+	c.reads = 0
+	c.spans = c.spans[:0]
+	c.foot = c.foot[:0]
+	c.used = 0
+}
+
+// want adds a region to the next fetchWanted.
+func (c *sampleCache) want(addr, n uint64) {
+	if n > 0 && checkRange(addr, n) == nil {
+		c.foot = append(c.foot, region{addr, n})
+	}
+}
+
+// fetchWanted reads every wanted region in one batch.
+func (c *sampleCache) fetchWanted() {
+	c.fetch(c.foot)
+	c.foot = c.foot[:0]
+}
+
+// u64 returns the 8 bytes at addr, if a fetch held them.
+func (c *sampleCache) u64(addr uint64) (uint64, bool) {
+	b := c.find(addr, 8)
+	if b == nil {
+		return 0, false
+	}
+	return le64(b), true
+}
+
 // fetch reads the regions in one batch, keeping those that succeed.
 func (c *sampleCache) fetch(regs []region) {
 	gap := uint64(0)

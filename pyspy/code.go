@@ -22,6 +22,8 @@ type codeInfo struct {
 	// which a frame's instruction pointer gives its offset.
 	codeStart      uint64
 	firstTraceable int // in code units (3.11+)
+	// codeLen is the length of the bytecode in bytes, or -1 when unknown.
+	codeLen int
 
 	// For locals, decoded on first use.
 	argcount, kwonly, flags, nlocals int
@@ -52,7 +54,7 @@ func codeHeaderSize(l *pyversions.Layout) uint64 {
 	c := &l.Code
 	return extent(l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
 		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
-		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable)
+		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable, c.Code)
 }
 
 // maxCodes bounds the code cache. Long-running targets that keep creating
@@ -100,6 +102,19 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	return ci, nil
 }
 
+// maxCodeUnits bounds a code object's bytecode; CPython's compiler stops
+// far below it.
+const maxCodeUnits = 1 << 24
+
+// holds reports whether a frame's instruction offset (addrq, in bytes)
+// lies in the code: a torn frame pairs a code object with another's
+// instruction pointer. Offsets from -2 on are allowed, since 3.11's
+// prev_instr points one unit before the first instruction until it runs,
+// and f_lasti is -1 before the first instruction up to 3.10.
+func (ci *codeInfo) holds(addrq int) bool {
+	return ci.codeLen < 0 || addrq >= -2 && addrq < ci.codeLen
+}
+
 func (r *Reader) isCode(addr uint64, typ uint64) error {
 	if r.codeType != 0 {
 		if typ != r.codeType {
@@ -140,13 +155,25 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 	} else {
 		ci.varnames, ci.cellvars, ci.freevars = f.ptr(c.Varnames), f.ptr(c.Cellvars), f.ptr(c.Freevars)
 	}
+	ci.codeLen = -1
 	if c.CodeAdaptive >= 0 {
 		ci.codeStart = addr + uint64(c.CodeAdaptive)
+		// From 3.11 the code object is a PyVarObject holding its
+		// bytecode, ob_size counting 2-byte code units.
+		if n := f.i64(r.l.Object.Size); n >= 0 && n <= maxCodeUnits {
+			ci.codeLen = int(2 * n)
+		}
 	}
 	if c.FirstTraceable >= 0 {
 		ci.firstTraceable = int(f.i32(c.FirstTraceable))
 	}
 	namePtr, filePtr, linePtr := f.ptr(c.Name), f.ptr(c.Filename), f.ptr(c.Linetable)
+	if c.Code >= 0 {
+		// Up to 3.10 the bytecode is a bytes object of its own.
+		if n, err := r.bytesLen(f.ptr(c.Code)); err == nil && n <= 2*maxCodeUnits {
+			ci.codeLen = n
+		}
+	}
 	var qualPtr uint64
 	if c.Qualname >= 0 {
 		qualPtr = f.ptr(c.Qualname)

@@ -61,7 +61,9 @@ func TestCycles(t *testing.T) {
 			}
 			mem.patches[outer.Addr+uint64(back)] = le(inner.Addr)
 			_, err = r.Sample(SampleOptions{NoNames: true})
-			if !errors.Is(err, ErrCycle) {
+			// From 3.11 the data stack's order catches the link that
+			// runs upwards before the cycle closes.
+			if !errors.Is(err, ErrCycle) && !(r.l.IFrame.Code >= 0 && errors.Is(err, ErrTorn)) {
 				t.Errorf("frame cycle: err = %v", err)
 			}
 			var te *ThreadError

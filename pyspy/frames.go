@@ -48,13 +48,55 @@ const (
 	ownedByCStack    = 3 // 3.12+: shim frames that run no Python code
 )
 
+// link is one frame of a walk as it was read, whether reported or not:
+// what a second read must find again for the stack to have existed.
+type link struct {
+	addr, code, prev, instr uint64
+	owner                   uint8
+	// frame is the index, among the thread's reported frames, of the
+	// frame this link gave, or -1 for a frame the walk skipped (an entry
+	// or shim frame, an incomplete one).
+	frame int32
+}
+
 // walk appends t's frames to frames, innermost first, and returns the
-// extended slice; on error it holds the frames read so far.
+// extended slice; on error it holds the frames read so far. Each frame
+// visited is also appended to r.links, from t.links on.
 func (r *Reader) walk(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
+	t.links = len(r.links)
+	var err error
 	if r.l.IFrame.Code >= 0 {
-		return r.walkInterpreterFrames(t, locals, frames)
+		frames, err = r.walkInterpreterFrames(t, locals, frames)
+	} else {
+		frames, err = r.walkFrameObjects(t, locals, frames)
 	}
-	return r.walkFrameObjects(t, locals, frames)
+	t.nlinks = len(r.links) - t.links
+	return frames, err
+}
+
+// ErrNoBase means a stack ended in a frame that cannot be the outermost
+// one of a thread: a generator's or coroutine's frame, which always has a
+// caller while it runs. Such a chain was read while the generator
+// suspended (it unlinks itself then), so it is torn.
+var ErrNoBase = fmt.Errorf("stack does not reach the thread's first frame: %w", ErrTorn)
+
+// Code flags that mark a generator, coroutine or async generator's code.
+const (
+	coGenerator      = 0x20
+	coCoroutine      = 0x100
+	coAsyncGenerator = 0x200
+)
+
+// checkBase rejects a walk whose outermost frame runs a generator.
+func (r *Reader) checkBase(frames []Frame, base int) error {
+	if len(frames) == base {
+		return nil
+	}
+	outer := frames[len(frames)-1]
+	if ci, ok := r.codes[outer.Code]; ok && ci.flags&(coGenerator|coCoroutine|coAsyncGenerator) != 0 {
+		return ErrNoBase
+	}
+	return nil
 }
 
 // walkFrameObjects follows PyFrameObject.f_back (up to 3.10).
@@ -77,12 +119,6 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if f.err != nil {
 			return frames, f.err
 		}
-		if addr == t.frame {
-			t.caller, t.code = back, code
-		}
-		if addr == t.caller {
-			t.instr = uint64(uint32(lasti))
-		}
 		if err := r.isFrame(addr, typ); err != nil {
 			return frames, err
 		}
@@ -96,12 +132,11 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if err != nil {
 			return frames, fmt.Errorf("frame at %#x: %w", addr, err)
 		}
-		// 3.10 counts f_lasti in 2-byte code units; earlier versions in
-		// bytes.
-		addrq := lasti
-		if r.v.AtLeast(3, 10) && lasti >= 0 {
-			addrq = lasti * 2
+		addrq := r.lastiOffset(lasti)
+		if !ci.holds(addrq) {
+			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", addr, addrq, ci.codeLen, ErrTorn)
 		}
+		r.links = append(r.links, link{addr: addr, code: code, prev: back, instr: uint64(uint32(lasti)), frame: int32(len(frames) - base)})
 		fr := ci.frame(addrq)
 		fr.Addr = addr
 		if locals {
@@ -110,7 +145,16 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		frames = append(frames, fr)
 		addr = back
 	}
-	return frames, nil
+	return frames, r.checkBase(frames, base)
+}
+
+// lastiOffset turns f_lasti into a byte offset: 3.10 counts it in 2-byte
+// code units, earlier versions in bytes.
+func (r *Reader) lastiOffset(lasti int) int {
+	if r.v.AtLeast(3, 10) && lasti >= 0 {
+		return lasti * 2
+	}
+	return lasti
 }
 
 func (r *Reader) isFrame(addr, typ uint64) error {
@@ -138,6 +182,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 	l := &r.l.IFrame
 	var cyc brent
 	steps := 0
+	base := len(frames)
 	for addr := t.frame; addr != 0; {
 		if steps++; steps > maxDepth {
 			return frames, ErrTruncated
@@ -154,25 +199,27 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			return frames, f.err
 		}
 		code = r.untag(code)
-		if addr == t.frame {
-			t.caller, t.code = prev, code
-		}
-		if addr == t.caller && prev != addr {
-			t.instr = instr
-		}
 		cur := addr
 		addr = prev
 		// Frames of ordinary calls live in the thread's data stack,
 		// below its top; one at or above the top was popped while the
-		// stack was read.
-		if owner == ownedByThread && t.chunk != 0 && cur >= t.chunk && cur < t.limit && cur >= t.top {
-			return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
+		// stack was read. Within one chunk a caller sits below its
+		// callee: the stack grows upwards.
+		if owner == ownedByThread && t.inChunk(cur) {
+			if cur >= t.top {
+				return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
+			}
+			if t.inChunk(prev) && prev >= cur {
+				return frames, fmt.Errorf("frame at %#x links up to %#x: %w", cur, prev, ErrTorn)
+			}
 		}
+		lk := link{addr: cur, code: code, prev: prev, instr: instr, owner: owner, frame: -1}
 		// Frames the C stack or the interpreter owns carry no Python
 		// code: 3.12 and 3.13 mark them FRAME_OWNED_BY_CSTACK (3); 3.14
 		// puts FRAME_OWNED_BY_INTERPRETER at 3 and the C stack at 4, and
 		// 3.15 drops the C-stack owner.
 		if owner >= ownedByCStack && r.v.AtLeast(3, 12) {
+			r.links = append(r.links, lk)
 			continue
 		}
 		if r.v.AtLeast(3, 13) {
@@ -183,6 +230,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 				return frames, fmt.Errorf("frame at %#x: executable: %w", cur, err)
 			}
 			if r.isCode(code, typ) != nil {
+				r.links = append(r.links, lk)
 				continue
 			}
 		}
@@ -191,12 +239,18 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			return frames, fmt.Errorf("frame at %#x: %w", cur, err)
 		}
 		addrq := int(int64(instr - ci.codeStart))
+		if !ci.holds(addrq) {
+			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", cur, addrq, ci.codeLen, ErrTorn)
+		}
 		// A frame whose first traceable instruction has not run yet is
 		// "incomplete": CPython hides it from tracebacks and
 		// sys._current_frames, and so do we.
 		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
+			r.links = append(r.links, lk)
 			continue
 		}
+		lk.frame = int32(len(frames) - base)
+		r.links = append(r.links, lk)
 		fr := ci.frame(addrq)
 		fr.Addr = cur
 		if locals {
@@ -204,7 +258,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		}
 		frames = append(frames, fr)
 	}
-	return frames, nil
+	return frames, r.checkBase(frames, base)
 }
 
 // untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the

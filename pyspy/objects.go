@@ -274,6 +274,22 @@ func (r *Reader) strEquals(addr uint64, s string) bool {
 }
 
 // bytesData reads at most max bytes of a bytes object (str in 2.7).
+// bytesLen reads the length of the bytes (2.7: str) object at addr.
+func (r *Reader) bytesLen(addr uint64) (int, error) {
+	f, err := r.read(addr, uint64(r.l.Bytes.Sval), "bytes")
+	if err != nil {
+		return 0, err
+	}
+	n := f.i64(r.l.Object.Size)
+	if f.err != nil {
+		return 0, f.err
+	}
+	if n < 0 {
+		return 0, badObject(addr, "bytes", "size %d", n)
+	}
+	return int(n), nil
+}
+
 func (r *Reader) bytesData(addr uint64, max int) ([]byte, bool, error) {
 	f, err := r.read(addr, uint64(r.l.Bytes.Sval), "bytes")
 	if err != nil {

@@ -54,7 +54,12 @@ type Reader struct {
 	v       pyversions.Version
 	py2     bool
 	cache   *sampleCache
-	interp  uint64
+	// fresh holds verify's second read; links and verifying are the
+	// sample's walks and the threads verify looks at, kept to be reused.
+	fresh     *sampleCache
+	links     []link
+	verifying []verifyThread
+	interp    uint64
 	runtime uint64
 	// gilVar is the address of the variable holding the thread state that
 	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
@@ -82,6 +87,9 @@ type Stats struct {
 	Samples    int
 	Reads      int // fetches from target memory
 	CodeMisses int // code objects decoded (not served from cache)
+	// Returned counts stacks verify kept from a caller the thread had
+	// returned to by the time of its second read.
+	Returned int
 }
 
 // New locates the interpreter and returns a Reader for it.
@@ -108,6 +116,7 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 		v:          v,
 		py2:        v.Major == 2,
 		cache:      newSampleCache(mem, readahead),
+		fresh:      newSampleCache(mem, readahead),
 		codes:      map[uint64]*codeInfo{},
 		types:      map[uint64]*typeInfo{},
 		codeHeader: codeHeaderSize(l),

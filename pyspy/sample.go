@@ -43,6 +43,7 @@ func (e *ThreadError) Unwrap() error { return e.Err }
 // a ThreadError per failure; a truncated stack is not a failure.
 func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	r.cache.begin()
+	r.links = r.links[:0]
 	r.stats.Samples++
 	defer func() { r.stats.Reads += r.cache.reads }()
 	addrs, err := r.threadList()
@@ -57,7 +58,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	threads := make([]Thread, 0, len(addrs))
 	// All stacks share one backing array, sized from earlier samples.
 	frames := make([]Frame, 0, r.framesHint)
-	var read []tstate
+	read := r.verifying[:0]
 	for _, addr := range addrs {
 		ts, err := r.readThread(addr)
 		if err != nil {
@@ -77,11 +78,12 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		}
 		threads = append(threads, t)
 		if opts.Verify && err == nil && ts.frame != 0 {
-			read = append(read, ts)
+			read = append(read, verifyThread{ts, len(threads) - 1})
 		}
 	}
+	r.verifying = read
 	if len(read) > 0 {
-		errs = append(errs, r.verify(read)...)
+		errs = append(errs, r.verify(threads, read, gil)...)
 	}
 	r.framesHint = max(r.framesHint, len(frames)+16)
 	if !opts.NoNames {
@@ -90,58 +92,190 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	return threads, errors.Join(errs...)
 }
 
-// verify reads again, in one batch and bypassing the sample cache, the
-// links a torn stack would break: where each thread's innermost frame is,
-// that frame's code object and caller, and the instruction the caller is
-// suspended at. The innermost frame itself runs on, but while these four
-// hold, the stack below it has not moved. Comparing the caller link and
-// the code matters before 3.11, where frame objects are recycled in LIFO
-// order: a frame read a moment later can sit at the same address as the
-// one it replaced.
-func (r *Reader) verify(ts []tstate) []error {
-	const per = 4
-	addrs := make([]uint64, 0, per*len(ts))
-	bufs := make([][]byte, 0, per*len(ts))
-	codeOff, backOff, instrOff, instrLen := r.l.IFrame.Code, r.l.IFrame.Previous, r.l.IFrame.Instr, 8
-	if r.l.IFrame.Code < 0 {
-		codeOff, backOff, instrOff, instrLen = r.l.Frame.Code, r.l.Frame.Back, r.l.Frame.Lasti, 4
-	}
-	// One backing array for every destination: this runs on every
-	// sample.
-	space := make([]byte, (24+instrLen)*len(ts))
-	for i, t := range ts {
-		instrAt := t.frame + uint64(instrOff)
-		if t.caller != 0 {
-			instrAt = t.caller + uint64(instrOff)
+// verify decides, from a second read, whether each thread's stack as the
+// walk read it existed. A running thread's innermost frames change every
+// microsecond, so requiring that nothing moved would reject nearly every
+// sample of busy code; instead the second read asks where the thread is
+// now and whether the frames between there and the base are still the
+// ones the walk read:
+//
+//   - a thread that does not hold the GIL cannot change its Python frames,
+//     so it only has to be at the same innermost frame still;
+//   - the GIL holder's chain is read again, in one batch, frame by frame.
+//     If the thread now is at one of the frames the walk read (it stayed,
+//     or returned into a caller), the stack from there down is kept; if it
+//     is elsewhere (it called deeper), the whole walk is. Every kept frame
+//     must still hold the same code object and caller, and be live (below
+//     the data stack top from 3.11, referenced before), or the stack is
+//     torn: two moments of a thread whose callers changed meanwhile.
+//
+// Kept frames take their lines from the second read, except an innermost
+// frame that has since called deeper, which keeps the line it ran when
+// the walk read it.
+func (r *Reader) verify(threads []Thread, ts []verifyThread, gil uint64) []error {
+	fc := r.fresh
+	fc.reset()
+	l := r.l
+	hdr := r.frameHeader()
+	for _, v := range ts {
+		t := &v.ts
+		fc.want(t.framePtr, 8)
+		if t.cframe != 0 {
+			fc.want(t.addr+uint64(l.Thread.CFrame), 8)
 		}
-		addrs = append(addrs, t.framePtr, t.frame+uint64(codeOff), t.frame+uint64(backOff), instrAt)
-		b := space[(24+instrLen)*i:]
-		bufs = append(bufs, b[0:8:8], b[8:16:16], b[16:24:24], b[24:24+instrLen:24+instrLen])
-	}
-	var err error
-	if b, ok := r.mem.(BatchReader); ok {
-		err = b.ReadBatch(addrs, bufs)
-	} else {
-		for i := range addrs {
-			if _, e := r.mem.ReadAt(bufs[i], int64(addrs[i])); e != nil && err == nil {
-				err = e
+		if t.chunk != 0 {
+			fc.want(t.addr+uint64(l.Thread.DatastackTop), 8)
+		}
+		if full := gil == 0 || t.addr == gil; full {
+			for _, lk := range r.links[t.links : t.links+t.nlinks] {
+				fc.want(lk.addr+hdr.start, hdr.n)
 			}
 		}
 	}
+	fc.fetchWanted()
 	r.cache.reads++
 	var errs []error
-	for i, t := range ts {
-		b := bufs[per*i:]
-		frame, code, caller := le64(b[0]), r.untag(le64(b[1])), le64(b[2])
-		var instr uint64
-		if instrLen == 8 {
-			instr = le64(b[3])
-		} else {
-			instr = uint64(binary.LittleEndian.Uint32(b[3]))
-		}
-		if err != nil || frame != t.frame || code != t.code || caller != t.caller || t.caller != 0 && instr != t.instr {
-			errs = append(errs, &ThreadError{t.addr, ErrTorn})
+	for _, v := range ts {
+		if err := r.verifyThread(&threads[v.index], &v.ts, gil, hdr); err != nil {
+			errs = append(errs, &ThreadError{v.ts.addr, err})
 		}
 	}
 	return errs
+}
+
+// verifyThread is verify's decision for one thread.
+func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader) error {
+	fc := r.fresh
+	now, ok := fc.u64(t.framePtr)
+	if !ok {
+		return ErrTorn
+	}
+	if t.cframe != 0 {
+		// The thread entered or left a nested evaluation: the C frame
+		// read through has no say about where it is now.
+		if cf, ok := fc.u64(t.addr + uint64(r.l.Thread.CFrame)); !ok || cf != t.cframe {
+			now = ^uint64(0)
+		}
+	}
+	if gil != 0 && t.addr != gil {
+		if now != t.frame {
+			return ErrTorn
+		}
+		return nil
+	}
+	top := t.top
+	if t.chunk != 0 {
+		if top, ok = fc.u64(t.addr + uint64(r.l.Thread.DatastackTop)); !ok {
+			return ErrTorn
+		}
+	}
+	links := r.links[t.links : t.links+t.nlinks]
+	from, deeper := 0, true
+	for i, lk := range links {
+		if lk.addr == now {
+			from, deeper = i, false
+			break
+		}
+	}
+	keep := 0
+	for i := from; i < len(links); i++ {
+		lk := &links[i]
+		f, ok := fc.frame(lk.addr, hdr)
+		if !ok || r.untag(f.code) != lk.code || f.prev != lk.prev || !r.live(t, lk, f, top) {
+			return ErrTorn
+		}
+		if lk.frame < 0 {
+			continue
+		}
+		keep = max(keep, len(th.Frames)-int(lk.frame))
+		if deeper && i == from || f.instr == lk.instr {
+			continue
+		}
+		if ci, ok := r.codes[lk.code]; ok {
+			fr := ci.frame(r.instrOffset(ci, f.instr))
+			th.Frames[lk.frame].Line = fr.Line
+		}
+	}
+	if keep < len(th.Frames) {
+		r.stats.Returned++
+	}
+	th.Frames = th.Frames[len(th.Frames)-keep:]
+	return nil
+}
+
+// live reports whether a frame the second read found is still part of a
+// stack: 3.11+ frames of ordinary calls lie below the data stack top,
+// older frame objects are referenced.
+func (r *Reader) live(t *tstate, lk *link, f freshFrame, top uint64) bool {
+	if r.l.IFrame.Code >= 0 {
+		return lk.owner != ownedByThread || !t.inChunk(lk.addr) || lk.addr < top
+	}
+	return f.refcnt > 0
+}
+
+// instrOffset turns a frame's instruction, as the frame holds it, into a
+// byte offset into its code.
+func (r *Reader) instrOffset(ci *codeInfo, instr uint64) int {
+	if r.l.IFrame.Code >= 0 {
+		return int(int64(instr - ci.codeStart))
+	}
+	return r.lastiOffset(int(int32(uint32(instr))))
+}
+
+// verifyThread is a thread verify looks at, and where its Thread is.
+type verifyThread struct {
+	ts    tstate
+	index int
+}
+
+// frameHeader is the part of a frame verify reads again: from the first to
+// the last of its code, caller, instruction (and, before 3.11, reference
+// count) members.
+type frameHeader struct {
+	start, n                  uint64
+	code, prev, instr, refcnt int64
+	instrLen                  int
+}
+
+func (r *Reader) frameHeader() frameHeader {
+	h := frameHeader{refcnt: -1, instrLen: 8}
+	if l := &r.l.IFrame; l.Code >= 0 {
+		h.code, h.prev, h.instr = l.Code, l.Previous, l.Instr
+	} else {
+		l := &r.l.Frame
+		h.code, h.prev, h.instr, h.refcnt, h.instrLen = l.Code, l.Back, l.Lasti, 0, 4
+	}
+	lo, hi := h.code, h.code+8
+	for _, o := range []int64{h.prev, h.instr, h.refcnt} {
+		if o >= 0 {
+			lo, hi = min(lo, o), max(hi, o+8)
+		}
+	}
+	h.start, h.n = uint64(lo), uint64(hi-lo)
+	return h
+}
+
+// freshFrame is a frame's header as verify read it.
+type freshFrame struct {
+	code, prev, instr uint64
+	refcnt            int64
+}
+
+// frame decodes the header of the frame at addr from the second read.
+func (c *sampleCache) frame(addr uint64, h frameHeader) (freshFrame, bool) {
+	b := c.find(addr+h.start, h.n)
+	if b == nil {
+		return freshFrame{}, false
+	}
+	at := func(off int64) []byte { return b[off-int64(h.start):] }
+	f := freshFrame{code: le64(at(h.code)), prev: le64(at(h.prev))}
+	if h.instrLen == 8 {
+		f.instr = le64(at(h.instr))
+	} else {
+		f.instr = uint64(binary.LittleEndian.Uint32(at(h.instr)))
+	}
+	if h.refcnt >= 0 {
+		f.refcnt = int64(le64(at(h.refcnt)))
+	}
+	return f, true
 }

@@ -38,14 +38,18 @@ type tstate struct {
 	nativeID           uint64
 	frame              uint64 // the innermost frame, however this version reaches it
 	chunk, top, limit  uint64 // 3.11+ data stack: current chunk, top and end
-	// framePtr is where the innermost frame's address was read; caller is
-	// the frame below it and instr that frame's instruction (f_lasti, or
-	// prev_instr / instr_ptr) as the walk read it. The innermost frame
-	// runs, but its caller is suspended: verify reads the innermost
-	// frame's address and the caller's instruction again.
-	framePtr, caller, instr uint64
-	// code is the innermost frame's code object, as read.
-	code uint64
+	// framePtr is where the innermost frame's address was read, and
+	// cframe (3.11, 3.12) the C frame it was read through: verify reads
+	// both again to see where the thread is now.
+	framePtr, cframe uint64
+	// links and nlinks locate the thread's walk in Reader.links.
+	links, nlinks int
+}
+
+// inChunk reports whether addr lies in the thread's current data stack
+// chunk (3.11+), where the frames of ordinary calls are pushed upwards.
+func (t *tstate) inChunk(addr uint64) bool {
+	return t.chunk != 0 && addr >= t.chunk && addr < t.limit
 }
 
 func (r *Reader) readThread(addr uint64) (tstate, error) {
@@ -77,6 +81,7 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 		if f.err != nil {
 			return tstate{}, f.err
 		}
+		t.cframe = cframe
 		if cframe != 0 {
 			// The C frame and the data stack chunk are read in one go.
 			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
