@@ -47,6 +47,10 @@ type sampleCache struct {
 
 	arena []byte
 	used  int
+	// early holds the words a sample's batch copied first, and tail the
+	// addresses of the regions it copied last.
+	early []earlyWord
+	tail  []uint64
 	// scratch for fetch
 	foot  []region
 	addrs []uint64
@@ -75,7 +79,23 @@ func (c *sampleCache) alloc(n uint64) []byte {
 
 // begin starts a sample: it forgets the last sample's bytes and prefetches
 // the regions that sample used.
-func (c *sampleCache) begin() {
+func (c *sampleCache) begin() { c.beginOrdered(nil, nil, nil) }
+
+// beginOrdered is begin with more regions to read (also) and an order
+// imposed on the one batched read,
+// which the kernel copies region after region: the words at first are
+// copied before everything else, and their values are served by early
+// rather than from the spans; the regions in last are copied after
+// everything else, and their newer bytes serve every read of them.
+//
+// A stack walk wants it so: the innermost frame's address read before
+// the frames, so that those can only be newer than the pointer (a frame
+// that ran on since is still its caller's callee); the frames copied
+// outermost first (the data stack of 3.11+ grows upwards, and frame
+// objects are listed in last), so that no frame is older than its callers,
+// which outlive it; and the thread state's data stack top read after them,
+// so that a frame popped meanwhile is seen to be dead.
+func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 	c.reads = 0
 	c.foot = c.foot[:0]
 	var total uint64
@@ -86,9 +106,43 @@ func (c *sampleCache) begin() {
 			total += uint64(len(s.data))
 		}
 	}
+	for _, r := range also {
+		if total+r.n <= maxFootprint {
+			c.foot = append(c.foot, r)
+			total += r.n
+		}
+	}
 	c.spans = c.spans[:0]
 	c.used = 0
-	c.fetch(c.foot)
+	c.early, c.tail = c.early[:0], c.tail[:0]
+	for _, a := range first {
+		if checkRange(a, 8) == nil {
+			c.early = append(c.early, earlyWord{addr: a})
+		}
+	}
+	c.fetchOrdered(c.early, c.foot, last)
+}
+
+// earlyWord is a word copied at the start of a batch.
+type earlyWord struct {
+	addr uint64
+	val  uint64
+	ok   bool
+}
+
+// inTail reports whether the sample's batch copied a region starting at
+// addr last.
+func (c *sampleCache) inTail(addr uint64) bool { return slices.Contains(c.tail, addr) }
+
+// earlyU64 returns the word at addr as the start of the sample's batch
+// copied it.
+func (c *sampleCache) earlyU64(addr uint64) (uint64, bool) {
+	for i := range c.early {
+		if e := &c.early[i]; e.addr == addr {
+			return e.val, e.ok
+		}
+	}
+	return 0, false
 }
 
 // reset forgets every span without prefetching anything, for a cache that
@@ -123,49 +177,83 @@ func (c *sampleCache) u64(addr uint64) (uint64, bool) {
 }
 
 // fetch reads the regions in one batch, keeping those that succeed.
-func (c *sampleCache) fetch(regs []region) {
+func (c *sampleCache) fetch(regs []region) { c.fetchOrdered(nil, regs, nil) }
+
+// fetchOrdered reads, in one batch, the words in early, the regions in
+// body (sorted and merged) and then those in last, in that order, keeping
+// what succeeds.
+func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 	gap := uint64(0)
 	if c.pages {
 		gap = mergeGap
 	}
-	regs = coalesce(regs, gap)
-	if len(regs) == 0 {
+	body = coalesce(body, gap)
+	if len(body)+len(last)+len(early) == 0 {
 		return
 	}
 	c.addrs, c.bufs = c.addrs[:0], c.bufs[:0]
-	for _, r := range regs {
+	for i := range early {
+		c.addrs = append(c.addrs, early[i].addr)
+		c.bufs = append(c.bufs, c.alloc(8))
+	}
+	for _, r := range body {
 		c.addrs = append(c.addrs, r.addr)
 		c.bufs = append(c.bufs, c.alloc(r.n))
 	}
-	c.reads++
-	if c.batch != nil {
-		err := c.batch.ReadBatch(c.addrs, c.bufs)
-		if err == nil {
-			for i := range regs {
-				c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
-			}
-			return
+	tail := len(c.addrs)
+	for _, r := range last {
+		if r.n > 0 && r.n <= maxDirect && checkRange(r.addr, r.n) == nil {
+			c.addrs = append(c.addrs, r.addr)
+			c.bufs = append(c.bufs, c.alloc(r.n))
 		}
-		var be interface{ Failed() []int }
-		if !errors.As(err, &be) {
-			return
-		}
-		failed := be.Failed()
-		for i := range regs {
-			if !slices.Contains(failed, i) {
-				c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
-			}
-		}
-		return
 	}
-	for i := range regs {
-		if _, err := c.mem.ReadAt(c.bufs[i], int64(c.addrs[i])); err == nil {
+	c.reads++
+	var failed []int
+	if c.batch != nil {
+		if err := c.batch.ReadBatch(c.addrs, c.bufs); err != nil {
+			var be interface{ Failed() []int }
+			if !errors.As(err, &be) {
+				return
+			}
+			failed = be.Failed()
+		}
+	} else {
+		for i := range c.addrs {
+			if _, err := c.mem.ReadAt(c.bufs[i], int64(c.addrs[i])); err != nil {
+				failed = append(failed, i)
+			}
+			if i > 0 {
+				c.reads++
+			}
+		}
+	}
+	for i := range c.addrs {
+		if slices.Contains(failed, i) {
+			continue
+		}
+		switch {
+		case i < len(early):
+			early[i].val, early[i].ok = le64(c.bufs[i]), true
+		case i >= tail:
+			c.overwrite(c.addrs[i], c.bufs[i])
+			c.tail = append(c.tail, c.addrs[i])
+		default:
 			c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
 		}
-		if i > 0 {
-			c.reads++
-		}
 	}
+}
+
+// overwrite puts newer bytes over a span that holds them, or adds them as
+// a span of their own. Unlike insert it keeps the rest of an older span
+// that covers them.
+func (c *sampleCache) overwrite(addr uint64, b []byte) {
+	n := uint64(len(b))
+	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > addr })
+	if i < len(c.spans) && c.spans[i].addr <= addr && addr+n <= c.spans[i].end() {
+		copy(c.spans[i].data[addr-c.spans[i].addr:], b)
+		return
+	}
+	c.insert(span{addr: addr, data: b})
 }
 
 // mergeGap is the largest hole between two regions that a fetch reads

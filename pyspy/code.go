@@ -13,8 +13,9 @@ import (
 type codeInfo struct {
 	addr  uint64
 	check fingerprint // the compared members, as read
-	// validated is the sample in which check was last compared.
-	validated int
+	// validated is the sample in which check was last compared, and
+	// hotMark the sample whose first batch last listed the code as hot.
+	validated, hotMark int
 
 	fn    Function
 	lines *lineTable
@@ -87,6 +88,7 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	if ci, ok := r.codes[addr]; ok && ci.check == fp {
 		ci.validated = r.stats.Samples
 		r.lastCode = ci
+		r.hot = append(r.hot, ci)
 		return ci, nil
 	}
 	r.stats.CodeMisses++
@@ -97,9 +99,75 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 	ci.check, ci.validated = fp, r.stats.Samples
 	if len(r.codes) >= maxCodes {
 		clear(r.codes)
+		r.hot = r.hot[:0]
 	}
 	r.codes[addr] = ci
+	r.hot = append(r.hot, ci)
 	return ci, nil
+}
+
+// Hot code objects are those validated in the last hotSamples samples, at
+// most maxHot of them.
+const (
+	hotSamples = 32
+	maxHot     = 512
+)
+
+// hotRegionsList is what the next sample's first batch reads besides the
+// last sample's footprint: hot code objects, and before 3.11 the pages
+// where recent samples found frame objects.
+func (r *Reader) hotRegionsList() []region {
+	regs := r.hotCodeRegions()
+	for p, seen := range r.hotPages {
+		if r.stats.Samples-seen >= hotSamples {
+			delete(r.hotPages, p)
+			continue
+		}
+		regs = append(regs, region{p, pageSize})
+	}
+	r.hotRegions = regs
+	return regs
+}
+
+// maxHotPages bounds the frame pages kept hot: CPython keeps at most 200
+// frame objects on its free lists, besides one per code object.
+const maxHotPages = 128
+
+// hotPage notes the page of a frame object a walk met: a frame object is
+// taken from free lists that the next calls reuse, so later samples find
+// other frames on the same pages.
+func (r *Reader) hotPage(addr uint64) {
+	if r.hotPages == nil {
+		r.hotPages = map[uint64]int{}
+	}
+	p := addr &^ (pageSize - 1)
+	if _, ok := r.hotPages[p]; ok || len(r.hotPages) < maxHotPages {
+		r.hotPages[p] = r.stats.Samples
+	}
+	// A frame may straddle a page boundary.
+	if e := (addr + uint64(r.l.Frame.Localsplus) - 1) &^ (pageSize - 1); e != p {
+		r.hotPage(e)
+	}
+}
+
+// hotCodeRegions lists the headers of the code objects the last samples
+// validated, for the next sample's first batch: a stack of another shape
+// than the previous sample's (a function returned, another called) then
+// still meets its code objects in that batch instead of reading each on
+// its own, after the frames.
+func (r *Reader) hotCodeRegions() []region {
+	keep := r.hot[:0]
+	r.hotRegions = r.hotRegions[:0]
+	for _, ci := range r.hot {
+		if r.stats.Samples-ci.validated >= hotSamples || ci.hotMark == r.stats.Samples+1 || len(keep) >= maxHot {
+			continue
+		}
+		ci.hotMark = r.stats.Samples + 1
+		keep = append(keep, ci)
+		r.hotRegions = append(r.hotRegions, region{ci.addr, r.codeHeader})
+	}
+	r.hot = keep
+	return r.hotRegions
 }
 
 // maxCodeUnits bounds a code object's bytecode; CPython's compiler stops

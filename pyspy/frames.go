@@ -125,7 +125,14 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		// A frame on a live stack is referenced. A frame with no
 		// references sits on a free list or as its code object's
 		// cached "zombie" frame: the stack changed while it was read.
+		// Innermost frames that died after the frame pointer was read
+		// have returned; their callers are the stack now.
 		if refcnt := f.i64(0); refcnt <= 0 {
+			if len(frames) == base {
+				r.stats.Popped++
+				addr = back
+				continue
+			}
 			return frames, fmt.Errorf("frame at %#x is dead (refcount %d): %w", addr, refcnt, ErrTorn)
 		}
 		ci, err := r.code(code)
@@ -203,10 +210,18 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		addr = prev
 		// Frames of ordinary calls live in the thread's data stack,
 		// below its top; one at or above the top was popped while the
-		// stack was read. Within one chunk a caller sits below its
-		// callee: the stack grows upwards.
+		// stack was read. The top is read after the frames and their
+		// pointer before (see sampleCache.beginOrdered), so innermost
+		// frames above it have returned since the pointer was read, and
+		// their callers are the stack now; further down it is a tear.
+		// Within one chunk a caller sits below its callee: the stack
+		// grows upwards.
 		if owner == ownedByThread && t.inChunk(cur) {
 			if cur >= t.top {
+				if len(r.links) == t.links {
+					r.stats.Popped++
+					continue
+				}
 				return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
 			}
 			if t.inChunk(prev) && prev >= cur {

@@ -49,18 +49,33 @@ var ErrNotInitialized = errors.New("python interpreter not initialized yet")
 // immutable objects (code objects, type names) between samples and is not
 // safe for concurrent use.
 type Reader struct {
-	mem     Memory
-	l       *pyversions.Layout
-	v       pyversions.Version
-	py2     bool
-	cache   *sampleCache
+	mem   Memory
+	l     *pyversions.Layout
+	v     pyversions.Version
+	py2   bool
+	cache *sampleCache
 	// fresh holds verify's second read; links and verifying are the
 	// sample's walks and the threads verify looks at, kept to be reused.
 	fresh     *sampleCache
 	links     []link
 	verifying []verifyThread
-	interp    uint64
-	runtime uint64
+	// firstWords and lastRegions order the next sample's batch (see
+	// sampleCache.beginOrdered): each thread's frame pointer, and each
+	// thread state.
+	firstWords  []uint64
+	lastRegions []region
+	// nextVerify is what verify read, for the next sample to read again
+	// right after its first batch.
+	nextVerify []region
+	// hot holds the recently validated code objects, possibly more than
+	// once, and hotRegions their headers (see hotCodeRegions).
+	hot        []*codeInfo
+	hotRegions []region
+	// hotPages maps the pages where recent walks met frame objects (before
+	// 3.11) to the last sample that did.
+	hotPages map[uint64]int
+	interp   uint64
+	runtime  uint64
 	// gilVar is the address of the variable holding the thread state that
 	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
 	gilVar uint64
@@ -88,8 +103,14 @@ type Stats struct {
 	Reads      int // fetches from target memory
 	CodeMisses int // code objects decoded (not served from cache)
 	// Returned counts stacks verify kept from a caller the thread had
-	// returned to by the time of its second read.
-	Returned int
+	// returned to by the time of its second read, and Popped the
+	// innermost frames a walk skipped because they had returned since
+	// the frame pointer was read.
+	Returned, Popped int
+	// Ordered counts stacks kept without a second read because the
+	// sample's first batch read them in an order that makes them
+	// consistent.
+	Ordered int
 }
 
 // New locates the interpreter and returns a Reader for it.

@@ -42,9 +42,22 @@ func (e *ThreadError) Unwrap() error { return e.Err }
 // the threads it could read and, if any thread failed, an error joining
 // a ThreadError per failure; a truncated stack is not a failure.
 func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
-	r.cache.begin()
+	// The frame pointers first and the thread states (with their data
+	// stack tops) last, as the previous sample found them.
+	r.cache.beginOrdered(r.firstWords, r.hotRegionsList(), r.lastRegions)
+	r.firstWords, r.lastRegions = r.firstWords[:0], r.lastRegions[:0]
 	r.links = r.links[:0]
 	r.stats.Samples++
+	if opts.Verify {
+		r.fresh.reset()
+		for _, rg := range r.nextVerify {
+			r.fresh.want(rg.addr, rg.n)
+		}
+		if len(r.nextVerify) > 0 {
+			r.fresh.fetchWanted()
+			r.cache.reads++
+		}
+	}
 	defer func() { r.stats.Reads += r.cache.reads }()
 	addrs, err := r.threadList()
 	if err != nil && len(addrs) == 0 {
@@ -60,16 +73,33 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	frames := make([]Frame, 0, r.framesHint)
 	read := r.verifying[:0]
 	for _, addr := range addrs {
+		fetches := r.cache.reads
 		ts, err := r.readThread(addr)
 		if err != nil {
 			errs = append(errs, &ThreadError{addr, err})
 			continue
 		}
 
+		if ts.framePtr != 0 {
+			r.firstWords = append(r.firstWords, ts.framePtr)
+		}
+		if r.l.Thread.DatastackTop >= 0 {
+			r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
+		}
 		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
 		start := len(frames)
 		frames, err = r.walk(&ts, opts.Locals, frames)
 		t.Frames = frames[start:len(frames):len(frames)]
+		if r.l.IFrame.Code < 0 {
+			// Frame objects lie anywhere on the heap: the next sample
+			// copies them outermost first, as the data stack of 3.11+
+			// is copied, so that a frame is never older than its
+			// callers (see sampleCache.beginOrdered).
+			for i := ts.links + ts.nlinks - 1; i >= ts.links; i-- {
+				r.lastRegions = append(r.lastRegions, region{r.links[i].addr, uint64(r.l.Frame.Localsplus)})
+				r.hotPage(r.links[i].addr)
+			}
+		}
 		switch {
 		case errors.Is(err, ErrTruncated):
 			t.Truncated = true
@@ -77,9 +107,21 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			errs = append(errs, &ThreadError{addr, err})
 		}
 		threads = append(threads, t)
-		if opts.Verify && err == nil && ts.frame != 0 {
-			read = append(read, verifyThread{ts, len(threads) - 1})
+		if !opts.Verify || err != nil || ts.frame == 0 {
+			continue
 		}
+		// A stack read entirely in the sample's first batch, its frame
+		// pointer before its frames and its data stack top after them,
+		// is what the thread held while the frames were copied: frames
+		// that returned meanwhile are above the top, and those that ran
+		// on are still their callers' callees. Only a stack that needed
+		// reads of its own, or was read in no such order, is read
+		// again.
+		if r.cache.reads == fetches && r.ordered(&ts) {
+			r.stats.Ordered++
+			continue
+		}
+		read = append(read, verifyThread{ts, len(threads) - 1})
 	}
 	r.verifying = read
 	if len(read) > 0 {
@@ -90,6 +132,17 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		r.threadNames(threads)
 	}
 	return threads, errors.Join(errs...)
+}
+
+// ordered reports whether the sample's first batch read t's frame pointer
+// first and its thread state, with the data stack top, last. Before 3.11
+// there is no top: frame objects were copied outermost first, and one that
+// returned is found dead by its reference count instead.
+func (r *Reader) ordered(t *tstate) bool {
+	if _, ok := r.cache.earlyU64(t.framePtr); !ok {
+		return false
+	}
+	return t.chunk == 0 && r.l.Thread.DatastackTop < 0 || r.cache.inTail(t.addr)
 }
 
 // verify decides, from a second read, whether each thread's stack as the
@@ -112,28 +165,46 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 // Kept frames take their lines from the second read, except an innermost
 // frame that has since called deeper, which keeps the line it ran when
 // the walk read it.
+//
+// The second read is taken right after the sample's first one, before the
+// walks, of what the previous sample's verify read: the sooner it follows,
+// the less has moved, and in a steady state it holds everything. What it
+// lacks (a thread deeper than before) is read after the walks.
 func (r *Reader) verify(threads []Thread, ts []verifyThread, gil uint64) []error {
 	fc := r.fresh
-	fc.reset()
 	l := r.l
 	hdr := r.frameHeader()
+	r.nextVerify = r.nextVerify[:0]
+	want := func(addr, n uint64) {
+		r.nextVerify = append(r.nextVerify, region{addr, n})
+		if fc.find(addr, n) == nil {
+			fc.want(addr, n)
+		}
+	}
 	for _, v := range ts {
 		t := &v.ts
-		fc.want(t.framePtr, 8)
+		want(t.framePtr, 8)
 		if t.cframe != 0 {
-			fc.want(t.addr+uint64(l.Thread.CFrame), 8)
+			want(t.addr+uint64(l.Thread.CFrame), 8)
 		}
 		if t.chunk != 0 {
-			fc.want(t.addr+uint64(l.Thread.DatastackTop), 8)
+			want(t.addr+uint64(l.Thread.DatastackTop), 8)
 		}
 		if full := gil == 0 || t.addr == gil; full {
+			// The whole used data stack chunk, so that the next
+			// sample's early read covers a stack of another shape.
+			if c := r.chunkRegion(t); c.n > 0 {
+				r.nextVerify = append(r.nextVerify, c)
+			}
 			for _, lk := range r.links[t.links : t.links+t.nlinks] {
-				fc.want(lk.addr+hdr.start, hdr.n)
+				want(lk.addr+hdr.start, hdr.n)
 			}
 		}
 	}
-	fc.fetchWanted()
-	r.cache.reads++
+	if len(fc.foot) > 0 {
+		fc.fetchWanted()
+		r.cache.reads++
+	}
 	var errs []error
 	for _, v := range ts {
 		if err := r.verifyThread(&threads[v.index], &v.ts, gil, hdr); err != nil {

@@ -68,13 +68,13 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 	}
 	switch {
 	case l.Frame >= 0:
-		t.frame, t.framePtr = f.ptr(l.Frame), addr+uint64(l.Frame)
+		t.frame, t.framePtr = r.early(f.ptr(l.Frame), addr+uint64(l.Frame))
 	case l.CurrentFrame >= 0:
-		t.frame, t.framePtr = f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame)
+		t.frame, t.framePtr = r.early(f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
 		if f.err == nil {
 			// The frames of ordinary calls are in the data stack
 			// chunk: one read fetches them all.
-			r.cache.prefetch(r.chunkRegion(&t))
+			r.prefetchChunk(&t)
 		}
 	case l.CFrame >= 0:
 		cframe := f.ptr(l.CFrame)
@@ -86,8 +86,13 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 			// The C frame and the data stack chunk are read in one go.
 			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
 			t.framePtr = cur
-			r.cache.prefetch(region{cur, 8}, r.chunkRegion(&t))
-			if t.frame, err = r.pointer(cur); err != nil {
+			if _, ok := r.cache.earlyU64(cur); !ok {
+				r.cache.prefetch(region{cur, 8})
+			}
+			r.prefetchChunk(&t)
+			if v, ok := r.cache.earlyU64(cur); ok {
+				t.frame = v
+			} else if t.frame, err = r.pointer(cur); err != nil {
 				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)
 			}
 		}
@@ -101,10 +106,34 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 	return t, nil
 }
 
+// early returns the innermost frame's address as the start of the
+// sample's batch read it, if it read the slot at ptr, else v: see
+// sampleCache.beginOrdered.
+func (r *Reader) early(v, ptr uint64) (uint64, uint64) {
+	if e, ok := r.cache.earlyU64(ptr); ok {
+		return e, ptr
+	}
+	return v, ptr
+}
+
 // chunkSlack is how far past the top of the data stack a prefetch reads,
 // so that a stack a few frames deeper than in the last sample is still
 // covered by the footprint that sample left.
 const chunkSlack = 2048
+
+// prefetchChunk fetches the used part of the thread's data stack chunk
+// unless the sample already holds it: the slack past the top that a fetch
+// adds is for later samples, and lacking it is no reason for another read.
+func (r *Reader) prefetchChunk(t *tstate) {
+	c := r.chunkRegion(t)
+	if c.n == 0 {
+		return
+	}
+	if t.top > t.chunk && r.cache.find(t.chunk, t.top-t.chunk) != nil {
+		return
+	}
+	r.cache.prefetch(c)
+}
 
 // chunkRegion is the used part of the thread's current data stack chunk,
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
