@@ -103,6 +103,7 @@ func (r *Reader) checkBase(frames []Frame, base int) error {
 func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 	l := &r.l.Frame
 	base := len(frames)
+	skipped := 0
 	var cyc brent
 	for addr := t.frame; addr != 0; {
 		if len(frames)-base >= maxDepth {
@@ -128,7 +129,8 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		// Innermost frames that died after the frame pointer was read
 		// have returned; their callers are the stack now.
 		if refcnt := f.i64(0); refcnt <= 0 {
-			if len(frames) == base {
+			if len(frames) == base && skipped < maxDepth {
+				skipped++
 				r.stats.Popped++
 				addr = back
 				continue
