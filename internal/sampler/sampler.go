@@ -86,15 +86,18 @@ type Sample struct {
 
 // Stats summarise a run so far.
 type Stats struct {
-	Rounds    int64         // ticks taken
-	Stacks    int64         // thread stacks reported
-	Errors    int64         // stacks that could not be read
-	Retries   int64         // samples read again because a stack was torn
-	Paused    int64         // samples taken with the process paused after retries (Auto)
-	Missed    int64         // ticks skipped after stalls
-	MaxLag    time.Duration // worst lateness of a tick
-	Processes int           // processes being sampled now
-	Seen      []int         // every pid sampled at least once
+	Rounds  int64 // ticks taken
+	Stacks  int64 // thread stacks reported
+	Errors  int64 // stacks that could not be read
+	Retries int64 // samples read again because a stack was torn
+	Paused  int64 // samples taken with the process paused after retries (Auto)
+	// PausedThreads counts the paused samples (Auto and Blocking) for
+	// which stopping the GIL holder alone was enough.
+	PausedThreads int64
+	Missed        int64         // ticks skipped after stalls
+	MaxLag        time.Duration // worst lateness of a tick
+	Processes     int           // processes being sampled now
+	Seen          []int         // every pid sampled at least once
 }
 
 // ErrTargetExited is returned by Run when every process has exited.
@@ -114,6 +117,9 @@ type proc struct {
 	states  *procmem.ThreadStater
 	cmdline string
 	start   uint64
+	// holder is the thread last seen holding the GIL (a native id as
+	// /proc numbers it), the one to stop when a pause is needed.
+	holder int
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -356,13 +362,16 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	var smp Sample
 	var threads []pyspy.Thread
 	var err error
+	// states holds run states read before a pause: a thread read after
+	// being resumed may show as running while it only wakes up to go back
+	// to waiting.
+	var states map[int]byte
 	if s.opts.Mode == Blocking {
-		threads, err = s.pausedSample(p)
+		threads, states, err = s.pausedSample(p, p.holder)
 	} else {
-		// A running target can change between the reads of one sample,
-		// leaving a torn stack; Verify notices, and sampling again at
-		// once usually succeeds, since the retry fetches everything the
-		// failed attempt touched in one batched read.
+		// A running target can change between the reads of one sample;
+		// the reader keeps only stacks that existed, and sampling again
+		// at once usually succeeds.
 		opts := pyspy.SampleOptions{Verify: true}
 		threads, err = p.t.Sample(opts)
 		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
@@ -371,16 +380,13 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		}
 		if s.opts.Mode == Auto && hasThreadErrors(err) {
 			s.stats.Paused++
-			threads, err = s.pausedSample(p)
+			threads, states, err = s.pausedSample(p, gilHolder(threads, p.holder))
 		}
 	}
 	if threads == nil && err != nil {
 		return smp, err
 	}
-	// Run states come from /proc below; a thread of a paused process
-	// would read as stopped, so blocking samples ask for them after the
-	// process runs again, and they may lag the stack by a few
-	// microseconds.
+	p.holder = gilHolder(threads, p.holder)
 	failed := map[uint64]bool{}
 	var te *pyspy.ThreadError
 	for _, e := range unwrapAll(err) {
@@ -395,8 +401,13 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		}
 		active := t.OwnsGIL
 		if !active && t.NativeID != 0 {
-			st, err := p.states.State(t.NativeID)
-			active = err == nil && st == 'R'
+			st, ok := states[t.NativeID]
+			if !ok {
+				var err error
+				st, err = p.states.State(t.NativeID)
+				ok = err == nil
+			}
+			active = ok && st == 'R'
 		}
 		if s.opts.GIL && !t.OwnsGIL || !s.opts.Idle && !active {
 			continue
@@ -413,21 +424,63 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 const maxRetries = 2
 
 func hasThreadErrors(err error) bool {
+	if err == nil {
+		return false
+	}
 	var te *pyspy.ThreadError
 	return errors.As(err, &te)
 }
 
-// pausedSample reads the stacks with the process paused.
-func (s *Sampler) pausedSample(p *proc) ([]pyspy.Thread, error) {
+// gilHolder returns the native id of the thread holding the GIL in
+// threads, or last if none does.
+func gilHolder(threads []pyspy.Thread, last int) int {
+	for _, t := range threads {
+		if t.OwnsGIL && t.NativeID != 0 {
+			return t.NativeID
+		}
+	}
+	return last
+}
+
+// pausedSample reads the stacks with the thread that can change them
+// stopped. Only the thread holding the GIL runs Python code, so stopping
+// it alone freezes every Python stack, at a fraction of the cost of
+// stopping a process of many threads. holder is that thread as last seen
+// (0 if unknown). The stacks are verified all the same, since the GIL may
+// have passed to another thread just before the stop; if they still move,
+// every thread is stopped instead, with the run states read before: a
+// stopped thread reads as stopped, and one just resumed as running.
+func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byte, error) {
+	if holder != 0 {
+		pp, err := p.t.Proc.PauseThreads([]int{holder})
+		if err == nil {
+			threads, err := p.t.Sample(pyspy.SampleOptions{Verify: true})
+			if rerr := pp.Resume(); rerr != nil && err == nil {
+				err = rerr
+			}
+			if !hasThreadErrors(err) {
+				s.stats.PausedThreads++
+				return threads, nil, err
+			}
+		}
+	}
+	states := map[int]byte{}
+	if tids, err := p.t.Proc.Threads(); err == nil {
+		for _, tid := range tids {
+			if st, err := p.states.State(tid); err == nil {
+				states[tid] = st
+			}
+		}
+	}
 	pp, err := p.t.Proc.Pause()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	threads, err := p.t.Sample(pyspy.SampleOptions{})
 	if rerr := pp.Resume(); rerr != nil && err == nil {
 		err = rerr
 	}
-	return threads, err
+	return threads, states, err
 }
 
 func unwrapAll(err error) []error {
