@@ -17,9 +17,10 @@ import (
 
 // containerMinors are the versions profiled in namespaces: 3.11 for its
 // native_thread_id, with Debian's static build and pyenv's shared
-// libpython, 3.10 for the thread ids read from struct pthread,
-// and 3.13 for a layout read from the target's _Py_DebugOffsets.
-var containerMinors = []string{"3.10", "3.11", "3.13"}
+// libpython, 3.10 for the thread ids read from struct pthread, 3.13 for a
+// layout read from the target's _Py_DebugOffsets, and 3.14 and 3.15, which
+// only sid's stripped builds provide, as they run in Debian containers.
+var containerMinors = []string{"3.10", "3.11", "3.13", "3.14", "3.15"}
 
 // checkNamespaced fails unless tg runs as a container's init from files
 // that only its own mount namespace has: then only /proc/PID/root reaches
@@ -38,13 +39,27 @@ func checkNamespaced(t *testing.T, tg *testpython.Target) {
 		t.Fatal(err)
 	}
 	private := []string{exe}
+	exeMapped := false
 	for _, line := range strings.Split(string(maps), "\n") {
-		if i := strings.Index(line, "/"); i >= 0 && strings.HasPrefix(filepath.Base(line[i:]), "libpython") {
+		i := strings.Index(line, "/")
+		if i < 0 {
+			continue
+		}
+		exeMapped = exeMapped || line[i:] == exe
+		if strings.HasPrefix(filepath.Base(line[i:]), "libpython") {
 			private = append(private, line[i:])
 		}
 	}
-	if !tg.Interp.System && len(private) == 1 {
+	if !exeMapped {
+		t.Fatalf("%s is not mapped:\n%s", exe, maps)
+	}
+	// The interpreter's state lives in libpython or, for a distribution's
+	// static build, in the executable itself: either way in a private file.
+	switch libs := len(private) - 1; {
+	case !tg.Interp.System && libs == 0:
 		t.Fatalf("%s maps no libpython:\n%s", tg.Interp.Name, maps)
+	case tg.Interp.System && libs > 0:
+		t.Fatalf("%s links libpython statically, yet maps %q", tg.Interp.Name, private[1:])
 	}
 	for _, path := range private {
 		if !strings.HasPrefix(path, tg.Root+"/") {

@@ -100,7 +100,7 @@ func TestErrors(t *testing.T) {
 		// read the descriptor, and must say so.
 		for _, py := range testpython.For(t, "3.13") {
 			if py.System {
-				continue
+				continue // FutureLibpython needs pyenv's shared libpython
 			}
 			sizeAt := int64(-1)
 			for _, f := range pyversions.DebugOffsetsFormats() {

@@ -14,7 +14,7 @@ import (
 func TestDumpFutureRelease(t *testing.T) {
 	for _, py := range testpython.For(t, "3.13") {
 		if py.System {
-			continue
+			continue // FutureLibpython patches a shared libpython, which only pyenv builds have
 		}
 		t.Run(py.Name, func(t *testing.T) {
 			lib := testpython.FutureLibpython(t, py, 3, 16, nil)

@@ -50,8 +50,8 @@ type gunicorn struct {
 	logs bytes.Buffer
 }
 
-// startGunicorn runs testdata/targets/webapp.py under gunicorn with 3
-// workers of the given class and waits until it answers.
+// startGunicorn runs testdata/targets/webapp.py under Debian's gunicorn
+// with 3 workers of the given class and waits until it answers.
 func startGunicorn(t *testing.T, class string) *gunicorn {
 	t.Helper()
 	root, err := testpython.ModuleRoot()
@@ -59,35 +59,37 @@ func startGunicorn(t *testing.T, class string) *gunicorn {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	g := &gunicorn{url: "http://127.0.0.1:" + strconv.Itoa(port)}
+	cmd := exec.Command(gunicornBin, gunicornArgs(class, port, filepath.Join(root, "testdata", "targets"))...)
+	return runGunicorn(t, cmd, port)
+}
+
+// gunicornArgs serve webapp:app from dir on loopback with 3 workers.
+func gunicornArgs(class string, port int, dir string) []string {
 	// A long worker timeout: a worker paused for sampling must not be
 	// taken for a hung one.
-	g.cmd = exec.Command(gunicornBin, "-w", "3", "-k", class, "-b", "127.0.0.1:"+strconv.Itoa(port),
-		"--timeout", "120", "--chdir", filepath.Join(root, "testdata", "targets"), "webapp:app")
+	return []string{"-w", "3", "-k", class, "-b", "127.0.0.1:" + strconv.Itoa(port),
+		"--timeout", "120", "--chdir", dir, "webapp:app"}
+}
+
+// runGunicorn starts cmd, which must become the gunicorn master itself
+// (exec, no fork), and waits until it answers on port with 3 workers. The
+// master and every worker are gone when the test ends.
+func runGunicorn(t *testing.T, cmd *exec.Cmd, port int) *gunicorn {
+	t.Helper()
+	g := &gunicorn{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port)}
 	g.cmd.Stdout, g.cmd.Stderr = &g.logs, &g.logs
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		g.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { g.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			g.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("gunicorn log:\n%s", g.logs.String())
-		}
-	})
+	t.Cleanup(func() { g.stop(t) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(g.url + "/")
 		if err == nil {
 			resp.Body.Close()
 			if len(g.workers(t)) == 3 {
+				g.checkWork(t)
 				return g
 			}
 		}
@@ -96,6 +98,60 @@ func startGunicorn(t *testing.T, class string) *gunicorn {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// checkWork fails unless /work answers: the load generator ignores
+// errors, and a profile of failing requests would lack the hot function.
+func (g *gunicorn) checkWork(t *testing.T) {
+	t.Helper()
+	resp, err := http.Get(g.url + "/work")
+	if err != nil {
+		t.Fatalf("GET /work: %v\n%s", err, g.logs.String())
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, perr := strconv.Atoi(string(body)); err != nil || resp.StatusCode != http.StatusOK || perr != nil {
+		t.Fatalf("GET /work: %s %q (%v), want 200 and a number\n%s", resp.Status, body, err, g.logs.String())
+	}
+}
+
+// stop asks the master to shut down, then kills it and whatever workers
+// outlive it: a worker orphaned by a killed master would otherwise serve
+// on until it noticed.
+func (g *gunicorn) stop(t *testing.T) {
+	kids, _ := proctree.Default.Descendants(g.cmd.Process.Pid)
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { g.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		g.cmd.Process.Kill()
+		<-done
+	}
+	for _, k := range kids {
+		if running(k) {
+			syscall.Kill(k.Pid, syscall.SIGKILL)
+		}
+	}
+	for _, k := range kids {
+		for deadline := time.Now().Add(10 * time.Second); running(k); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("gunicorn worker %d still runs after SIGKILL", k.Pid)
+				break
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("gunicorn log:\n%s", g.logs.String())
+	}
+}
+
+// running reports whether p still runs: its pid has not exited, nor been
+// reused by another process since.
+func running(p proctree.Proc) bool {
+	now, err := proctree.Default.Get(p.Pid)
+	return err == nil && now.StartTime == p.StartTime && now.State != 'Z'
 }
 
 func (g *gunicorn) workers(t *testing.T) []int {

@@ -68,8 +68,9 @@ func pyprofCmd(t *testing.T, args ...string) *exec.Cmd {
 // TestRecordAttribution records a target that spends 60/30/10 % of its
 // wall time in three functions (a 50 ms cycle) for 6 s at 100 Hz: each
 // share must be within 5 points and the sample count within 10 % of 600.
+// Every build of each version runs, the distributions' stripped ones too.
 func TestRecordAttribution(t *testing.T) {
-	for _, py := range testpython.For(t, "2.7", "3.6", "3.9", "3.11", "3.12", "3.13") {
+	for _, py := range testpython.For(t, "2.7", "3.6", "3.9", "3.11", "3.12", "3.13", "3.14", "3.15") {
 		t.Run(py.Name, func(t *testing.T) {
 			tg := testpython.Start(t, py, "busy.py", "--split", "60,30,10")
 			out := filepath.Join(t.TempDir(), "p.txt")

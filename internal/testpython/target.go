@@ -135,7 +135,8 @@ func StartWithEnv(t testing.TB, py Interpreter, env []string, script string, arg
 // tmpfs that only the target's mount namespace has, at Root. Outside the
 // namespace nothing is at that path, so the interpreter's files can be
 // reached only through /proc/PID/root. The script and the standard library
-// are the machine's own.
+// are the machine's own; so are the loader and C library of a sid build,
+// which its copy still names by their absolute paths in the prefix.
 //
 // The report's pid and native thread ids are the target's own; Pid is the
 // test's view, and HostTID translates thread ids. Creating namespaces needs
@@ -160,7 +161,22 @@ func StartInNamespace(t testing.TB, py Interpreter, script string, args ...strin
 	argv := []string{"--mount", "--pid", "--fork", "--mount-proc", "--kill-child",
 		"/bin/sh", "-c", namespaceScript, "sh", root, py.Path, lib, path}
 	cmd := exec.Command(unshare, append(argv, args...)...)
+	if home := pythonHome(py); home != "" {
+		cmd.Env = []string{"PYTHONHOME=" + home}
+	}
 	return start(t, py, path, cmd, root)
+}
+
+// pythonHome returns the PYTHONHOME a copy of py needs to find its
+// standard library, or "" if it finds it unaided. pyenv's and the system's
+// builds fall back on their configured prefix, which holds the library; a
+// sid build was configured for /usr, where this machine has another
+// Debian's, so its copy must be pointed back at the prefix it came from.
+func pythonHome(py Interpreter) string {
+	if !py.Sid {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(py.Path))
 }
 
 // namespaceScript runs inside the namespaces: it mounts a tmpfs over the
