@@ -182,13 +182,17 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	tty := isTerminal(stderr)
 	var lastStatus time.Time
 	start := time.Now()
-	opts.Tick = func(st sampler.Stats) {
-		if !tty || time.Since(lastStatus) < 250*time.Millisecond {
-			return
+	// Without a terminal there is no status line, and no Tick: the
+	// sampler would build its Stats, which allocate, for every round.
+	if tty {
+		opts.Tick = func(st sampler.Stats) {
+			if time.Since(lastStatus) < 250*time.Millisecond {
+				return
+			}
+			lastStatus = time.Now()
+			fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
+				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 		}
-		lastStatus = time.Now()
-		fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
-			time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 	}
 	s, err := newSampler(rt, opts, sigs)
 	if err != nil {
