@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/pyspy"
 )
 
 type recordOptions struct {
@@ -180,13 +182,17 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	tty := isTerminal(stderr)
 	var lastStatus time.Time
 	start := time.Now()
-	opts.Tick = func(st sampler.Stats) {
-		if !tty || time.Since(lastStatus) < 250*time.Millisecond {
-			return
+	// Without a terminal there is no status line, and no Tick: the
+	// sampler would build its Stats, which allocate, for every round.
+	if tty {
+		opts.Tick = func(st sampler.Stats) {
+			if time.Since(lastStatus) < 250*time.Millisecond {
+				return
+			}
+			lastStatus = time.Now()
+			fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
+				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 		}
-		lastStatus = time.Now()
-		fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
-			time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 	}
 	s, err := newSampler(rt, opts, sigs)
 	if err != nil {
@@ -220,10 +226,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 		}()
 	}
 	start = time.Now()
-	procFrames := rt.follow
-	runErr := s.Run(ctx, func(smp sampler.Sample) {
-		addSample(b, smp, o, procFrames)
-	})
+	runErr := s.Run(ctx, newAggregator(b, o, rt.follow).addSample)
 	elapsed := time.Since(start)
 	if tty {
 		fmt.Fprint(stderr, "\r\x1b[K")
@@ -327,35 +330,126 @@ func commandTitle(rt *resolved, s *sampler.Sampler) string {
 	return d
 }
 
+// aggregator adds samples to a record profile. What recurs from sample
+// to sample is kept, so that a stack seen before costs map lookups and no
+// allocation: the frame of each process, thread and Python function (at a
+// line) is looked up by what identifies it, and its label is built once.
+type aggregator struct {
+	b          *profile.Builder
+	threads    bool // a frame for each thread
+	nolineno   bool
+	function   bool
+	procFrames bool // a frame for each process
+
+	procs    map[int]procFrame // by pid
+	thrFrame map[threadKey]int // frame IDs
+	hexNames map[uint64]string // names of threads without one, by ident
+	funcs    map[funcLine]int  // frame IDs
+	ids      []int             // scratch: one stack's frame IDs
+}
+
+type procFrame struct {
+	cmdline string
+	id      int
+}
+
+type threadKey struct {
+	tid  int
+	name string
+}
+
+// funcLine is a Python frame as the profile records it. pyspy shares one
+// immutable Function among the frames of a code object, so its pointer
+// stands for the function's name, file and first line.
+type funcLine struct {
+	fn   *pyspy.Function
+	line int
+}
+
+// maxFuncs bounds the frames cached by Function pointer. A process that
+// compiles code at run time (exec, templates) makes new Functions for the
+// same frames, and the cache would otherwise grow with them and keep them
+// alive; clearing it only costs the lookups by value again.
+const maxFuncs = 1 << 16
+
+func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
+	return &aggregator{
+		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, procFrames: procFrames,
+		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
+		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
+	}
+}
+
 // addSample adds each thread's stack, root first, with the process and
 // thread frames the options ask for.
-func addSample(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFrames bool) {
-	var frames []profile.Frame
+func (a *aggregator) addSample(smp sampler.Sample) {
 	for _, t := range smp.Threads {
-		frames = frames[:0]
-		if procFrames {
-			frames = append(frames, profile.ProcessFrame(smp.Pid, smp.Cmdline))
+		ids := a.ids[:0]
+		if a.procFrames {
+			ids = append(ids, a.processFrame(smp.Pid, smp.Cmdline))
 		}
 		name := t.Name
 		if !t.HasName {
-			name = fmt.Sprintf("%#x", t.ID)
+			name = a.hexName(t.ID)
 		}
-		if o.threads {
-			frames = append(frames, profile.ThreadFrame(t.NativeID, name))
+		if a.threads {
+			ids = append(ids, a.threadFrame(t.NativeID, name))
 		}
 		for i := len(t.Frames) - 1; i >= 0; i-- {
-			f := t.Frames[i]
-			line := f.Line
-			switch {
-			case o.nolineno:
-				line = 0
-			case o.function:
-				line = f.FirstLine
-			}
-			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+			ids = append(ids, a.pythonFrame(&t.Frames[i]))
 		}
-		b.Add(frames, 1, smp.Pid, t.NativeID, name)
+		a.ids = ids
+		a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
 	}
+}
+
+func (a *aggregator) processFrame(pid int, cmdline string) int {
+	if p, ok := a.procs[pid]; ok && p.cmdline == cmdline {
+		return p.id
+	}
+	id := a.b.FrameID(profile.ProcessFrame(pid, cmdline))
+	a.procs[pid] = procFrame{cmdline, id}
+	return id
+}
+
+func (a *aggregator) threadFrame(tid int, name string) int {
+	k := threadKey{tid, name}
+	if id, ok := a.thrFrame[k]; ok {
+		return id
+	}
+	id := a.b.FrameID(profile.ThreadFrame(tid, name))
+	a.thrFrame[k] = id
+	return id
+}
+
+// hexName names a thread that has no name by its ident, as "0x7f...".
+func (a *aggregator) hexName(ident uint64) string {
+	name, ok := a.hexNames[ident]
+	if !ok {
+		name = "0x" + strconv.FormatUint(ident, 16)
+		a.hexNames[ident] = name
+	}
+	return name
+}
+
+func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
+	line := f.Line
+	switch {
+	case a.nolineno:
+		line = 0
+	case a.function:
+		line = f.FirstLine
+	}
+	k := funcLine{f.Function, line}
+	if id, ok := a.funcs[k]; ok {
+		return id
+	}
+	if len(a.funcs) >= maxFuncs {
+		clear(a.funcs)
+	}
+	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+	a.funcs[k] = id
+	return id
 }
 
 // writeOutput writes the profile atomically next to o.output, falling back

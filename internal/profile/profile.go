@@ -5,8 +5,10 @@
 package profile
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,12 +41,12 @@ type Frame struct {
 
 // ProcessFrame labels the stacks of one process.
 func ProcessFrame(pid int, cmdline string) Frame {
-	return Frame{Kind: Process, Name: fmt.Sprintf("process %d: %s", pid, cmdline)}
+	return Frame{Kind: Process, Name: "process " + strconv.Itoa(pid) + ": " + cmdline}
 }
 
 // ThreadFrame labels the stacks of one thread.
 func ThreadFrame(tid int, name string) Frame {
-	return Frame{Kind: Thread, Name: fmt.Sprintf("thread %d: %s", tid, name)}
+	return Frame{Kind: Thread, Name: "thread " + strconv.Itoa(tid) + ": " + name}
 }
 
 // String renders the frame as collapsed stacks and flamegraphs show it:
@@ -106,10 +108,14 @@ func (p *Profile) Total() int64 {
 
 // Builder aggregates stacks into a Profile. It is not safe for concurrent
 // use.
+//
+// Adding a stack that was seen before allocates nothing: frames are
+// interned by value, and a stack is found by a binary key built in a
+// reused buffer.
 type Builder struct {
 	p      Profile
 	frames map[Frame]int
-	stacks map[string]int
+	stacks map[string]int // stackKey → index in p.Stacks
 	key    []byte
 	ids    []int
 }
@@ -124,27 +130,46 @@ func NewBuilder() *Builder {
 func (b *Builder) Add(frames []Frame, count int64, pid, tid int, threadName string) {
 	b.ids = b.ids[:0]
 	for _, f := range frames {
-		id, ok := b.frames[f]
-		if !ok {
-			id = len(b.p.Frames)
-			b.p.Frames = append(b.p.Frames, f)
-			b.frames[f] = id
-		}
-		b.ids = append(b.ids, id)
+		b.ids = append(b.ids, b.FrameID(f))
 	}
+	b.AddStack(b.ids, count, pid, tid, threadName)
+}
+
+// FrameID interns f and returns its index in Profile.Frames. Frames are
+// numbered in the order they are first seen.
+func (b *Builder) FrameID(f Frame) int {
+	id, ok := b.frames[f]
+	if !ok {
+		id = len(b.p.Frames)
+		b.p.Frames = append(b.p.Frames, f)
+		b.frames[f] = id
+	}
+	return id
+}
+
+// AddStack is Add for a stack given as frame IDs from FrameID, root first.
+// The builder does not keep ids.
+func (b *Builder) AddStack(ids []int, count int64, pid, tid int, threadName string) {
 	// The key includes where the stack was sampled, so that pprof labels
-	// and speedscope's per-thread profiles stay exact.
-	b.key = fmt.Appendf(b.key[:0], "%d/%d/%s/", pid, tid, threadName)
-	for _, id := range b.ids {
-		b.key = fmt.Appendf(b.key, "%d,", id)
+	// and speedscope's per-thread profiles stay exact. The name's length
+	// comes first, so no name can run into the frame IDs.
+	k := binary.AppendVarint(b.key[:0], int64(pid))
+	k = binary.AppendVarint(k, int64(tid))
+	k = binary.AppendUvarint(k, uint64(len(threadName)))
+	k = append(k, threadName...)
+	for _, id := range ids {
+		k = binary.AppendUvarint(k, uint64(id))
 	}
-	if i, ok := b.stacks[string(b.key)]; ok {
+	b.key = k
+	// Indexing with string(k) does not copy k; only a new stack's key
+	// is stored as a string.
+	if i, ok := b.stacks[string(k)]; ok {
 		b.p.Stacks[i].Count += count
 		return
 	}
-	b.stacks[string(b.key)] = len(b.p.Stacks)
+	b.stacks[string(k)] = len(b.p.Stacks)
 	b.p.Stacks = append(b.p.Stacks, Stack{
-		Frames: append([]int(nil), b.ids...), Count: count,
+		Frames: append([]int(nil), ids...), Count: count,
 		Pid: pid, Tid: tid, ThreadName: threadName,
 	})
 }

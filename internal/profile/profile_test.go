@@ -154,3 +154,68 @@ func TestSpeedscope(t *testing.T) {
 		}
 	}
 }
+
+// steadyStacks returns four stacks of 50 frames, root first, that share
+// most of their frames, with process and thread frames at the root.
+func steadyStacks() [][]Frame {
+	var out [][]Frame
+	for ti := range 4 {
+		s := []Frame{ProcessFrame(4242, "/usr/bin/python3 app.py"), ThreadFrame(4242+ti, "worker")}
+		for d := range 48 {
+			s = append(s, py("module.Class.method", "/srv/app/venv/lib/python3.11/site-packages/pkg/mod.py", 10+d+ti*(d/40)))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestAddAllocs: adding a stack seen before allocates nothing.
+func TestAddAllocs(t *testing.T) {
+	b := NewBuilder()
+	stacks := steadyStacks()
+	for i, s := range stacks {
+		b.Add(s, 1, 4242, 4242+i, "worker")
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		b.Add(stacks[i%len(stacks)], 1, 4242, 4242+i%len(stacks), "worker")
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per stack, want 0", allocs)
+	}
+	if got := len(b.Profile().Stacks); got != len(stacks) {
+		t.Errorf("%d stacks, want %d", got, len(stacks))
+	}
+}
+
+// TestStackKey: stacks that differ only in where they were sampled, or
+// whose thread name could be read as frame IDs, stay apart.
+func TestStackKey(t *testing.T) {
+	b := NewBuilder()
+	f := []Frame{py("a", "a.py", 1), py("b", "b.py", 2)}
+	b.Add(f, 1, 1, 2, "")
+	b.Add(f, 1, 1, 2, "x")
+	b.Add(f, 1, 2, 1, "")
+	b.Add(f, 1, -1, 0, "")
+	b.Add(f[:1], 1, 1, 2, "\x00")
+	b.Add(f[:1], 1, 1, 2, "")
+	b.Add(f, 1, 1, 2, "")
+	p := b.Profile()
+	if len(p.Stacks) != 6 || p.Stacks[0].Count != 2 {
+		t.Errorf("stacks %+v", p.Stacks)
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	pb := NewBuilder()
+	stacks := steadyStacks()
+	for i, s := range stacks {
+		pb.Add(s, 1, 4242, 4242+i, "worker")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		pb.Add(stacks[i%len(stacks)], 1, 4242, 4242+i%len(stacks), "worker")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/pyspy"
 )
 
 // Sort orders the rows; the values follow the columns, as keys 1–4 do.
@@ -51,7 +52,22 @@ type key struct {
 type counts struct {
 	own, total       int64 // this window
 	ownAll, totalAll int64 // since the start or the last reset
+	// seen is the number of the last stack counted in total, so that a
+	// row counts once per stack.
+	seen uint64
 }
+
+// lineKey is a line row as a sample names it.
+type lineKey struct {
+	fn   *pyspy.Function
+	line int
+}
+
+// maxCached bounds the rows cached by Function pointer. A process that
+// compiles code at run time makes new Functions for the same rows, and
+// each process has Functions of its own; clearing the caches only costs
+// the lookups by name again.
+const maxCached = 1 << 16
 
 // proc is what the header shows for one process.
 type proc struct {
@@ -72,7 +88,13 @@ type Stats struct {
 	GILOnly  bool          // count only the GIL holder
 
 	byFunc, byLine map[key]*counts
-	seen           map[key]bool // scratch, per stack
+	// The same rows by what a sample holds: pyspy shares one immutable
+	// Function among the frames of a code object, so its pointer stands
+	// for the function's name, file and first line. Entries point into
+	// byFunc and byLine, and are dropped whenever rows are.
+	funcRows map[*pyspy.Function]*counts
+	lineRows map[lineKey]*counts
+	stackNum uint64 // numbers the stacks for counts.seen
 
 	// Window and cumulative sample counts (stacks shown in the table).
 	window, all int64
@@ -90,7 +112,8 @@ func NewStats(interval time.Duration) *Stats {
 		Interval: interval,
 		byFunc:   map[key]*counts{},
 		byLine:   map[key]*counts{},
-		seen:     map[key]bool{},
+		funcRows: map[*pyspy.Function]*counts{},
+		lineRows: map[lineKey]*counts{},
 		procs:    map[int]*proc{},
 	}
 }
@@ -121,8 +144,7 @@ func (s *Stats) Add(smp sampler.Sample) {
 		p.samples++
 		s.window++
 		s.all++
-		s.addStack(s.byFunc, t, false)
-		s.addStack(s.byLine, t, true)
+		s.addStack(t)
 	}
 	if gil {
 		s.gilRounds++
@@ -131,30 +153,62 @@ func (s *Stats) Add(smp sampler.Sample) {
 
 // addStack counts the innermost frame as own time and every distinct row
 // in the stack once as total time, so recursion does not inflate it.
-func (s *Stats) addStack(m map[key]*counts, t sampler.Thread, lines bool) {
-	clear(s.seen)
-	for i, f := range t.Frames {
-		// Functions are told apart by where they start, so that two
-		// functions of one name in one file stay two rows.
-		k := key{name: f.Name, file: f.Filename, line: f.FirstLine}
-		if lines {
-			k.line = f.Line
-		}
-		c := m[k]
-		if c == nil {
-			c = &counts{}
-			m[k] = c
-		}
-		if i == 0 {
-			c.own++
-			c.ownAll++
-		}
-		if !s.seen[k] {
-			s.seen[k] = true
-			c.total++
-			c.totalAll++
-		}
+func (s *Stats) addStack(t sampler.Thread) {
+	s.stackNum++
+	for i := range t.Frames {
+		f := &t.Frames[i]
+		s.count(s.funcRow(f.Function), i == 0)
+		s.count(s.lineRow(f), i == 0)
 	}
+}
+
+func (s *Stats) count(c *counts, leaf bool) {
+	if leaf {
+		c.own++
+		c.ownAll++
+	}
+	if c.seen != s.stackNum {
+		c.seen = s.stackNum
+		c.total++
+		c.totalAll++
+	}
+}
+
+// funcRow returns the row of fn. Functions are told apart by where they
+// start, so that two functions of one name in one file stay two rows.
+func (s *Stats) funcRow(fn *pyspy.Function) *counts {
+	if c, ok := s.funcRows[fn]; ok {
+		return c
+	}
+	c := row(s.byFunc, key{name: fn.Name, file: fn.Filename, line: fn.FirstLine})
+	if len(s.funcRows) >= maxCached {
+		clear(s.funcRows)
+	}
+	s.funcRows[fn] = c
+	return c
+}
+
+// lineRow returns the row of f's line.
+func (s *Stats) lineRow(f *pyspy.Frame) *counts {
+	k := lineKey{f.Function, f.Line}
+	if c, ok := s.lineRows[k]; ok {
+		return c
+	}
+	c := row(s.byLine, key{name: f.Name, file: f.Filename, line: f.Line})
+	if len(s.lineRows) >= maxCached {
+		clear(s.lineRows)
+	}
+	s.lineRows[k] = c
+	return c
+}
+
+func row(m map[key]*counts, k key) *counts {
+	c := m[k]
+	if c == nil {
+		c = &counts{}
+		m[k] = c
+	}
+	return c
 }
 
 // SetThreads records how many threads the processes have now.
@@ -184,6 +238,8 @@ func (s *Stats) DropProcess(pid int) { delete(s.procs, pid) }
 func (s *Stats) Reset() {
 	clear(s.byFunc)
 	clear(s.byLine)
+	clear(s.funcRows)
+	clear(s.lineRows)
 	s.window, s.all = 0, 0
 	s.rounds, s.gilRounds, s.threadsSeen, s.threadsActive, s.errors = 0, 0, 0, 0, 0
 	for _, p := range s.procs {
@@ -197,13 +253,19 @@ func (s *Stats) WindowSamples() int64 { return s.window }
 // EndWindow starts a new refresh window: the percentages cover the
 // samples since the previous call.
 func (s *Stats) EndWindow() {
+	dropped := false
 	for _, m := range []map[key]*counts{s.byFunc, s.byLine} {
 		for k, c := range m {
 			c.own, c.total = 0, 0
 			if c.ownAll == 0 && c.totalAll == 0 {
 				delete(m, k)
+				dropped = true
 			}
 		}
+	}
+	if dropped {
+		clear(s.funcRows)
+		clear(s.lineRows)
 	}
 	s.window = 0
 }

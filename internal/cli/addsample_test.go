@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/pyspy"
+)
+
+// steadySamples returns samples of one process as a profile sees them in
+// steady state: four threads (one without a name) with stacks of about 50
+// frames, cycling through a few leaves and lines, so that every sample
+// repeats a stack seen before once the cycle has been added once.
+func steadySamples() []sampler.Sample {
+	fns := make([]*pyspy.Function, 60)
+	for i := range fns {
+		fns[i] = &pyspy.Function{
+			Name:      fmt.Sprintf("module%d.Class.method_%d", i%7, i),
+			Filename:  fmt.Sprintf("/srv/app/venv/lib/python3.11/site-packages/pkg/mod%d.py", i%7),
+			FirstLine: 10 * i,
+		}
+	}
+	var out []sampler.Sample
+	for round := range 8 {
+		smp := sampler.Sample{Pid: 4242, Cmdline: "/usr/bin/python3 /usr/bin/gunicorn -w 3 webapp:app"}
+		for ti := range 4 {
+			depth := 46 + ti + round%3
+			frames := make([]pyspy.Frame, depth) // innermost first
+			for d := range depth {
+				fn := fns[(d*5+ti)%len(fns)]
+				line := fn.FirstLine + 1 + d%4
+				if d == 0 {
+					fn = fns[(round+ti)%len(fns)]
+					line = fn.FirstLine + 1 + round%5
+				}
+				frames[d] = pyspy.Frame{Function: fn, Line: line}
+			}
+			t := sampler.Thread{NativeID: 4242 + ti, ID: 0x7f3e1c2b5000 + uint64(ti)<<12, Active: true, OwnsGIL: ti == 0, Frames: frames}
+			if ti != 3 {
+				t.Name, t.HasName = fmt.Sprintf("worker-%d", ti), true
+			}
+			smp.Threads = append(smp.Threads, t)
+		}
+		out = append(out, smp)
+	}
+	return out
+}
+
+var addSampleCases = []struct {
+	name string
+	o    recordOptions
+	proc bool
+}{
+	{"default", recordOptions{}, false},
+	{"threads+subprocesses", recordOptions{threads: true}, true},
+	{"nolineno", recordOptions{nolineno: true, threads: true}, true},
+	{"function", recordOptions{function: true}, true},
+}
+
+// referenceAdd is addSample as it was written before it cached anything:
+// the labels built afresh and every frame passed by value.
+func referenceAdd(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFrames bool) {
+	var frames []profile.Frame
+	for _, t := range smp.Threads {
+		frames = frames[:0]
+		if procFrames {
+			frames = append(frames, profile.Frame{Kind: profile.Process, Name: fmt.Sprintf("process %d: %s", smp.Pid, smp.Cmdline)})
+		}
+		name := t.Name
+		if !t.HasName {
+			name = fmt.Sprintf("%#x", t.ID)
+		}
+		if o.threads {
+			frames = append(frames, profile.Frame{Kind: profile.Thread, Name: fmt.Sprintf("thread %d: %s", t.NativeID, name)})
+		}
+		for i := len(t.Frames) - 1; i >= 0; i-- {
+			f := t.Frames[i]
+			line := f.Line
+			switch {
+			case o.nolineno:
+				line = 0
+			case o.function:
+				line = f.FirstLine
+			}
+			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+		}
+		b.Add(frames, 1, smp.Pid, t.NativeID, name)
+	}
+}
+
+// TestAddSampleMatchesReference: the caches change nothing in the profile,
+// not even the order of frames and stacks, also when a pid comes back
+// with another command line, a thread without a name has ident 0, and the
+// Function cache overflows and is cleared.
+func TestAddSampleMatchesReference(t *testing.T) {
+	samples := steadySamples()
+	other := samples[1]
+	other.Cmdline = "python -c pass"
+	other.Threads = append([]sampler.Thread(nil), other.Threads...)
+	other.Threads[3].ID = 0
+	samples = append(samples, other, samples[0])
+	// As many distinct Functions as the cache holds, and more, with the
+	// names and lines of the functions seen before.
+	var many []pyspy.Frame
+	for _, th := range samples[0].Threads {
+		for _, f := range th.Frames {
+			fn := *f.Function
+			many = append(many, pyspy.Frame{Function: &fn, Line: f.Line})
+		}
+	}
+	for len(many) < maxFuncs+100 {
+		fn := &pyspy.Function{Name: fmt.Sprint("gen", len(many)%500), Filename: "<string>", FirstLine: 1}
+		many = append(many, pyspy.Frame{Function: fn, Line: 1 + len(many)%3})
+	}
+	for i := 0; i < len(many); i += 5000 {
+		smp := samples[0]
+		smp.Threads = []sampler.Thread{{NativeID: 9, Name: "gen", HasName: true, Frames: many[i:min(i+5000, len(many))]}}
+		samples = append(samples, smp)
+	}
+	samples = append(samples, samples[:8]...)
+	for _, tc := range addSampleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, got := profile.NewBuilder(), profile.NewBuilder()
+			a := newAggregator(got, &tc.o, tc.proc)
+			for _, smp := range samples {
+				referenceAdd(want, smp, &tc.o, tc.proc)
+				a.addSample(smp)
+			}
+			w, g := want.Profile(), got.Profile()
+			if !reflect.DeepEqual(w.Frames, g.Frames) {
+				t.Errorf("frames differ (%d frames, want %d)", len(g.Frames), len(w.Frames))
+			}
+			if !reflect.DeepEqual(w.Stacks, g.Stacks) {
+				t.Errorf("stacks differ (%d stacks, want %d)", len(g.Stacks), len(w.Stacks))
+			}
+		})
+	}
+}
+
+// TestAddSampleAllocs: once its stacks have been seen, a sample is
+// aggregated without allocating.
+func TestAddSampleAllocs(t *testing.T) {
+	samples := steadySamples()
+	for _, tc := range addSampleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)
+			for _, smp := range samples {
+				a.addSample(smp)
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(100, func() {
+				a.addSample(samples[i%len(samples)])
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per sample, want 0", allocs)
+			}
+		})
+	}
+}
+
+// BenchmarkAddSample measures aggregating one sample into the record
+// profile once every stack in it has been seen.
+func BenchmarkAddSample(b *testing.B) {
+	samples := steadySamples()
+	for _, tc := range addSampleCases {
+		b.Run(tc.name, func(b *testing.B) {
+			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)
+			for _, smp := range samples {
+				a.addSample(smp)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				a.addSample(samples[i%len(samples)])
+			}
+		})
+	}
+}
