@@ -48,20 +48,27 @@ func (m pageMemory) ReadAt(b []byte, off int64) (int, error) {
 	return len(b), nil
 }
 
-type failed []int
+type failed struct{ idx []int }
 
-func (f failed) Error() string { return "unmapped" }
-func (f failed) Failed() []int { return f }
+func (f *failed) Error() string { return "unmapped" }
+func (f *failed) Failed() []int { return f.idx }
 
-func (m pageMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
-	var f failed
+// batchMemory adds batched reads to a pageMemory, reusing its error so
+// that the harness allocates nothing of its own per sample.
+type batchMemory struct {
+	pageMemory
+	f failed
+}
+
+func (m *batchMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
+	m.f.idx = m.f.idx[:0]
 	for i := range addrs {
 		if _, err := m.ReadAt(bufs[i], int64(addrs[i])); err != nil {
-			f = append(f, i)
+			m.f.idx = append(m.f.idx, i)
 		}
 	}
-	if f != nil {
-		return f
+	if len(m.f.idx) > 0 {
+		return &m.f
 	}
 	return nil
 }
@@ -91,22 +98,60 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			cfg := snap.Config
 			cfg.Layout, cfg.Version = l, snap.Version
-			r, err := pyspy.New(newPageMemory(snap), cfg)
+			r, err := pyspy.New(&batchMemory{pageMemory: newPageMemory(snap)}, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			ts, _ := r.Sample(pyspy.SampleOptions{})
+			// As record and top sample: verified, names included.
+			opts := pyspy.SampleOptions{Verify: true}
+			ts, _ := r.Sample(opts)
 			frames := 0
 			for _, t := range ts {
 				frames += len(t.Frames)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				r.Sample(pyspy.SampleOptions{})
+				r.Sample(opts)
 			}
 			b.ReportMetric(float64(len(ts)), "threads")
 			b.ReportMetric(float64(frames), "frames")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(frames), "ns/frame")
+		})
+	}
+}
+
+// TestDecodeAllocs holds decoding to the two arrays a sample returns (its
+// threads and their frames): everything else is reused from sample to
+// sample.
+func TestDecodeAllocs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/snapshots/*.snap")
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".snap"), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := pyspy.DecodeSnapshot(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := pyversions.LayoutFor(snap.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := snap.Config
+			cfg.Layout, cfg.Version = l, snap.Version
+			r, err := pyspy.New(&batchMemory{pageMemory: newPageMemory(snap)}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := pyspy.SampleOptions{Verify: true}
+			for range 5 {
+				r.Sample(opts)
+			}
+			if n := testing.AllocsPerRun(50, func() { r.Sample(opts) }); n > 2 {
+				t.Errorf("%.1f allocations per sample, want at most 2", n)
+			}
 		})
 	}
 }

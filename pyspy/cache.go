@@ -211,8 +211,8 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 	var failed []int
 	if c.batch != nil {
 		if err := c.batch.ReadBatch(c.addrs, c.bufs); err != nil {
-			var be interface{ Failed() []int }
-			if !errors.As(err, &be) {
+			be, ok := batchFailure(err)
+			if !ok {
 				return
 			}
 			failed = be.Failed()
@@ -241,6 +241,21 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 			c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
 		}
 	}
+}
+
+// failer is a batch read error that names the regions that failed.
+type failer interface{ Failed() []int }
+
+// batchFailure finds the failer in err's chain. Unlike errors.As it takes
+// no pointer to a local, which would escape and cost an allocation on
+// every sample whose batch reaches past the end of a mapping.
+func batchFailure(err error) (failer, bool) {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if f, ok := err.(failer); ok {
+			return f, true
+		}
+	}
+	return nil, false
 }
 
 // overwrite puts newer bytes over a span that holds them, or adds them as

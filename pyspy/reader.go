@@ -71,6 +71,8 @@ type Reader struct {
 	// once, and hotRegions their headers (see hotCodeRegions).
 	hot        []*codeInfo
 	hotRegions []region
+	// threadAddrs is threadList's result, reused.
+	threadAddrs []uint64
 	// hotPages maps the pages where recent walks met frame objects (before
 	// 3.11) to the last sample that did.
 	hotPages map[uint64]int

@@ -152,13 +152,15 @@ func (r *Reader) chunkRegion(t *tstate) region {
 	return region{t.chunk, end - t.chunk}
 }
 
-// threadList walks the interpreter's thread states.
+// threadList walks the interpreter's thread states. The result is reused
+// by the next call.
 func (r *Reader) threadList() ([]uint64, error) {
 	head, err := r.pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
 	if err != nil {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
-	var out []uint64
+	out := r.threadAddrs[:0]
+	defer func() { r.threadAddrs = out[:0] }()
 	var brent brent
 	for addr := head; addr != 0; {
 		if len(out) >= maxThreads {

@@ -73,7 +73,8 @@ type Thread struct {
 	Frames   []pyspy.Frame // innermost first
 }
 
-// Sample is what one tick read from one process.
+// Sample is what one tick read from one process. Its Threads, and their
+// Frames, are valid until the next round: emit must copy what it keeps.
 type Sample struct {
 	Time    time.Time
 	Pid     int
@@ -120,6 +121,8 @@ type proc struct {
 	// holder is the thread last seen holding the GIL (a native id as
 	// /proc numbers it), the one to stop when a pause is needed.
 	holder int
+	// threads is reused for every Sample of the process.
+	threads []Thread
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -332,6 +335,9 @@ func (s *Sampler) rootGone() bool {
 	return err != nil
 }
 
+// Round samples every process once, now, as Run does on its schedule.
+func (s *Sampler) Round(emit func(Sample)) { s.round(time.Now(), emit) }
+
 // round samples every process once.
 func (s *Sampler) round(now time.Time, emit func(Sample)) {
 	pids := make([]int, 0, len(s.procs))
@@ -387,10 +393,11 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		return smp, err
 	}
 	p.holder = gilHolder(threads, p.holder)
+	smp.Threads = p.threads[:0]
+	defer func() { p.threads = smp.Threads }()
 	failed := map[uint64]bool{}
-	var te *pyspy.ThreadError
 	for _, e := range unwrapAll(err) {
-		if errors.As(e, &te) {
+		if te, ok := threadError(e); ok {
 			failed[te.Thread] = true
 			smp.Errors++
 		}
@@ -424,11 +431,29 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 const maxRetries = 2
 
 func hasThreadErrors(err error) bool {
-	if err == nil {
-		return false
+	_, ok := threadError(err)
+	return ok
+}
+
+// threadError finds a *pyspy.ThreadError in err's tree, as errors.As
+// would, without the escaping pointer that costs errors.As an allocation
+// on every sample.
+func threadError(err error) (*pyspy.ThreadError, bool) {
+	switch e := err.(type) {
+	case nil:
+		return nil, false
+	case *pyspy.ThreadError:
+		return e, true
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			if te, ok := threadError(inner); ok {
+				return te, true
+			}
+		}
+	case interface{ Unwrap() error }:
+		return threadError(e.Unwrap())
 	}
-	var te *pyspy.ThreadError
-	return errors.As(err, &te)
+	return nil, false
 }
 
 // gilHolder returns the native id of the thread holding the GIL in

@@ -80,6 +80,8 @@ type Process struct {
 	// calibrated is the most threads the reader has learnt native ids
 	// from (before 3.11).
 	calibrated int
+	// ids is Sample's scratch for translating native thread ids.
+	ids []int
 }
 
 // Close releases the process's file descriptors.
@@ -102,14 +104,15 @@ func (p *Process) Sample(opts pyspy.SampleOptions) ([]pyspy.Thread, error) {
 	threads, err := p.Reader.Sample(opts)
 	p.calibrate(len(threads))
 	if p.tids != nil && p.tids.Nested() {
-		ids := make([]int, len(threads))
+		ids := p.ids[:0]
 		for i := range threads {
-			ids[i] = threads[i].NativeID
+			ids = append(ids, threads[i].NativeID)
 		}
 		p.tids.ToFS(ids)
 		for i := range threads {
 			threads[i].NativeID = ids[i]
 		}
+		p.ids = ids
 	}
 	return threads, err
 }
@@ -316,6 +319,11 @@ func (f failedRegions) Failed() []int { return f }
 
 func (b batchMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
 	err := b.Process.ReadBatch(addrs, bufs)
+	if err == nil {
+		// Before errors.As, whose target would escape: this runs twice
+		// a sample.
+		return nil
+	}
 	var be *procmem.BatchError
 	if errors.As(err, &be) {
 		f := make(failedRegions, len(be.Errs))
