@@ -1,7 +1,8 @@
 """CPU-bound target for pyprof's sampling tests and benchmarks.
 
 By default the main thread recurses --depth frames and then spins in pure
-Python at that depth forever; --threads adds threads doing the same. With
+Python at that depth forever; --threads adds threads doing the same, and
+--idle threads that wait on an event forever (shape "idle"). With
 --split A,B,C each of them instead cycles every 50 ms through hot_a, hot_b and
 hot_c, spending A%, B% and C% of wall time in each, so a profiler's shares can
 be checked against known ones.
@@ -15,7 +16,7 @@ stacks move:
 Runs unchanged on CPython 2.7 and 3.6 through 3.13, so it avoids newer syntax
 and papers over the renamed modules and functions.
 
-Usage: busy.py [--depth N] [--threads K] [--split A,B,C]
+Usage: busy.py [--depth N] [--threads K] [--idle M] [--split A,B,C]
 """
 
 import argparse
@@ -88,6 +89,14 @@ def split_loop(shares):
         hot_c(start + a + b + c)
 
 
+_NEVER = threading.Event()
+
+
+def idle():
+    _arrived()
+    _NEVER.wait()
+
+
 def descend(n, bottom, *args):
     if n <= 1:
         return bottom(*args)
@@ -139,11 +148,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--depth", type=int, default=10, help="frames below the spinning one")
     parser.add_argument("--threads", type=int, default=0, help="extra threads doing the same")
+    parser.add_argument("--idle", type=int, default=0, help="threads waiting on an event")
     parser.add_argument("--split", type=_parse_split, default=None,
                         help="percentages of wall time in hot_a,hot_b,hot_c")
     args = parser.parse_args()
-    if args.depth < 1 or args.threads < 0:
-        parser.error("--depth must be at least 1 and --threads not negative")
+    if args.depth < 1 or args.threads < 0 or args.idle < 0:
+        parser.error("--depth must be at least 1, --threads and --idle not negative")
 
     if args.split is None:
         bottom, bottom_args, shape = spin, (), "spin"
@@ -157,6 +167,11 @@ def main():
         worker.daemon = True
         worker.start()
         threads[worker.ident] = shape
+    for i in range(args.idle):
+        waiter = threading.Thread(target=idle, name="idle-%d" % i)
+        waiter.daemon = True
+        waiter.start()
+        threads[waiter.ident] = "idle"
 
     # Not a threading.Thread, so it never shows up in threading._active and
     # its OS thread is gone once it has printed.
