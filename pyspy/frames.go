@@ -80,11 +80,13 @@ func (r *Reader) walk(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 // suspended (it unlinks itself then), so it is torn.
 var ErrNoBase = fmt.Errorf("stack does not reach the thread's first frame: %w", ErrTorn)
 
-// Code flags that mark a generator, coroutine or async generator's code.
+// Code flags that mark a generator, coroutine or async generator's code
+// (CO_GENERATOR, CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR).
 const (
-	coGenerator      = 0x20
-	coCoroutine      = 0x100
-	coAsyncGenerator = 0x200
+	coGenerator         = 0x20
+	coCoroutine         = 0x80
+	coIterableCoroutine = 0x100
+	coAsyncGenerator    = 0x200
 )
 
 // checkBase rejects a walk whose outermost frame runs a generator.
@@ -93,7 +95,7 @@ func (r *Reader) checkBase(frames []Frame, base int) error {
 		return nil
 	}
 	outer := frames[len(frames)-1]
-	if ci, ok := r.codes[outer.Code]; ok && ci.flags&(coGenerator|coCoroutine|coAsyncGenerator) != 0 {
+	if ci, ok := r.codes[outer.Code]; ok && ci.flags&(coGenerator|coCoroutine|coIterableCoroutine|coAsyncGenerator) != 0 {
 		return ErrNoBase
 	}
 	return nil

@@ -134,6 +134,10 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	return threads, errors.Join(errs...)
 }
 
+// testHookVerify, set by tests, runs when verify starts, after the walks:
+// a test moves a thread there.
+var testHookVerify func()
+
 // ordered reports whether the sample's first batch read t's frame pointer
 // first and its thread state, with the data stack top, last. Before 3.11
 // there is no top: frame objects were copied outermost first, and one that
@@ -171,6 +175,9 @@ func (r *Reader) ordered(t *tstate) bool {
 // the less has moved, and in a steady state it holds everything. What it
 // lacks (a thread deeper than before) is read after the walks.
 func (r *Reader) verify(threads []Thread, ts []verifyThread, gil uint64) []error {
+	if testHookVerify != nil {
+		testHookVerify()
+	}
 	fc := r.fresh
 	l := r.l
 	hdr := r.frameHeader()

@@ -1,0 +1,354 @@
+package pyspy
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"testing"
+)
+
+// moving is a snapshot whose bytes change while a sample reads them: the
+// patches in now apply from the start, those in later once moved is set
+// (by testHookVerify, between a sample's walks and its verify). A test
+// thus builds a thread that moves between two reads of a sample, as a
+// running target does.
+type moving struct {
+	*Snapshot
+	now, later map[uint64][]byte
+	moved      bool
+}
+
+// moveOnVerify has m move when a sample's verify starts, for the rest of
+// the test.
+func moveOnVerify(t testing.TB, m *moving) {
+	testHookVerify = func() { m.moved = true }
+	t.Cleanup(func() { testHookVerify = nil })
+}
+
+func (m *moving) ReadAt(p []byte, off int64) (int, error) {
+	n, err := m.Snapshot.ReadAt(p, off)
+	lo, hi := uint64(off), uint64(off)+uint64(len(p))
+	apply := func(patches map[uint64][]byte) {
+		for a, b := range patches {
+			for i := range b {
+				if x := a + uint64(i); x >= lo && x < hi {
+					p[x-lo] = b[i]
+				}
+			}
+		}
+	}
+	apply(m.now)
+	if m.moved {
+		apply(m.later)
+	}
+	return n, err
+}
+
+// tornFixture is a snapshot reader and what an undisturbed sample of it
+// found.
+type tornFixture struct {
+	r       *Reader // the reader that took the undisturbed sample
+	snap    *Snapshot
+	file    string
+	threads []Thread
+	links   map[uint64][]link // per thread state, innermost first
+	ts      map[uint64]tstate
+}
+
+func loadTorn(t testing.TB, file string) *tornFixture {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := DecodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := snap.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &tornFixture{r: r, snap: snap, file: file, links: map[uint64][]link{}, ts: map[uint64]tstate{}}
+	threads, err := r.Sample(SampleOptions{NoNames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.threads = threads
+	for _, th := range threads {
+		ts, err := r.readThread(th.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.links = r.links[:0]
+		if _, err := r.walk(&ts, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.links[th.Addr] = append([]link(nil), r.links...)
+		f.ts[th.Addr] = ts
+	}
+	return f
+}
+
+// deepest returns the thread with the most frames.
+func (f *tornFixture) deepest() Thread {
+	var deep Thread
+	for _, th := range f.threads {
+		if len(th.Frames) > len(deep.Frames) {
+			deep = th
+		}
+	}
+	return deep
+}
+
+// reader opens a fresh reader over m.
+func (f *tornFixture) reader(t testing.TB, m *moving) *Reader {
+	t.Helper()
+	r0, err := f.snap.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.snap.Config
+	cfg.Layout, cfg.Version, cfg.NoReadahead = r0.l, f.snap.Version, true
+	r, err := New(m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func u32(v uint32) []byte {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return b[:]
+}
+
+func threadOf(threads []Thread, addr uint64) *Thread {
+	for i := range threads {
+		if threads[i].Addr == addr {
+			return &threads[i]
+		}
+	}
+	return nil
+}
+
+func tornErrOf(err error, addr uint64) error {
+	var te *ThreadError
+	for _, e := range unwrapJoined(err) {
+		if errors.As(e, &te) && te.Thread == addr {
+			return te.Err
+		}
+	}
+	return nil
+}
+
+func unwrapJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// TestStructuralChecks builds torn stacks that a single read can catch and
+// checks that the walk rejects them (or, for frames that returned, skips
+// them) through the reader interface.
+func TestStructuralChecks(t *testing.T) {
+	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap", "testdata/snapshots/sid-3.14.10.snap"} {
+		f := loadTorn(t, file)
+		r0 := f.r
+		l := r0.l
+		deep := f.deepest()
+		links := f.links[deep.Addr]
+		ts := f.ts[deep.Addr]
+		interp := l.IFrame.Code >= 0
+		instrOff, instrLen := l.Frame.Lasti, 4
+		prevOff := l.Frame.Back
+		if interp {
+			instrOff, instrLen, prevOff = l.IFrame.Instr, 8, l.IFrame.Previous
+		}
+		// The code of the caller of the innermost frame, and where its
+		// bytecode ends.
+		ci := r0.codes[links[1].code]
+		if ci == nil {
+			t.Fatalf("%s: code of frame 1 not decoded", file)
+		}
+		past := uint64(ci.codeLen + 64)
+		if interp {
+			past += ci.codeStart
+		}
+		pastBytes := u64(past)
+		if instrLen == 4 {
+			pastBytes = u32(uint32(ci.codeLen/2 + 64))
+		}
+		type tc struct {
+			name    string
+			patches map[uint64][]byte
+			want    error // nil: read without error
+			frames  int   // frames expected when want is nil
+		}
+		cases := []tc{
+			{"instruction past its code", map[uint64][]byte{links[1].addr + uint64(instrOff): pastBytes}, ErrTorn, 0},
+		}
+		if interp {
+			cases = append(cases,
+				tc{"caller above its callee", map[uint64][]byte{links[3].addr + uint64(prevOff): u64(links[1].addr)}, ErrTorn, 0},
+				// The top read after the frames is below the two
+				// innermost: they returned, and the stack is their
+				// callers'.
+				tc{"innermost frames returned", map[uint64][]byte{ts.addr + uint64(l.Thread.DatastackTop): u64(links[1].addr)}, nil, len(deep.Frames) - 2},
+			)
+		} else {
+			cases = append(cases,
+				tc{"dead frame among the callers", map[uint64][]byte{links[3].addr: u64(0)}, ErrTorn, 0},
+				tc{"innermost frame returned", map[uint64][]byte{links[0].addr: u64(0)}, nil, len(deep.Frames) - 1},
+			)
+		}
+		// A coroutine's frame at the bottom: the chain was cut while the
+		// coroutine suspended.
+		for _, th := range f.threads {
+			tl := f.links[th.Addr]
+			for i, lk := range tl {
+				if c := r0.codes[lk.code]; c != nil && c.flags&coCoroutine != 0 && i+1 < len(tl) {
+					cases = append(cases, tc{"stack ending in a coroutine", map[uint64][]byte{lk.addr + uint64(prevOff): u64(0)}, ErrNoBase, 0})
+					break
+				}
+			}
+		}
+		for _, c := range cases {
+			t.Run(file+"/"+c.name, func(t *testing.T) {
+				m := &moving{Snapshot: f.snap, now: c.patches}
+				r := f.reader(t, m)
+				threads, err := r.Sample(SampleOptions{NoNames: true})
+				addr := deep.Addr
+				if c.want == ErrNoBase {
+					for _, th := range f.threads {
+						for _, lk := range f.links[th.Addr] {
+							if _, ok := c.patches[lk.addr+uint64(prevOff)]; ok {
+								addr = th.Addr
+							}
+						}
+					}
+				}
+				got := tornErrOf(err, addr)
+				if c.want != nil {
+					if !errors.Is(got, c.want) {
+						t.Errorf("error %v, want %v", got, c.want)
+					}
+					return
+				}
+				if got != nil {
+					t.Fatalf("error %v", got)
+				}
+				if th := threadOf(threads, addr); th == nil || len(th.Frames) != c.frames {
+					t.Errorf("%d frames, want %d", len(th.Frames), c.frames)
+				}
+				if r.stats.Popped == 0 {
+					t.Error("no frame counted as returned")
+				}
+			})
+		}
+	}
+}
+
+// TestVerify moves a thread between a sample's first read and its second,
+// through the reader interface, and checks what verify keeps.
+func TestVerify(t *testing.T) {
+	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap", "testdata/snapshots/sid-3.14.10.snap"} {
+		f := loadTorn(t, file)
+		l := f.r.l
+		deep := f.deepest()
+		links := f.links[deep.Addr]
+		ts := f.ts[deep.Addr]
+		codeOff := l.Frame.Code
+		if l.IFrame.Code >= 0 {
+			codeOff = l.IFrame.Code
+		}
+		other := links[len(links)-1].code // the outermost frame's code
+		for _, c := range []struct {
+			name   string
+			later  map[uint64][]byte
+			torn   bool
+			frames int
+		}{
+			{"nothing moved", nil, false, len(deep.Frames)},
+			{"a caller's code replaced", map[uint64][]byte{links[4].addr + uint64(codeOff): u64(other)}, true, 0},
+			{"returned into a caller", map[uint64][]byte{ts.framePtr: u64(links[2].addr)}, false, len(deep.Frames) - 2},
+		} {
+			t.Run(file+"/"+c.name, func(t *testing.T) {
+				// The first sample of a reader has no order to rely
+				// on, so verify reads the stack again.
+				m := &moving{Snapshot: f.snap, later: c.later}
+				moveOnVerify(t, m)
+				r := f.reader(t, m)
+				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true})
+				got := tornErrOf(err, deep.Addr)
+				if c.torn {
+					if !errors.Is(got, ErrTorn) {
+						t.Errorf("error %v, want a torn stack", got)
+					}
+					return
+				}
+				if got != nil {
+					t.Fatalf("error %v", got)
+				}
+				th := threadOf(threads, deep.Addr)
+				if len(th.Frames) != c.frames {
+					t.Fatalf("%d frames, want %d", len(th.Frames), c.frames)
+				}
+				for i, fr := range th.Frames {
+					if want := deep.Frames[len(deep.Frames)-c.frames+i]; fr.Addr != want.Addr || fr.Code != want.Code {
+						t.Errorf("frame %d is %s at %#x, want %s at %#x", i, fr.Name, fr.Addr, want.Name, want.Addr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// FuzzVerify changes arbitrary bytes of a thread's frames between a
+// sample's first read and its second: whatever verify keeps must be the
+// outer part of the stack the first read saw, never a mixture.
+func FuzzVerify(f *testing.F) {
+	fx := loadTorn(f, "testdata/snapshots/pyenv-3.11.7.snap")
+	deep := fx.deepest()
+	links := fx.links[deep.Addr]
+	ts := fx.ts[deep.Addr]
+	f.Add(uint16(0), uint64(0))
+	f.Add(uint16(8), links[3].code)
+	f.Add(uint16(16), links[2].addr)
+	f.Fuzz(func(t *testing.T, at uint16, val uint64) {
+		// A word anywhere in the frames the walk visited, or the frame
+		// pointer itself.
+		lo := links[len(links)-1].addr
+		target := lo + uint64(at)&^7
+		if at == 0 {
+			target = ts.framePtr
+		}
+		m := &moving{Snapshot: fx.snap, later: map[uint64][]byte{target: u64(val)}}
+		moveOnVerify(t, m)
+		r := fx.reader(t, m)
+		threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true})
+		if tornErrOf(err, deep.Addr) != nil {
+			return
+		}
+		th := threadOf(threads, deep.Addr)
+		if th == nil || len(th.Frames) > len(deep.Frames) {
+			t.Fatalf("kept %v", th)
+		}
+		off := len(deep.Frames) - len(th.Frames)
+		for i, fr := range th.Frames {
+			if want := deep.Frames[off+i]; fr.Addr != want.Addr || fr.Code != want.Code {
+				t.Fatalf("frame %d is %s at %#x, not the first read's %s at %#x", i, fr.Name, fr.Addr, want.Name, want.Addr)
+			}
+		}
+	})
+}
