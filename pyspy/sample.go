@@ -274,6 +274,10 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 			th.Frames[lk.frame].Line = fr.Line
 		}
 	}
+	if keep == 0 && len(th.Frames) > 0 {
+		// Returned out of every frame read: nothing to vouch for.
+		return ErrTorn
+	}
 	if keep < len(th.Frames) {
 		r.stats.Returned++
 	}

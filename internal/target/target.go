@@ -92,7 +92,10 @@ func (p *Process) CommandLine() string {
 	if len(p.Cmdline) == 0 {
 		return p.Executable
 	}
-	return strings.Join(p.Cmdline, " ")
+	// A process that retitles itself (setproctitle, as gunicorn does)
+	// pads its title with spaces or NULs to the length of the original
+	// command line.
+	return strings.TrimRight(strings.Join(p.Cmdline, " "), " \x00")
 }
 
 // Sample reads every thread's stack, as Reader.Sample does, and gives
