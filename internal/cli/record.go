@@ -49,7 +49,7 @@ func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
 	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
 	fs.Float64VarP(&o.duration, "duration", "d", 0, durationHelp)
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
-	fs.BoolVar(&o.blocking, "blocking", false, "pause the target for every sample")
+	fs.BoolVar(&o.blocking, "blocking", false, "pause the thread holding the GIL (every thread if need be) for every sample")
 	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
 	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
 }

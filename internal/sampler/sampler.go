@@ -45,16 +45,16 @@ type Options struct {
 type Mode int
 
 const (
-	// Auto reads without pausing, verifies that no stack moved while it
-	// was read, reads again once or twice if one did, and pauses the
-	// process for that sample only if it still moves. Stacks are as
-	// consistent as Blocking's, and the target is paused only in the
-	// rare samples that need it.
+	// Auto reads without pausing and keeps the stacks that existed (see
+	// pyspy.SampleOptions.Verify), reads again once or twice if one is
+	// torn, and only then stops the thread holding the GIL for that
+	// sample (every thread if the stacks still move).
 	Auto Mode = iota
-	// Nonblocking never pauses; a stack that keeps moving is dropped
-	// and counted as an error.
+	// Nonblocking never pauses; a stack that stays torn is dropped and
+	// counted as an error.
 	Nonblocking
-	// Blocking pauses the process for every sample.
+	// Blocking stops the thread holding the GIL (every thread if the
+	// stacks still move) for every sample.
 	Blocking
 )
 
