@@ -13,12 +13,14 @@ type SampleOptions struct {
 	// NoNames skips thread names, which cost extra reads when threads
 	// come and go.
 	NoNames bool
-	// Verify checks, after reading, that no thread's stack moved while it
-	// was read, at the cost of one more read. A running target's stack
-	// can change between the reads of one sample (even within one
-	// process_vm_readv, which copies its regions one after another); a
-	// stack read across such a change is torn, and is reported as
-	// ErrTorn so that the caller can sample again.
+	// Verify keeps only stacks that existed. A running target's stack
+	// changes between the reads of one sample (even within one
+	// process_vm_readv, which copies its regions one after another), and
+	// a stack read across such a change is torn. A stack read entirely
+	// in the sample's first batch, in the order that batch imposes, is
+	// consistent as read; any other is read again and kept from where
+	// the thread is now (see verify). A stack that cannot be vouched for
+	// is reported as ErrTorn, so that the caller can sample again.
 	Verify bool
 }
 
