@@ -123,6 +123,8 @@ type proc struct {
 	holder int
 	// threads is reused for every Sample of the process.
 	threads []Thread
+	// idle holds the threads last found waiting, by native id.
+	idle map[int]idleThread
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -408,13 +410,7 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		}
 		active := t.OwnsGIL
 		if !active && t.NativeID != 0 {
-			st, ok := states[t.NativeID]
-			if !ok {
-				var err error
-				st, err = p.states.State(t.NativeID)
-				ok = err == nil
-			}
-			active = ok && st == 'R'
+			active = p.running(t, states)
 		}
 		if s.opts.GIL && !t.OwnsGIL || !s.opts.Idle && !active {
 			continue
@@ -426,6 +422,74 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	}
 	return smp, nil
 }
+
+// recheckIdle is how many samples a thread found waiting keeps that state
+// unread while its Python stack stays as it was.
+const recheckIdle = 10
+
+// idleThread is what the sampler remembers of a thread found waiting.
+type idleThread struct {
+	sig     stackSig
+	checked int // samples since its run state was read
+}
+
+// stackSig identifies where a thread's Python stack stood.
+type stackSig struct {
+	depth int
+	frame uint64
+	code  uint64
+	line  int
+}
+
+func sigOf(t *pyspy.Thread) stackSig {
+	sig := stackSig{depth: len(t.Frames)}
+	if len(t.Frames) > 0 {
+		f := t.Frames[0]
+		sig.frame, sig.line = f.Addr, f.Line
+		if f.Function != nil {
+			sig.code = f.Code
+		}
+	}
+	return sig
+}
+
+// running reports whether a thread that does not hold the GIL is running,
+// from its run state in /proc: states read before a pause if given, else
+// now. Reading it costs a syscall per thread per sample, which dominates a
+// sample of a process with many parked threads; but a thread that waits
+// and whose Python stack has not moved (it would have needed the GIL to
+// move it) almost always waits still, so its state is read again only
+// every recheckIdle samples.
+func (p *proc) running(t pyspy.Thread, states map[int]byte) bool {
+	if st, ok := states[t.NativeID]; ok {
+		return st == 'R'
+	}
+	sig := sigOf(&t)
+	if it, ok := p.idle[t.NativeID]; ok && it.sig == sig && it.checked < recheckIdle {
+		it.checked++
+		p.idle[t.NativeID] = it
+		return false
+	}
+	st, err := p.states.State(t.NativeID)
+	if err != nil {
+		return false
+	}
+	if st == 'R' {
+		delete(p.idle, t.NativeID)
+		return true
+	}
+	if p.idle == nil {
+		p.idle = map[int]idleThread{}
+	}
+	if len(p.idle) > maxIdleThreads {
+		clear(p.idle)
+	}
+	p.idle[t.NativeID] = idleThread{sig: sig}
+	return false
+}
+
+// maxIdleThreads bounds the waiting threads remembered per process.
+const maxIdleThreads = 1 << 14
 
 // maxRetries bounds the immediate re-reads of a torn sample.
 const maxRetries = 2
