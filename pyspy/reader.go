@@ -58,7 +58,7 @@ type Reader struct {
 	// sample's walks and the threads verify looks at, kept to be reused.
 	fresh     *sampleCache
 	links     []link
-	verifying []verifyThread
+	verifying []verifyEntry
 	// firstWords and lastRegions order the next sample's batch (see
 	// sampleCache.beginOrdered): each thread's frame pointer, and each
 	// thread state.

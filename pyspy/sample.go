@@ -123,7 +123,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			r.stats.Ordered++
 			continue
 		}
-		read = append(read, verifyThread{ts, len(threads) - 1})
+		read = append(read, verifyEntry{ts, len(threads) - 1})
 	}
 	r.verifying = read
 	if len(read) > 0 {
@@ -176,7 +176,7 @@ func (r *Reader) ordered(t *tstate) bool {
 // walks, of what the previous sample's verify read: the sooner it follows,
 // the less has moved, and in a steady state it holds everything. What it
 // lacks (a thread deeper than before) is read after the walks.
-func (r *Reader) verify(threads []Thread, ts []verifyThread, gil uint64) []error {
+func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64) []error {
 	if testHookVerify != nil {
 		testHookVerify()
 	}
@@ -306,8 +306,8 @@ func (r *Reader) instrOffset(ci *codeInfo, instr uint64) int {
 	return r.lastiOffset(int(int32(uint32(instr))))
 }
 
-// verifyThread is a thread verify looks at, and where its Thread is.
-type verifyThread struct {
+// verifyEntry is a thread verify looks at, and where its Thread is.
+type verifyEntry struct {
 	ts    tstate
 	index int
 }
