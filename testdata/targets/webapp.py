@@ -45,10 +45,10 @@ def parse_tokens(tokens):
 
 
 @app.route("/work")
-def work():
-    return str(parse_tokens(tokenize(TEXT)))
+def work():  # entry
+    return str(parse_tokens(tokenize(TEXT)))  # -> parse_tokens tokenize
 
 
 @app.route("/")
-def index():
+def index():  # entry
     return "ok"
