@@ -76,6 +76,7 @@ type run struct {
 	kept        int // recorded, not idle threads'
 	idle        int // recorded in an idle thread
 	impossible  int
+	lineless    int // impossible stacks with a frame of the script without a line
 	errors      int
 	retries     int
 	paused      int
@@ -318,6 +319,9 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 		}
 		if !possible {
 			r.impossible += st.count
+			if o.lineless(st.frames) {
+				r.lineless += st.count
+			}
 			if len(r.examples) < *examples {
 				r.examples = append(r.examples, formatStack(st))
 			}

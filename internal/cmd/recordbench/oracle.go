@@ -21,7 +21,10 @@ import (
 //     a stack through one is an idle thread's;
 //   - a comment line "# STACKS: REGEXP" constrains whole stacks: the
 //     function names, root first, joined by ";", with each run of frames
-//     from other files written "*", must match it.
+//     from other files written "*", must match it;
+//   - a comment line "# IDLE: FILE:FUNCTION ..." names functions of other
+//     files (gunicorn's) where threads wait: a stack whose innermost frame
+//     is one of them is an idle thread's.
 //
 // A recorded stack is possible when its root is <module> (or code in other
 // files), each of the script's frames sits inside its function, each caller
@@ -30,7 +33,8 @@ import (
 type oracle struct {
 	file   string // base name of the script
 	funcs  map[string]*pyFunc
-	stacks *regexp.Regexp // nil when the script has no STACKS line
+	stacks *regexp.Regexp  // nil when the script has no STACKS line
+	idle   map[string]bool // "file:function" of other files' idle leaves
 }
 
 // pyFunc is one function of the script, found by its def line.
@@ -53,6 +57,9 @@ var (
 	callsRE  = regexp.MustCompile(`#\s*->\s*([^#]*?)\s*$`)
 	flagsRE  = regexp.MustCompile(`#\s*((?:entry|idle)(?:\s+(?:entry|idle))*)\s*$`)
 	stacksRE = regexp.MustCompile(`^#\s*STACKS:\s*(.+?)\s*$`)
+	idleRE   = regexp.MustCompile(`^#\s*IDLE:\s*(.+?)\s*$`)
+	// The rest of an IDLE line may explain it.
+	idleLeafRE = regexp.MustCompile(`^[\w.-]+\.py:\w+$`)
 )
 
 // loadOracle reads a script's annotations.
@@ -62,7 +69,7 @@ func loadOracle(path string) (*oracle, error) {
 		return nil, err
 	}
 	defer f.Close()
-	o := &oracle{file: filepath.Base(path), funcs: map[string]*pyFunc{}}
+	o := &oracle{file: filepath.Base(path), funcs: map[string]*pyFunc{}, idle: map[string]bool{}}
 	module := &pyFunc{name: "<module>", first: 1, calls: map[int][]string{}}
 	o.funcs[module.name] = module
 	type block struct {
@@ -71,6 +78,7 @@ func loadOracle(path string) (*oracle, error) {
 	}
 	var blocks []block
 	inString := false
+	decorated := 0 // line of the pending decorators
 	sc := bufio.NewScanner(f)
 	n := 0
 	for sc.Scan() {
@@ -99,6 +107,14 @@ func loadOracle(path string) (*oracle, error) {
 			o.stacks = re
 			continue
 		}
+		if m := idleRE.FindStringSubmatch(code); m != nil {
+			for _, f := range strings.Fields(m[1]) {
+				if idleLeafRE.MatchString(f) {
+					o.idle[f] = true
+				}
+			}
+			continue
+		}
 		if code == "" || strings.HasPrefix(code, "#") {
 			continue
 		}
@@ -111,8 +127,20 @@ func loadOracle(path string) (*oracle, error) {
 				b.fn.last = n
 			}
 		}
+		// A decorated function's first line, which its frames may
+		// report, is its first decorator's.
+		if strings.HasPrefix(code, "@") {
+			if decorated == 0 {
+				decorated = n
+			}
+			continue
+		}
+		first := n
+		if decorated != 0 {
+			first, decorated = decorated, 0
+		}
 		if m := defRE.FindStringSubmatch(line); m != nil {
-			fn := &pyFunc{name: m[1], first: n, last: n, calls: map[int][]string{}}
+			fn := &pyFunc{name: m[1], first: first, last: n, calls: map[int][]string{}}
 			if o.funcs[fn.name] != nil {
 				return nil, fmt.Errorf("%s:%d: a second function named %s (the oracle needs unique names)", path, n, fn.name)
 			}
@@ -187,7 +215,7 @@ func (o *oracle) calls(f frame, callee string) bool {
 }
 
 // check judges a stack, root first: possible says whether the target can
-// have it, idle whether it runs through an idle thread's function.
+// have it, idle whether it is an idle thread's.
 func (o *oracle) check(frames []frame) (possible, idle bool) {
 	if len(frames) == 0 {
 		return false, false
@@ -224,5 +252,19 @@ func (o *oracle) check(frames []frame) (possible, idle bool) {
 	if o.stacks != nil && !o.stacks.MatchString(strings.Join(names, ";")) {
 		possible = false
 	}
+	if leaf := frames[len(frames)-1]; !o.mine(leaf) && o.idle[filepath.Base(leaf.file)+":"+baseName(leaf.fn)] {
+		idle = true
+	}
 	return possible, idle
+}
+
+// lineless reports whether a frame of the script has no line (line 0), a
+// defect of its own, which check counts as impossible too.
+func (o *oracle) lineless(frames []frame) bool {
+	for _, f := range frames {
+		if o.mine(f) && f.line == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -147,3 +147,34 @@ func TestParsers(t *testing.T) {
 		t.Errorf("parseAustin: %+v, %d invalid", st, invalid)
 	}
 }
+
+func TestOracleWebapp(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "testdata", "targets", "webapp.py")
+	o, err := loadOracle(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := func(text string) string { return strconv.Itoa(lineOf(t, path, text)) }
+	worker := "arbiter.py/Arbiter.spawn_worker:589;sync.py/SyncWorker.handle_request:179;app.py/Flask.dispatch_request:1796"
+	for _, tc := range []struct {
+		stack          string
+		possible, idle bool
+	}{
+		{worker + ";work:" + ln("return str(parse_tokens") + ";parse_tokens:" + ln("for i, tok in"), true, false},
+		// 3.13 reports a decorated function's first line as its
+		// decorator's while it starts.
+		{worker + ";work:" + ln(`@app.route("/work")`), true, false},
+		{worker + ";work:" + ln("return str(parse_tokens") + ";tokenize:0", false, false},
+		{"arbiter.py/Arbiter.run:202;arbiter.py/Arbiter.sleep:357", true, true},
+		{"arbiter.py/Arbiter.spawn_worker:589;sync.py/SyncWorker.run_for_one:60;sync.py/SyncWorker.wait:36", true, true},
+		{"arbiter.py/Arbiter.spawn_worker:589;sync.py/SyncWorker.accept:31", true, false},
+	} {
+		possible, idle := o.check(stackOf("webapp.py", tc.stack))
+		if possible != tc.possible || idle != tc.idle {
+			t.Errorf("check(%s) = %v, %v; want %v, %v", tc.stack, possible, idle, tc.possible, tc.idle)
+		}
+	}
+	if !o.lineless(stackOf("webapp.py", worker+";work:"+ln("return str(parse_tokens")+";tokenize:0")) {
+		t.Error("lineless: a frame of line 0 not found")
+	}
+}

@@ -25,8 +25,10 @@ const legend = `Columns, per workload, version and profiler (medians over the ro
   kept/due     stacks recorded of those due (rate × seconds × busy threads), idle threads' stacks not counted
   errors       stacks the profiler itself dropped as unreadable (pyprof's errors, py-spy's Errors, austin's INVALID samples)
   impossible   recorded stacks that the script's oracle (its "# ->" and "# STACKS:" annotations) rules out: torn
-               while read; a frame without a line counts; total over the rounds, of all stacks recorded
-  idle as active  stacks of the 40 threads parked in Event.wait() (total over the rounds): pyprof (default mode)
+               while read; total over the rounds, of all stacks recorded; "no line": those with a frame of the
+               script without a line number (a defect, though not necessarily a tear), counted in the total
+  idle as active  stacks of idle threads (total over the rounds): callpaths' 40 threads parked in Event.wait(),
+               gunicorn's master and workers waiting in select (webapp.py's "# IDLE:" leaves). pyprof (default mode)
                and py-spy (without --idle) record only threads they find active; austin runs with -s (sleepless),
                which drops idle samples (without it austin records every thread at every sample)
   re-reads, paused  pyprof only: torn samples read again, and samples taken with the target paused, per busy stack read
@@ -114,13 +116,14 @@ func (rep *report) columns(c *cell, due int) []string {
 		add(dash, dash)
 	} else {
 		var kept, errs, reread, paused []float64
-		recorded, impossible, idle := 0, 0, 0
+		recorded, impossible, lineless, idle := 0, 0, 0, 0
 		stats := false
 		for _, r := range c.runs {
 			kept = append(kept, float64(r.kept))
 			errs = append(errs, float64(r.errors))
 			recorded += r.recorded
 			impossible += r.impossible
+			lineless += r.lineless
 			idle += r.idle
 			if r.pyprofStats && r.attempts > 0 {
 				stats = true
@@ -130,7 +133,11 @@ func (rep *report) columns(c *cell, due int) []string {
 		}
 		k := median(kept)
 		add(fmt.Sprintf("%.0f/%d %3.0f%%", k, due, 100*k/float64(due)), fmt.Sprintf("%.0f", median(errs)))
-		add(ofTotal(impossible, recorded))
+		imp := ofTotal(impossible, recorded)
+		if lineless > 0 {
+			imp += fmt.Sprintf(" (%d no line)", lineless)
+		}
+		add(imp)
 		if rep.w.idle {
 			add(ofTotal(idle, recorded))
 		}

@@ -39,7 +39,7 @@ var workloads = []*workload{
 		about: "main thread 41 frames deep in descend() over fib(14), whose innermost frame changes every µs"},
 	{name: "callpaths", script: "callpaths.py", busy: 1, idle: true, unit: "rounds/s",
 		about: "main thread switching between a recursion, sum(gen()) and method calls, beside 40 threads parked in Event.wait()"},
-	{name: "gunicorn", script: "webapp.py", service: true, busy: 3, unit: "req/s",
+	{name: "gunicorn", script: "webapp.py", service: true, busy: 3, idle: true, unit: "req/s",
 		about: "webapp.py under gunicorn, 3 sync workers, wrk -t2 -c6 on loopback; profilers follow the workers"},
 	{name: "churn", script: "churn.py", busy: 1, unit: "calls/s",
 		about: "main thread recursing to a random depth (1-40) over a short leaf, again and again"},
