@@ -16,11 +16,13 @@
 // on each Python version asked for (pyenv's builds; gunicorn and Flask are
 // Debian's pure-Python packages, imported there through PYTHONPATH).
 //
-// Each script target runs once per version and reports its own progress
-// (work done at a CLOCK_MONOTONIC time); every profiler samples it for
-// -seconds at -rate with the tool's own duration option, and "none"
-// measures it unprofiled, interleaved over -rounds rounds in a rotating
-// order. For gunicorn the progress is wrk's request rate. Per workload,
+// Each round starts the target anew; a script target reports its own
+// progress (work done at a CLOCK_MONOTONIC time), and for gunicorn the
+// progress is wrk's request rate. In each round every profiler samples the
+// target for -seconds at -rate with the tool's own duration option, in an
+// order that rotates over the rounds, and every run sits between two
+// unprofiled windows of -baseline seconds, against whose mean its slowdown
+// is taken. Per workload,
 // version and profiler it prints medians over the rounds of:
 //
 //   - samples kept of those due (rate × seconds × busy threads);
@@ -179,18 +181,6 @@ func measureAll(w *workload, v *version, o *oracle, dir, tmp string, profs []*pr
 		}
 		cells = append(cells, c)
 	}
-	var t *target
-	var err error
-	if w.service {
-		t, err = startGunicorn(v, dir)
-	} else {
-		t, err = startScript(v, filepath.Join(dir, w.script))
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s %s: %v\n", w.name, v.name, err)
-		return nil, err
-	}
-	defer t.stop()
 	var todo []*cell
 	for _, c := range cells[1:] {
 		if c.skipped == "" {
@@ -198,27 +188,42 @@ func measureAll(w *workload, v *version, o *oracle, dir, tmp string, profs []*pr
 		}
 	}
 	out := filepath.Join(tmp, "out.txt")
-	// Every profiled run sits between two unprofiled windows of
-	// -baseline seconds, and its slowdown is against their mean, so that
-	// the load that other jobs put on the machine, which drifts over
-	// minutes, cancels out.
 	none := cells[0]
-	baseline := func(round int) (float64, bool) {
-		r, err := measure(w, t, nil, o, out, *baselineSecs)
-		if err != nil {
-			none.failed = append(none.failed, err.Error())
-			fmt.Fprintf(os.Stderr, "%s %s round %d/%d none: %v\n", w.name, v.name, round+1, *rounds, err)
-			return 0, false
-		}
-		none.runs = append(none.runs, r)
-		return r.rate, true
-	}
-	before, haveBefore := baseline(0)
 	for round := 0; round < *rounds; round++ {
+		// A new target each round: the figures differ between target
+		// processes more than between runs on one (3.9's hotleaf kept
+		// 15% of its samples under --nonblocking in one process, all
+		// of them in another), so one process would weigh one case.
+		var t *target
+		var err error
+		if w.service {
+			t, err = startGunicorn(v, dir)
+		} else {
+			t, err = startScript(v, filepath.Join(dir, w.script))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s %s: %v\n", w.name, v.name, err)
+			return nil, err
+		}
+		// Every profiled run sits between two unprofiled windows of
+		// -baseline seconds, and its slowdown is against their mean,
+		// so that the load other jobs put on the machine, which drifts
+		// over minutes, cancels out.
+		baseline := func() (float64, bool) {
+			r, err := measure(w, t, nil, o, out, *baselineSecs)
+			if err != nil {
+				none.failed = append(none.failed, err.Error())
+				fmt.Fprintf(os.Stderr, "%s %s round %d/%d none: %v\n", w.name, v.name, round+1, *rounds, err)
+				return 0, false
+			}
+			none.runs = append(none.runs, r)
+			return r.rate, true
+		}
+		before, haveBefore := baseline()
 		for i := range todo {
 			c := todo[(i+round)%len(todo)]
 			r, err := measure(w, t, c.prof, o, out, *seconds)
-			after, haveAfter := baseline(round)
+			after, haveAfter := baseline()
 			if err != nil {
 				c.failed = append(c.failed, err.Error())
 				fmt.Fprintf(os.Stderr, "%s %s round %d/%d %s: %v\n", w.name, v.name, round+1, *rounds, c.prof.name, err)
@@ -237,6 +242,7 @@ func measureAll(w *workload, v *version, o *oracle, dir, tmp string, profs []*pr
 			}
 			before, haveBefore = after, haveAfter
 		}
+		t.stop()
 	}
 	return cells, nil
 }
