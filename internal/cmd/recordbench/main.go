@@ -22,22 +22,24 @@
 // target for -seconds at -rate with the tool's own duration option, in an
 // order that rotates over the rounds, and every run sits between two
 // unprofiled windows of -baseline seconds, against whose mean its slowdown
-// is taken. Per workload,
-// version and profiler it prints medians over the rounds of:
+// is taken. Per workload, version and profiler it prints, as medians over
+// the rounds unless said otherwise:
 //
 //   - samples kept of those due (rate × seconds × busy threads);
 //   - errors: stacks the profiler itself dropped as unreadable;
 //   - impossible stacks, judged by the oracle in the script's annotations
 //     (see oracle.go), as a total over the rounds;
-//   - for callpaths, stacks of idle threads recorded as active (total);
-//   - for pyprof, the share of stack reads it read again and paused for;
-//   - the target's slowdown against no profiler;
-//   - the profiler's CPU (user+system from its rusage) per recorded stack
-//     and as a share of one core over its life;
+//   - for callpaths and gunicorn, stacks of idle threads recorded as
+//     active (total);
+//   - for pyprof, torn samples read again and samples paused for, per
+//     busy stack read;
+//   - the target's slowdown;
+//   - the profiler's CPU (user+system from its rusage) per stack kept and
+//     as a share of one core over its life;
 //
-// and a table of pyprof's CPU per sample as a multiple of py-spy's and
+// and a table of pyprof's CPU per stack kept as a multiple of py-spy's and
 // austin's in the same run. A profiler that cannot read a version shows
-// "—".
+// "—". Every child is killed when recordbench ends (see children.go).
 package main
 
 import (
