@@ -40,10 +40,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 5 ./internal/target/ | tee bench.txt
 	$(GO) run ./internal/cmd/benchsummary < bench.txt
 
-# What profiling costs a gunicorn service, per mode, against austin (needs
-# gunicorn, python3-flask, wrk and austin from Debian).
+# What recording costs CPU-bound targets and a gunicorn service and how
+# exact the stacks are: pyprof's modes beside py-spy and austin (needs
+# gunicorn, python3-flask and wrk from Debian; RECORDBENCH='-workloads
+# hotleaf -versions 3.11 -rounds 1' for a quick run).
+RECORDBENCH ?= -rounds 3 -seconds 5
 bench-record: build
-	$(GO) run ./internal/cmd/recordbench -rounds 5 -seconds 10
+	$(GO) run ./internal/cmd/recordbench $(RECORDBENCH)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

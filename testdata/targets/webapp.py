@@ -5,7 +5,7 @@ pure Python; parse_tokens dominates. GET / answers at once.
 """
 
 from flask import Flask
-
+# IDLE: arbiter.py:sleep sync.py:wait  (where gunicorn waits; stack oracle, see recordbench)
 app = Flask(__name__)
 
 TEXT = "let total = (alpha + beta) * gamma - delta / 42; call(fn, [1, 2, 3]);\n" * 40
@@ -45,10 +45,10 @@ def parse_tokens(tokens):
 
 
 @app.route("/work")
-def work():
-    return str(parse_tokens(tokenize(TEXT)))
+def work():  # entry
+    return str(parse_tokens(tokenize(TEXT)))  # -> parse_tokens tokenize
 
 
 @app.route("/")
-def index():
+def index():  # entry
     return "ok"

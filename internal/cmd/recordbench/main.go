@@ -1,15 +1,45 @@
-// Command recordbench measures what profiling costs a gunicorn service: it
-// runs gunicorn with 3 sync workers under load from wrk on loopback, and
-// compares the request rate with no profiler, with pyprof record in each
-// mode, and with austin (Debian's package), all in the same run and
-// interleaved over several rounds; pyprof top runs on the same service, so
-// that its CPU use can be set beside record's. It prints medians: requests per second,
-// the slowdown against no profiler, the profiler's CPU use, and the share
-// of stacks that could not be read.
+// Command recordbench measures, side by side in one run, what recording
+// costs a Python program and how exact the recorded stacks are, for
+// pyprof's three modes (default, --nonblocking, --blocking), py-spy
+// (blocking by default, and --nonblocking) and austin, on these workloads
+// (testdata/targets):
 //
-// austin 1.0.1 reads CPython up to 3.8 only, so the comparison runs a
-// second gunicorn on pyenv's 3.8 (gunicorn and Flask are pure Python, so
-// Debian's packages import there); pyprof is measured on both.
+//   - hotleaf: a recursion 41 frames deep over fib(14), whose innermost
+//     frame changes every microsecond;
+//   - callpaths: a main thread switching between a recursion, a generator
+//     driven from C by sum(gen()) and method calls, beside 40 threads
+//     parked in Event.wait();
+//   - gunicorn: webapp.py under gunicorn with 3 sync workers and load from
+//     wrk on loopback, where pyprof top is measured too;
+//   - churn: a recursion to a random depth over a short leaf.
+//
+// on each Python version asked for (pyenv's builds; gunicorn and Flask are
+// Debian's pure-Python packages, imported there through PYTHONPATH).
+//
+// Each round starts the target anew; a script target reports its own
+// progress (work done at a CLOCK_MONOTONIC time), and for gunicorn the
+// progress is wrk's request rate. In each round every profiler samples the
+// target for -seconds at -rate with the tool's own duration option, in an
+// order that rotates over the rounds, and every run sits between two
+// unprofiled windows of -baseline seconds, against whose mean its slowdown
+// is taken. Per workload, version and profiler it prints, as medians over
+// the rounds unless said otherwise:
+//
+//   - samples kept of those due (rate × seconds × busy threads);
+//   - errors: stacks the profiler itself dropped as unreadable;
+//   - impossible stacks, judged by the oracle in the script's annotations
+//     (see oracle.go), as a total over the rounds;
+//   - for callpaths and gunicorn, stacks of idle threads recorded as
+//     active (total);
+//   - for pyprof, torn samples read again and samples paused for, per
+//     busy stack read;
+//   - the target's slowdown;
+//   - the profiler's CPU (user+system from its rusage) per stack kept and
+//     as a share of one core over its life;
+//
+// and a table of pyprof's CPU per stack kept as a multiple of py-spy's and
+// austin's in the same run. A profiler that cannot read a version shows
+// "—". Every child is killed when recordbench ends (see children.go).
 package main
 
 import (
@@ -17,378 +47,308 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
-	"net"
-	"net/http"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
+	"runtime/debug"
+	"slices"
 	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
 )
 
 var (
-	rounds  = flag.Int("rounds", 3, "interleaved rounds")
-	seconds = flag.Int("seconds", 10, "load duration per measurement")
-	pyprof  = flag.String("pyprof", "bin/pyprof", "pyprof binary")
-	py38    = flag.String("py38", filepath.Join(os.Getenv("HOME"), ".pyenv/versions/3.8.18/bin/python3.8"), "a Python austin supports, for the comparison")
-	rate    = flag.Int("rate", 100, "sampling rate, Hz")
-	only    = flag.String("only", "", "run only this part: service or torn")
+	rounds        = flag.Int("rounds", 3, "interleaved rounds")
+	seconds       = flag.Int("seconds", 5, "sampling duration per measurement")
+	baselineSecs  = flag.Int("baseline", 2, "duration of the unprofiled windows between measurements")
+	rate          = flag.Int("rate", 100, "sampling rate, Hz")
+	workloadsFlag = flag.String("workloads", "hotleaf,callpaths,gunicorn,churn", "workloads to run")
+	versionsFlag  = flag.String("versions", "3.9,3.11,3.13", "Python versions: pyenv minors, or debian3.11 for Debian's python3.11 and gunicorn")
+	profilersFlag = flag.String("profilers", "", "only these rows (tools such as py-spy, or rows such as 'pyprof --blocking'), comma-separated; none always runs")
+	pyprofBin     = flag.String("pyprof", "bin/pyprof", "pyprof binary")
+	pyspyBin      = flag.String("py-spy", "/work/shared/peers/py-spy", "py-spy binary")
+	austinBin     = flag.String("austin", "/work/shared/peers/austin", "austin binary")
+	examples      = flag.Int("examples", 0, "print up to this many impossible stacks of each run on stderr")
 )
 
-type setup struct {
-	name string
-	argv []string
-	env  []string
+// run is one measurement: one profiler (or none) on one target.
+type run struct {
+	rate        float64 // target's progress per second
+	slowdown    float64 // against the unprofiled windows around the run
+	stacks      []stack
+	recorded    int // stacks recorded
+	kept        int // recorded, not idle threads'
+	idle        int // recorded in an idle thread
+	impossible  int
+	lineless    int // impossible stacks with a frame of the script without a line
+	errors      int
+	retries     int
+	paused      int
+	attempts    int // pyprof's stack reads: samples + errors
+	pyprofStats bool
+	cpu, wall   time.Duration
+	examples    []string // impossible stacks, up to -examples
 }
 
-type config struct {
-	name string
-	// start launches the profiler on the gunicorn master and returns it.
-	start func(master int, out string) *exec.Cmd
-}
-
-type result struct {
-	rps     []float64
-	cpu     []float64
-	samples []float64
-	errors  []float64
-	retries []float64
-	paused  []float64
+// cell gathers one row's measurements of one version.
+type cell struct {
+	prof    *profiler // nil: no profiler
+	skipped string    // why the row was not measured ("—")
+	failed  []string
+	runs    []run
 }
 
 func main() {
 	flag.Parse()
-	log.SetFlags(0)
+	handleSignals()
+	defer func() {
+		// No child outlives a bug here either.
+		if e := recover(); e != nil {
+			fatalf("panic: %v\n%s", e, debug.Stack())
+		}
+	}()
 	root, err := os.Getwd()
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	app := filepath.Join(root, "testdata", "targets")
-	setups := []setup{{name: "Debian python3.11", argv: []string{"/usr/bin/gunicorn"}}}
-	if _, err := os.Stat(*py38); err == nil {
-		setups = append(setups, setup{name: "pyenv 3.8.18", argv: []string{*py38, "-m", "gunicorn"}, env: []string{"PYTHONPATH=/usr/lib/python3/dist-packages"}})
+	dir := filepath.Join(root, "testdata", "targets")
+	if _, err := os.Stat(dir); err != nil {
+		fatalf("run from the module root: %v", err)
 	}
-	r := strconv.Itoa(*rate)
-	interval := strconv.Itoa(1000000 / *rate)
-	configs := []config{
-		{"none", nil},
-		{"pyprof (auto)", func(m int, out string) *exec.Cmd {
-			return exec.Command(*pyprof, "record", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
-		}},
-		{"pyprof nonblocking", func(m int, out string) *exec.Cmd {
-			return exec.Command(*pyprof, "record", "--nonblocking", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
-		}},
-		{"pyprof blocking", func(m int, out string) *exec.Cmd {
-			return exec.Command(*pyprof, "record", "--blocking", "-p", strconv.Itoa(m), "-s", "-r", r, "-f", "collapsed", "-o", out)
-		}},
-		// top samples as record does but also redraws its table every
-		// second; piped, it prints the whole table each time.
-		{"pyprof top (auto)", func(m int, out string) *exec.Cmd {
-			c := exec.Command(*pyprof, "top", "-p", strconv.Itoa(m), "-s", "-r", r)
-			c.Stdout = io.Discard
-			return c
-		}},
-		{"austin", func(m int, out string) *exec.Cmd {
-			return exec.Command("austin", "-C", "-i", interval, "-o", out, "-p", strconv.Itoa(m))
-		}},
+	var ws []*workload
+	for _, name := range strings.Split(*workloadsFlag, ",") {
+		i := slices.IndexFunc(workloads, func(w *workload) bool { return w.name == strings.TrimSpace(name) })
+		if i < 0 {
+			fatalf("no workload %q (hotleaf, callpaths, gunicorn, churn)", name)
+		}
+		ws = append(ws, workloads[i])
+	}
+	var vs []*version
+	for _, name := range strings.Split(*versionsFlag, ",") {
+		v, err := findVersion(strings.TrimSpace(name))
+		if err != nil {
+			fatalf("%v", err)
+		}
+		vs = append(vs, v)
+	}
+	profs := allProfilers(*pyprofBin, *pyspyBin, *austinBin)
+	if *profilersFlag != "" {
+		want := strings.Split(*profilersFlag, ",")
+		profs = slices.DeleteFunc(profs, func(p *profiler) bool {
+			return !slices.ContainsFunc(want, func(w string) bool {
+				w = strings.TrimSpace(w)
+				return w == p.name || w == p.tool
+			})
+		})
+	}
+	if *rounds < 1 || *seconds < 2 || *baselineSecs < 1 || *rate < 1 || *rate > 10000 {
+		fatalf("want -rounds ≥ 1, -seconds ≥ 2, -baseline ≥ 1 and -rate in 1..10000")
 	}
 	tmp, err := os.MkdirTemp("", "recordbench")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer os.RemoveAll(tmp)
+	atExit(func() { os.RemoveAll(tmp) })
 
-	if *only == "torn" {
-		torn(app)
-		return
+	fmt.Printf("recordbench: %d rounds × %d s at %d Hz, profilers in a rotating order, %d s unprofiled between runs\n\n%s\n", *rounds, *seconds, *rate, *baselineSecs, legend)
+	for _, w := range ws {
+		o, err := loadOracle(filepath.Join(dir, w.script))
+		if err != nil {
+			fatalf("%v", err)
+		}
+		rep := &report{w: w}
+		for _, v := range vs {
+			cells, err := measureAll(w, v, o, dir, tmp, profs)
+			rep.versions = append(rep.versions, v)
+			rep.cells = append(rep.cells, cells)
+			rep.errs = append(rep.errs, err)
+		}
+		rep.print(os.Stdout)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "setup\tprofiler\treq/s\tslowdown\tprofiler CPU\tstacks/s\tunreadable stacks\tre-read\tpaused\t\n")
-	for _, s := range setups {
-		port := freePort()
-		g := exec.Command(s.argv[0], append(s.argv[1:], "-w", "3", "-k", "sync", "-b", "127.0.0.1:"+strconv.Itoa(port), "--timeout", "120", "--chdir", app, "webapp:app")...)
-		g.Env = append(os.Environ(), s.env...)
-		var glog bytes.Buffer
-		g.Stdout, g.Stderr = &glog, &glog
-		if err := g.Start(); err != nil {
-			log.Fatal(err)
+	exit(0)
+}
+
+// measureAll runs one workload on one version with every profiler.
+func measureAll(w *workload, v *version, o *oracle, dir, tmp string, profs []*profiler) ([]*cell, error) {
+	cells := []*cell{{}}
+	for _, p := range profs {
+		c := &cell{prof: p}
+		switch {
+		case p.serviceOnly && !w.service:
+			continue
+		case !executable(p.bin):
+			c.skipped = "not found: " + p.bin
+		case !p.reads(v.major, v.minor):
+			c.skipped = fmt.Sprintf("%s does not read %d.%d", p.tool, v.major, v.minor)
 		}
-		url := "http://127.0.0.1:" + strconv.Itoa(port) + "/work"
-		if err := waitUp(url); err != nil {
-			g.Process.Kill()
-			log.Fatalf("%s: %v\n%s", s.name, err, glog.String())
+		cells = append(cells, c)
+	}
+	var todo []*cell
+	for _, c := range cells[1:] {
+		if c.skipped == "" {
+			todo = append(todo, c)
 		}
-		load(url, 2) // warm up
-		results := map[string]*result{}
-		for round := 0; round < *rounds; round++ {
-			for _, c := range configs {
-				if c.name == "austin" && !strings.Contains(s.name, "3.8") {
-					continue
-				}
-				res := results[c.name]
-				if res == nil {
-					res = &result{}
-					results[c.name] = res
-				}
-				measure(c, g.Process.Pid, url, filepath.Join(tmp, fmt.Sprintf("%d.out", round)), res)
+	}
+	out := filepath.Join(tmp, "out.txt")
+	none := cells[0]
+	for round := 0; round < *rounds; round++ {
+		// A new target each round: the figures differ between target
+		// processes more than between runs on one (3.9's hotleaf kept
+		// 15% of its samples under --nonblocking in one process, all
+		// of them in another), so one process would weigh one case.
+		var t *target
+		var err error
+		if w.service {
+			t, err = startGunicorn(v, dir)
+		} else {
+			t, err = startScript(v, filepath.Join(dir, w.script))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s %s: %v\n", w.name, v.name, err)
+			return nil, err
+		}
+		// Every profiled run sits between two unprofiled windows of
+		// -baseline seconds, and its slowdown is against their mean,
+		// so that the load other jobs put on the machine, which drifts
+		// over minutes, cancels out.
+		baseline := func() (float64, bool) {
+			r, err := measure(w, t, nil, o, out, *baselineSecs)
+			if err != nil {
+				none.failed = append(none.failed, err.Error())
+				fmt.Fprintf(os.Stderr, "%s %s round %d/%d none: %v\n", w.name, v.name, round+1, *rounds, err)
+				return 0, false
 			}
+			none.runs = append(none.runs, r)
+			return r.rate, true
 		}
-		g.Process.Signal(syscall.SIGTERM)
-		g.Wait()
-		base := median(results["none"].rps)
-		for _, c := range configs {
-			res := results[c.name]
-			if res == nil {
-				continue
-			}
-			rps := median(res.rps)
-			row := fmt.Sprintf("%s\t%s\t%.0f\t%s\t", s.name, c.name, rps, pct(1-rps/base, c.name == "none"))
-			if c.name == "none" {
-				row += "\t\t\t\t\t"
+		before, haveBefore := baseline()
+		for i := range todo {
+			c := todo[(i+round)%len(todo)]
+			r, err := measure(w, t, c.prof, o, out, *seconds)
+			after, haveAfter := baseline()
+			if err != nil {
+				c.failed = append(c.failed, err.Error())
+				fmt.Fprintf(os.Stderr, "%s %s round %d/%d %s: %v\n", w.name, v.name, round+1, *rounds, c.prof.name, err)
 			} else {
-				row += fmt.Sprintf("%.1f%% of a core\t", median(res.cpu))
-				if len(res.samples) > 0 {
-					row += fmt.Sprintf("%.0f\t%.2f%%\t%.1f%%\t%.1f%%\t", median(res.samples), median(res.errors), median(res.retries), median(res.paused))
+				if haveBefore && haveAfter {
+					r.slowdown = 1 - r.rate/((before+after)/2)
 				} else {
-					row += "\t\t\t\t"
+					r.slowdown = math.NaN()
+				}
+				c.runs = append(c.runs, r)
+				fmt.Fprintf(os.Stderr, "%s %s round %d/%d %-21s %8.1f %s (%+.1f%%)  kept %d  idle %d  impossible %d  errors %d  cpu %v\n",
+					w.name, v.name, round+1, *rounds, c.prof.name, r.rate, w.unit, -100*r.slowdown, r.kept, r.idle, r.impossible, r.errors, r.cpu.Round(time.Millisecond))
+				for _, e := range r.examples {
+					fmt.Fprintf(os.Stderr, "    impossible: %s\n", e)
 				}
 			}
-			fmt.Fprintln(w, row)
+			before, haveBefore = after, haveAfter
 		}
+		t.stop()
 	}
-	w.Flush()
-	if *only != "service" {
-		torn(app)
-	}
+	return cells, nil
 }
 
-// torn records churn.py, whose stack changes constantly, in each mode, and
-// counts the stacks whose shape is impossible for it: the rate at which a
-// mode returns torn stacks, beyond those it could tell were unreadable.
-func torn(app string) {
-	fmt.Println()
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "target\tmode\tstacks\ttorn (impossible shape)\tunreadable\t\n")
-	for _, py := range []string{"/usr/bin/python3.11", *py38} {
-		for _, mode := range []string{"--nonblocking", "--blocking", ""} {
-			var bad, total, unreadable []float64
-			for round := 0; round < *rounds; round++ {
-				c := exec.Command(py, filepath.Join(app, "churn.py"))
-				if err := c.Start(); err != nil {
-					log.Fatal(err)
-				}
-				time.Sleep(500 * time.Millisecond)
-				out := filepath.Join(os.TempDir(), "churn.txt")
-				var stderr bytes.Buffer
-				args := []string{"record", "-p", strconv.Itoa(c.Process.Pid), "-d", strconv.Itoa(*seconds), "-f", "collapsed", "-o", out}
-				if mode != "" {
-					args = append(args, mode)
-				}
-				p := exec.Command(*pyprof, args...)
-				p.Stderr = &stderr
-				if err := p.Run(); err != nil {
-					log.Fatalf("%v\n%s", err, stderr.String())
-				}
-				c.Process.Kill()
-				c.Wait()
-				b, n := checkChurn(out)
-				bad, total = append(bad, float64(b)), append(total, float64(n))
-				if m := summaryRE.FindStringSubmatch(stderr.String()); m != nil {
-					e, _ := strconv.ParseFloat(m[2], 64)
-					unreadable = append(unreadable, 100*e/(float64(n)+e))
-				}
-				os.Remove(out)
-			}
-			name := mode
-			if name == "" {
-				name = "(auto)"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%.0f\t%.3f%%\t%.3f%%\t\n", filepath.Base(py), name, median(total), 100*median(bad)/median(total), median(unreadable))
-		}
-	}
-	w.Flush()
-}
-
-var (
-	churnFrame = regexp.MustCompile(`^(\S+) \(([^:]*):(\d+)\)$`)
-)
-
-// checkChurn counts the samples in a collapsed file whose stack is not
-// <module>;main;level...;[leaf] with every outer level frame on its
-// recursive call, and the total.
-func checkChurn(path string) (bad, total int) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join("testdata", "targets", "churn.py"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	recurse, callLeaf := 0, 0
-	for i, l := range strings.Split(string(src), "\n") {
-		if strings.Contains(l, "# RECURSE") {
-			recurse = i + 1
-		}
-		if strings.Contains(l, "# LEAF") {
-			callLeaf = i + 1
-		}
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		i := strings.LastIndexByte(line, ' ')
-		n, _ := strconv.Atoi(line[i+1:])
-		total += n
-		frames := strings.Split(line[:i], ";")
-		ok := len(frames) >= 2 && strings.HasPrefix(frames[0], "<module> (") && strings.HasPrefix(frames[1], "main (")
-		for j := 2; ok && j < len(frames); j++ {
-			m := churnFrame.FindStringSubmatch(frames[j])
-			if m == nil {
-				ok = false
-				break
-			}
-			// main draws the depth from random: those stacks are
-			// main;random.py frames only.
-			if strings.HasSuffix(m[2], "random.py") {
-				ok = j == 2 || strings.HasSuffix(frames[j-1], "random.py)") || strings.Contains(frames[j-1], "random.py:")
-				continue
-			}
-			last := j == len(frames)-1
-			switch {
-			case m[1] == "leaf":
-				ok = last
-			case m[1] == "level":
-				ln, _ := strconv.Atoi(m[3])
-				// Outer levels sit on the recursive call, the one
-				// above leaf on the call of leaf; the innermost may
-				// be anywhere in level.
-				next := ""
-				if !last {
-					next = frames[j+1]
-				}
-				ok = last || ln == recurse && strings.HasPrefix(next, "level (") || ln == callLeaf && strings.HasPrefix(next, "leaf (")
-			default:
-				ok = false
-			}
-		}
-		if !ok {
-			bad += n
-		}
-	}
-	return bad, total
-}
-
-func pct(x float64, none bool) string {
-	if none {
-		return "—"
-	}
-	return fmt.Sprintf("%.1f%%", 100*x)
-}
-
-var summaryRE = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again, (\d+) paused\).*?([\d.]+) s,`)
-
-func measure(c config, master int, url, out string, res *result) {
-	var prof *exec.Cmd
-	var stderr bytes.Buffer
-	var start time.Time
-	if c.start != nil {
-		prof = c.start(master, out)
-		prof.Stderr = &stderr
-		if err := prof.Start(); err != nil {
-			log.Fatalf("%s: %v", c.name, err)
-		}
-		start = time.Now()
-		time.Sleep(500 * time.Millisecond)
-	}
-	rps := load(url, *seconds)
-	res.rps = append(res.rps, rps)
-	if prof == nil {
-		return
-	}
-	ticks := cpuTicks(prof.Process.Pid)
-	wall := time.Since(start)
-	prof.Process.Signal(syscall.SIGINT)
-	prof.Wait()
-	// CPU time over the profiler's whole life, as a share of one core.
-	res.cpu = append(res.cpu, 100*float64(ticks)/100/wall.Seconds())
-	if m := summaryRE.FindStringSubmatch(stderr.String()); m != nil {
-		n, _ := strconv.ParseFloat(m[1], 64)
-		e, _ := strconv.ParseFloat(m[2], 64)
-		rt, _ := strconv.ParseFloat(m[3], 64)
-		paused, _ := strconv.ParseFloat(m[4], 64)
-		secs, _ := strconv.ParseFloat(m[5], 64)
-		res.paused = append(res.paused, 100*paused/(n+e))
-		res.samples = append(res.samples, n/secs)
-		res.errors = append(res.errors, 100*e/(n+e))
-		res.retries = append(res.retries, 100*rt/(n+e))
-	}
+// measure runs one profiler (nil: none) on the target for loadSecs.
+func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSecs int) (run, error) {
+	var r run
 	os.Remove(out)
-}
-
-// cpuTicks is utime+stime of pid in clock ticks (100 per second on Linux).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+	secs := loadSecs
+	if w.service {
+		// The profiler starts half a second before the load and ends
+		// after it.
+		secs++
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
-}
-
-var rpsRE = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-
-func load(url string, secs int) float64 {
-	out, err := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(secs)+"s", url).Output()
-	if err != nil {
-		log.Fatalf("wrk: %v", err)
-	}
-	m := rpsRE.FindSubmatch(out)
-	if m == nil {
-		log.Fatalf("wrk output: %s", out)
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
-}
-
-func waitUp(url string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return nil
+	var c *child
+	var stdout, stderr bytes.Buffer
+	t0 := monotonic()
+	start := time.Now()
+	if p != nil {
+		cmd := exec.Command(p.bin, p.args(t.c.pid(), *rate, secs, out, w.service)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if p.noStacks {
+			cmd.Stdout = io.Discard
 		}
-		if time.Now().After(deadline) {
-			return err
+		var err error
+		if c, err = spawn(cmd); err != nil {
+			return r, fmt.Errorf("%s: %v", p.name, err)
 		}
+	}
+	if w.service {
+		if c != nil {
+			time.Sleep(500 * time.Millisecond)
+		}
+		rps, err := load(t.url, loadSecs)
+		if err != nil {
+			if c != nil {
+				c.kill()
+			}
+			return r, err
+		}
+		r.rate = rps
+	} else if c == nil {
+		time.Sleep(time.Duration(loadSecs) * time.Second)
+	}
+	if c != nil {
+		if !c.exited(time.Duration(secs+60) * time.Second) {
+			c.kill()
+			return r, fmt.Errorf("%s did not stop after %d s", p.name, secs+60)
+		}
+		r.wall = time.Since(start)
+		if ps := c.cmd.ProcessState; ps != nil {
+			r.cpu = ps.UserTime() + ps.SystemTime()
+		}
+		if c.err != nil {
+			return r, fmt.Errorf("%s: %v: %s", p.name, c.err, tail(append(stdout.Bytes(), stderr.Bytes()...)))
+		}
+	}
+	if !w.service {
+		// Let the reports written before t1 arrive.
+		t1 := monotonic()
 		time.Sleep(100 * time.Millisecond)
+		r.rate = t.progress.rate(t0, t1)
+		if math.IsNaN(r.rate) {
+			return r, fmt.Errorf("the target reported no progress: %s", tail(t.log.Bytes()))
+		}
 	}
+	if p == nil || p.noStacks {
+		return r, nil
+	}
+	if err := p.parse(out, stdout.Bytes(), stderr.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%s: %v", p.name, err)
+	}
+	for _, st := range r.stacks {
+		possible, idle := o.check(st.frames)
+		r.recorded += st.count
+		if idle {
+			r.idle += st.count
+		} else {
+			r.kept += st.count
+		}
+		if !possible {
+			r.impossible += st.count
+			if o.lineless(st.frames) {
+				r.lineless += st.count
+			}
+			if len(r.examples) < *examples {
+				r.examples = append(r.examples, formatStack(st))
+			}
+		}
+	}
+	r.stacks = nil
+	// Re-reads and pauses are per process sample: with one busy thread
+	// per process, per busy thread's stack read.
+	r.attempts = r.kept + r.errors
+	return r, nil
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
+func formatStack(st stack) string {
+	if len(st.frames) == 0 {
+		return fmt.Sprintf("(no frames) ×%d", st.count)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
+	parts := make([]string, len(st.frames))
+	for i, f := range st.frames {
+		parts[i] = fmt.Sprintf("%s (%s:%d)", f.fn, filepath.Base(f.file), f.line)
 	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return fmt.Sprintf("%s ×%d", strings.Join(parts, ";"), st.count)
 }
