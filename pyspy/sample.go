@@ -98,7 +98,6 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			// is copied, so that a frame is never older than its
 			// callers (see sampleCache.beginOrdered).
 			for i := ts.links + ts.nlinks - 1; i >= ts.links; i-- {
-				r.lastRegions = append(r.lastRegions, region{r.links[i].addr, uint64(r.l.Frame.Localsplus)})
 				r.hotPage(r.links[i].addr)
 			}
 		}
