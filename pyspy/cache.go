@@ -101,7 +101,7 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 	var total uint64
 	for i := range c.spans {
 		s := &c.spans[i]
-		if s.used && total+uint64(len(s.data)) <= maxFootprint {
+		if s.used && total+uint64(len(s.data)) <= maxFootprint && !insideAny(s.addr, uint64(len(s.data)), last) {
 			c.foot = append(c.foot, region{s.addr, uint64(len(s.data))})
 			total += uint64(len(s.data))
 		}
@@ -121,6 +121,16 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 		}
 	}
 	c.fetchOrdered(c.early, c.foot, last)
+}
+
+// insideAny reports whether [addr, addr+n) lies inside one of regs.
+func insideAny(addr, n uint64, regs []region) bool {
+	for _, r := range regs {
+		if addr >= r.addr && addr+n <= r.addr+r.n {
+			return true
+		}
+	}
+	return false
 }
 
 // earlyWord is a word copied at the start of a batch.

@@ -86,6 +86,12 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			r.firstWords = append(r.firstWords, ts.framePtr)
 		}
 		if r.l.Thread.DatastackTop >= 0 {
+			// The data stack right before the thread state that holds
+			// its top: a frame pushed after the copy of its slot is then
+			// above the top only if it also was when copied.
+			if c := r.chunkRegion(&ts); c.n > 0 {
+				r.lastRegions = append(r.lastRegions, c)
+			}
 			r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
 		}
 		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}

@@ -263,8 +263,11 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 	var stdout, stderr bytes.Buffer
 	t0 := monotonic()
 	start := time.Now()
+	var cg *cpuGroup
 	if p != nil {
 		cmd := exec.Command(p.bin, p.args(t.c.pid(), *rate, secs, out, w.service)...)
+		cg = newCPUGroup(cmd)
+		defer cg.remove()
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if p.noStacks {
 			cmd.Stdout = io.Discard
@@ -295,7 +298,9 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 			return r, fmt.Errorf("%s did not stop after %d s", p.name, secs+60)
 		}
 		r.wall = time.Since(start)
-		if ps := c.cmd.ProcessState; ps != nil {
+		if d, ok := cg.usage(); ok {
+			r.cpu = d
+		} else if ps := c.cmd.ProcessState; ps != nil {
 			r.cpu = ps.UserTime() + ps.SystemTime()
 		}
 		if c.err != nil {
