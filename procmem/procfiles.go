@@ -214,6 +214,24 @@ func (p *Process) ThreadStat(tid int) (state byte, err error) {
 	return st, nil
 }
 
+// StoppedInSyscall reports, for a thread stopped under ptrace, whether it
+// was blocked in a system call when it stopped (waiting: a futex, select,
+// read) rather than running. A stopped thread's run state is only 't';
+// /proc/PID/task/TID/syscall still names the call it was in, or -1 when
+// it was running user code.
+func (p *Process) StoppedInSyscall(tid int) (bool, error) {
+	tidStr := strconv.Itoa(tid)
+	b, err := os.ReadFile(p.path("task", tidStr, "syscall"))
+	if err != nil {
+		return false, p.fileErr(err, tidStr)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return false, fmt.Errorf("thread %d syscall: empty", tid)
+	}
+	return f[0] != "-1" && f[0] != "running", nil
+}
+
 // parseStatState returns field 3 of a stat line. The command name in field 2
 // may contain spaces and parentheses, but nothing after it can contain ')',
 // so the state follows the last one.

@@ -117,7 +117,7 @@ const (
 // last sample's footprint: hot code objects, and before 3.11 the pages
 // where recent samples found frame objects.
 func (r *Reader) hotRegionsList() []region {
-	regs := r.hotCodeRegions()
+	regs := append(r.hotCodeRegions(), r.refresh...)
 	for p, seen := range r.hotPages {
 		if r.stats.Samples-seen >= hotSamples {
 			delete(r.hotPages, p)

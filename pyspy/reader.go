@@ -71,6 +71,10 @@ type Reader struct {
 	// once, and hotRegions their headers (see hotCodeRegions).
 	hot        []*codeInfo
 	hotRegions []region
+	// memos are the stacks of waiting threads, by thread state, and
+	// refresh the memory of those to walk again in the next sample.
+	memos   map[uint64]*stackMemo
+	refresh []region
 	// threadAddrs is threadList's result, reused.
 	threadAddrs []uint64
 	// hotPages maps the pages where recent walks met frame objects (before
@@ -111,8 +115,9 @@ type Stats struct {
 	Returned, Popped int
 	// Ordered counts stacks kept without a second read because the
 	// sample's first batch read them in an order that makes them
-	// consistent.
-	Ordered int
+	// consistent, and Reused the stacks of waiting threads taken from an
+	// earlier sample (see stillStack).
+	Ordered, Reused int
 }
 
 // New locates the interpreter and returns a Reader for it.

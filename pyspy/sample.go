@@ -22,6 +22,12 @@ type SampleOptions struct {
 	// the thread is now (see verify). A stack that cannot be vouched for
 	// is reported as ErrTorn, so that the caller can sample again.
 	Verify bool
+	// Reuse lets a thread that waits keep the stack an earlier sample
+	// walked, as long as nothing shows it moved (see stillStack): most of
+	// the cost of sampling a process of many waiting threads is saved,
+	// for a stack up to reuseFor samples old if such a thread ran and
+	// came back to the very frame it waited in between two samples.
+	Reuse bool
 }
 
 // ErrTorn is the error of a thread whose stack changed while it was read.
@@ -47,6 +53,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	// The frame pointers first and the thread states (with their data
 	// stack tops) last, as the previous sample found them.
 	r.cache.beginOrdered(r.firstWords, r.hotRegionsList(), r.lastRegions)
+	r.refresh = r.refresh[:0]
 	r.firstWords, r.lastRegions = r.firstWords[:0], r.lastRegions[:0]
 	r.links = r.links[:0]
 	r.stats.Samples++
@@ -82,6 +89,14 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			continue
 		}
 
+		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
+		if m := r.stillStack(addr, &ts, gil, opts); m != nil {
+			start := len(frames)
+			frames = append(frames, m.frames...)
+			t.Frames, t.Truncated = frames[start:len(frames):len(frames)], m.truncated
+			threads = append(threads, t)
+			continue
+		}
 		if ts.framePtr != 0 {
 			r.firstWords = append(r.firstWords, ts.framePtr)
 		}
@@ -94,19 +109,18 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			}
 			r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
 		}
-		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
 		start := len(frames)
 		frames, err = r.walk(&ts, opts.Locals, frames)
 		t.Frames = frames[start:len(frames):len(frames)]
-		if r.l.IFrame.Code < 0 {
-			// Frame objects lie anywhere on the heap: the next sample
-			// copies them outermost first, as the data stack of 3.11+
-			// is copied, so that a frame is never older than its
-			// callers (see sampleCache.beginOrdered).
+		if r.l.IFrame.Code < 0 && addr == gil {
+			// Frame objects lie anywhere on the heap, taken from free
+			// lists: the running thread's next frames are likeliest on
+			// the pages its frames are on now.
 			for i := ts.links + ts.nlinks - 1; i >= ts.links; i-- {
 				r.hotPage(r.links[i].addr)
 			}
 		}
+		r.remember(addr, &ts, &t, err, gil, opts)
 		switch {
 		case errors.Is(err, ErrTruncated):
 			t.Truncated = true
@@ -139,6 +153,81 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		r.threadNames(threads)
 	}
 	return threads, errors.Join(errs...)
+}
+
+// A thread that does not hold the GIL cannot change its Python stack, and
+// most threads of a service wait (for work, on a lock, in select) most of
+// the time. Reading their stacks again every sample is most of the cost of
+// a sample of such a process, so a thread whose innermost frame pointer
+// and data stack top are as they were, and that held the GIL neither then
+// nor now, keeps the stack last walked, for up to about reuseFor samples;
+// the thread is then walked again, its stack's memory read in that
+// sample's first batch.
+const reuseFor = 16
+
+// stackMemo is a thread's stack as last walked.
+type stackMemo struct {
+	frames     []Frame
+	truncated  bool
+	frame, top uint64
+	walked     int      // sample of the walk
+	seen       int      // last sample the thread was there
+	window     int      // samples it may be reused for
+	regions    []region // memory the walk read, for the refreshing batch
+}
+
+// stillStack returns the stack remembered for the thread at addr when it
+// may stand for this sample's.
+func (r *Reader) stillStack(addr uint64, t *tstate, gil uint64, opts SampleOptions) *stackMemo {
+	m := r.memos[addr]
+	if m == nil || !opts.Reuse || opts.Locals || addr == gil || m.frame != t.frame || m.top != t.top || t.frame == 0 ||
+		r.stats.Samples-m.walked >= m.window {
+		return nil
+	}
+	m.seen = r.stats.Samples
+	r.stats.Reused++
+	if r.stats.Samples-m.walked == m.window-1 {
+		// Walked again next sample: have its memory in that batch.
+		r.refresh = append(r.refresh, m.regions...)
+	}
+	return m
+}
+
+// remember keeps a walk for stillStack, or forgets one that failed or
+// that held the GIL.
+func (r *Reader) remember(addr uint64, ts *tstate, t *Thread, err error, gil uint64, opts SampleOptions) {
+	if !opts.Reuse || err != nil && !errors.Is(err, ErrTruncated) || addr == gil || opts.Locals {
+		delete(r.memos, addr)
+		return
+	}
+	if r.memos == nil {
+		r.memos = map[uint64]*stackMemo{}
+	}
+	if len(r.memos) > 2*maxCheckThreads+2*len(r.threadAddrs) {
+		for a, m := range r.memos {
+			if r.stats.Samples-m.seen > reuseFor {
+				delete(r.memos, a)
+			}
+		}
+	}
+	m := r.memos[addr]
+	if m == nil {
+		m = &stackMemo{}
+		r.memos[addr] = m
+	}
+	m.frames = append(m.frames[:0], t.Frames...)
+	m.truncated = t.Truncated
+	m.frame, m.top, m.walked, m.seen = ts.frame, ts.top, r.stats.Samples, r.stats.Samples
+	// Spread the walks of many waiting threads over the samples.
+	m.window = reuseFor/2 + int(addr>>4)%reuseFor
+	m.regions = m.regions[:0]
+	if c := r.chunkRegion(ts); c.n > 0 {
+		m.regions = append(m.regions, c)
+	} else {
+		for _, lk := range r.links[ts.links : ts.links+ts.nlinks] {
+			m.regions = append(m.regions, region{lk.addr, uint64(r.l.Frame.Localsplus)})
+		}
+	}
 }
 
 // testHookVerify, set by tests, runs when verify starts, after the walks:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -302,6 +303,15 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 // a moment to initialise its interpreter, so attaching is retried for a
 // while, as long as it runs and no signal arrives.
 func newSampler(rt *resolved, opts sampler.Options, sigs chan os.Signal) (*sampler.Sampler, error) {
+	// Sampling is one goroutine waking a hundred times a second; with
+	// more than one P the runtime wakes further threads to look for work
+	// at each tick, which cost more than the sample itself: measured with
+	// the scheduler's own accounting (cpuacct), a record of a busy 3.11
+	// target took 249 µs of CPU per sample with two Ps and 133 µs with
+	// one. GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	deadline := time.Now().Add(attachTimeout)
 	for {
 		s, err := sampler.New(rt.root, opts)

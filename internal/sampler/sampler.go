@@ -380,7 +380,7 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		// A running target can change between the reads of one sample;
 		// the reader keeps only stacks that existed, and sampling again
 		// at once usually succeeds.
-		opts := pyspy.SampleOptions{Verify: true}
+		opts := pyspy.SampleOptions{Verify: true, Reuse: true}
 		threads, err = p.t.Sample(opts)
 		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
 			s.stats.Retries++
@@ -537,8 +537,8 @@ func gilHolder(threads []pyspy.Thread, last int) int {
 // stopping a process of many threads. holder is that thread as last seen
 // (0 if unknown). The stacks are verified all the same, since the GIL may
 // have passed to another thread just before the stop; if they still move,
-// every thread is stopped instead, with the run states read before: a
-// stopped thread reads as stopped, and one just resumed as running.
+// every thread is stopped instead, and whether each was running is read
+// while they are stopped (see procmem.StoppedInSyscall).
 func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byte, error) {
 	if holder != 0 {
 		pp, err := p.t.Proc.PauseThreads([]int{holder})
@@ -553,17 +553,21 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 			}
 		}
 	}
-	states := map[int]byte{}
-	if tids, err := p.t.Proc.Threads(); err == nil {
-		for _, tid := range tids {
-			if st, err := p.states.State(tid); err == nil {
-				states[tid] = st
-			}
-		}
-	}
 	pp, err := p.t.Proc.Pause()
 	if err != nil {
 		return nil, nil, err
+	}
+	// Whether each thread was running when it stopped: its run state now
+	// reads 't', and read before the pause or after the resume it may be
+	// that of a thread the previous pause woke up.
+	states := map[int]byte{}
+	for _, tid := range pp.Threads() {
+		if waiting, err := p.t.Proc.StoppedInSyscall(tid); err == nil {
+			states[tid] = 'S'
+			if !waiting {
+				states[tid] = 'R'
+			}
+		}
 	}
 	threads, err := p.t.Sample(pyspy.SampleOptions{})
 	if rerr := pp.Resume(); rerr != nil && err == nil {

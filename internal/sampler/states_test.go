@@ -29,7 +29,10 @@ func TestPausedThreadsNeverActive(t *testing.T) {
 				defer s.Close()
 				idle, spinning := 0, 0
 				for range 100 {
-					// The sampler's own cadence at 100 Hz.
+					// The sampler's cadence at 100 Hz: a thread that
+					// a pause of every thread woke from its wait
+					// needs a moment to wait again, and back to back
+					// the next pause would catch it running.
 					time.Sleep(10 * time.Millisecond)
 					if tc.pauseAll {
 						for _, p := range s.procs {
