@@ -352,3 +352,55 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestReuse checks that a waiting thread keeps its stack between samples
+// only while its frame pointer stays, and is walked again after at most
+// reuseFor samples.
+func TestReuse(t *testing.T) {
+	f := loadTorn(t, "testdata/snapshots/pyenv-3.11.7.snap")
+	deep := f.deepest()
+	ts := f.ts[deep.Addr]
+	m := &moving{Snapshot: f.snap, now: map[uint64][]byte{}}
+	r := f.reader(t, m)
+	opts := SampleOptions{NoNames: true, Reuse: true}
+	if _, err := r.Sample(opts); err != nil {
+		t.Fatal(err)
+	}
+	walks := func() int { return r.stats.Samples*len(f.threads) - r.stats.Reused }
+	before := walks()
+	threads, err := r.Sample(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := walks() - before; got != 0 {
+		t.Errorf("%d threads walked again though none moved", got)
+	}
+	if th := threadOf(threads, deep.Addr); th == nil || len(th.Frames) != len(deep.Frames) || th.Frames[0].Code != deep.Frames[0].Code {
+		t.Errorf("reused stack differs: %v", th)
+	}
+	// The thread moves: its frame pointer now names its caller.
+	links := f.links[deep.Addr]
+	m.now[ts.framePtr] = u64(links[1].addr)
+	before = walks()
+	threads, err = r.Sample(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := walks() - before; got != 1 {
+		t.Errorf("%d threads walked after one moved", got)
+	}
+	if th := threadOf(threads, deep.Addr); th == nil || len(th.Frames) != len(deep.Frames)-1 {
+		t.Errorf("moved thread has %d frames, want %d", len(th.Frames), len(deep.Frames)-1)
+	}
+	// Nobody moves again: every thread is still walked within reuseFor
+	// samples.
+	start := walks()
+	for range 2 * reuseFor {
+		if _, err := r.Sample(opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := walks() - start; n < len(f.threads) {
+		t.Errorf("%d walks in %d samples of %d threads", n, 2*reuseFor, len(f.threads))
+	}
+}
