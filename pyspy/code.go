@@ -25,6 +25,11 @@ type codeInfo struct {
 	firstTraceable int // in code units (3.11+)
 	// codeLen is the length of the bytecode in bytes, or -1 when unknown.
 	codeLen int
+	// pushes marks the code units of instructions whose family can push
+	// a frame (3.11+), decoded on first need; pushesRead says it was
+	// tried, and a nil pushes then that it could not be.
+	pushes     []uint64
+	pushesRead bool
 
 	// For locals, decoded on first use.
 	argcount, kwonly, flags, nlocals int
@@ -168,6 +173,57 @@ func (r *Reader) hotCodeRegions() []region {
 	}
 	r.hot = keep
 	return r.hotRegions
+}
+
+// maxPushScan bounds the bytecode read to find a code object's call sites.
+const maxPushScan = 64 << 10
+
+// mayPush reports whether a frame of ci suspended at byte offset addrq
+// can have pushed the frame it called. Whatever cannot be told (no opcode
+// table for the version, bytecode too long or unreadable, instructions
+// whose opcode is kept elsewhere) counts as able to.
+func (r *Reader) mayPush(ci *codeInfo, addrq int) bool {
+	if r.ops == nil {
+		return true
+	}
+	if !ci.pushesRead {
+		ci.pushesRead = true
+		ci.pushes = r.decodePushes(ci)
+	}
+	u := addrq / 2
+	if ci.pushes == nil || addrq < 0 || u >= len(ci.pushes)*64 {
+		return true
+	}
+	return ci.pushes[u/64]&(1<<(u%64)) != 0
+}
+
+// decodePushes walks ci's bytecode instruction by instruction (an opcode,
+// its argument, then its inline cache units) and marks every unit of the
+// instructions that may push a frame.
+func (r *Reader) decodePushes(ci *codeInfo) []uint64 {
+	if ci.codeLen <= 0 || ci.codeLen > maxPushScan {
+		return nil
+	}
+	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	if err != nil {
+		return nil
+	}
+	units := ci.codeLen / 2
+	bits := make([]uint64, (units+63)/64)
+	for i := 0; i < units; {
+		op := code[2*i]
+		class, caches := r.ops.Class[op], int(r.ops.Caches[op])
+		switch class {
+		case pyversions.OpUnknown, pyversions.OpOpaque:
+			return nil
+		case pyversions.OpPush:
+			for j := i; j <= i+caches && j < units; j++ {
+				bits[j/64] |= 1 << (j % 64)
+			}
+		}
+		i += 1 + caches
+	}
+	return bits
 }
 
 // maxCodeUnits bounds a code object's bytecode; CPython's compiler stops

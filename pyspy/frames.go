@@ -68,11 +68,25 @@ func (r *Reader) walk(t *tstate, locals bool, frames []Frame) ([]Frame, error) {
 	if r.l.IFrame.Code >= 0 {
 		frames, err = r.walkInterpreterFrames(t, locals, frames)
 	} else {
+		base := len(frames)
 		frames, err = r.walkFrameObjects(t, locals, frames)
+		if errors.Is(err, errAllReturned) && t.late != t.frame && t.late != 0 {
+			// The frame the pointer named at the start of the batch
+			// returned before it was copied, and a frame object freed
+			// to the free list no longer links to its caller: start
+			// from where the thread state said the thread was when it
+			// was copied, after the frames.
+			r.links, frames = r.links[:t.links], frames[:base]
+			t.frame = t.late
+			frames, err = r.walkFrameObjects(t, locals, frames)
+		}
 	}
 	t.nlinks = len(r.links) - t.links
 	return frames, err
 }
+
+// errAllReturned is the error of a walk that found every frame returned.
+var errAllReturned = fmt.Errorf("every frame returned while read: %w", ErrTorn)
 
 // ErrNoBase means a stack ended in a frame that cannot be the outermost
 // one of a thread: a generator's or coroutine's frame, which always has a
@@ -90,8 +104,13 @@ const (
 )
 
 // checkBase rejects a walk whose outermost frame runs a generator.
-func (r *Reader) checkBase(frames []Frame, base int) error {
+func (r *Reader) checkBase(frames []Frame, base, popped int) error {
 	if len(frames) == base {
+		if popped > 0 {
+			// Every frame the pointer led to had returned: the thread
+			// is elsewhere now, in frames this walk never saw.
+			return errAllReturned
+		}
 		return nil
 	}
 	outer := frames[len(frames)-1]
@@ -156,7 +175,7 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		frames = append(frames, fr)
 		addr = back
 	}
-	return frames, r.checkBase(frames, base)
+	return frames, r.checkBase(frames, base, skipped)
 }
 
 // lastiOffset turns f_lasti into a byte offset: 3.10 counts it in 2-byte
@@ -194,6 +213,8 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 	var cyc brent
 	steps := 0
 	base := len(frames)
+	popped := 0
+	var callee uint64 // the last frame read, when it can have been called directly
 	for addr := t.frame; addr != 0; {
 		if steps++; steps > maxDepth {
 			return frames, ErrTruncated
@@ -206,12 +227,21 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			return frames, err
 		}
 		code, prev, instr, owner := f.ptr(l.Code), f.ptr(l.Previous), f.ptr(l.Instr), f.u8(l.Owner)
+		entry := false
+		if l.IsEntry >= 0 {
+			entry = f.u8(l.IsEntry) != 0
+		}
 		if f.err != nil {
 			return frames, f.err
 		}
 		code = r.untag(code)
 		cur := addr
 		addr = prev
+		// The previous iteration's frame, if this one called it
+		// directly: Python to Python, without a C-level call between.
+		direct := callee
+		callee = 0
+		canBeCalled := owner <= ownedByGenerator && !entry
 		// Frames of ordinary calls live in the thread's data stack,
 		// below its top; one at or above the top was popped while the
 		// stack was read. The top is read after the frames and their
@@ -224,6 +254,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			if cur >= t.top {
 				if len(r.links) == t.links {
 					r.stats.Popped++
+					popped++
 					continue
 				}
 				return frames, fmt.Errorf("frame at %#x is above the data stack top %#x: %w", cur, t.top, ErrTorn)
@@ -261,9 +292,23 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if !ci.holds(addrq) {
 			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", cur, addrq, ci.codeLen, ErrTorn)
 		}
+		// A frame that called the one above it directly is suspended on
+		// an instruction that pushes frames. One that is not was running
+		// when its memory was copied, and the frames above it are older
+		// ones, returned since but not yet overwritten when copied and
+		// pushed again before the data stack top was: the stack at the
+		// copy ends here.
+		if direct != 0 && !r.mayPush(ci, addrq) {
+			r.stats.Popped += len(r.links) - t.links
+			popped += len(r.links) - t.links
+			r.links, frames = r.links[:t.links], frames[:base]
+		}
 		// A frame whose first traceable instruction has not run yet is
 		// "incomplete": CPython hides it from tracebacks and
 		// sys._current_frames, and so do we.
+		if canBeCalled {
+			callee = cur
+		}
 		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
 			r.links = append(r.links, lk)
 			continue
@@ -277,7 +322,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		}
 		frames = append(frames, fr)
 	}
-	return frames, r.checkBase(frames, base)
+	return frames, r.checkBase(frames, base, popped)
 }
 
 // untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the

@@ -86,6 +86,8 @@ type Reader struct {
 	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
 	gilVar uint64
 	codes  map[uint64]*codeInfo
+	// ops is the version's opcode table (3.11+), for mayPush.
+	ops *pyversions.Opcodes
 	// lastCode memoizes the last code object validated this sample.
 	lastCode *codeInfo
 	// codeHeader and tstateSize are how much of a code object and of a
@@ -152,6 +154,9 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
 	}
 	r.names.init()
+	if v.AtLeast(3, 11) {
+		r.ops = pyversions.OpcodesFor(v.MinorString())
+	}
 	return r
 }
 

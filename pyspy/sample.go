@@ -100,15 +100,14 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		if ts.framePtr != 0 {
 			r.firstWords = append(r.firstWords, ts.framePtr)
 		}
-		if r.l.Thread.DatastackTop >= 0 {
-			// The data stack right before the thread state that holds
-			// its top: a frame pushed after the copy of its slot is then
-			// above the top only if it also was when copied.
-			if c := r.chunkRegion(&ts); c.n > 0 {
-				r.lastRegions = append(r.lastRegions, c)
-			}
-			r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
+		// The data stack right before the thread state that holds its
+		// top: a frame pushed after the copy of its slot is then above
+		// the top only if it also was when copied. Before 3.11 the thread
+		// state last too, for its newer frame pointer.
+		if c := r.chunkRegion(&ts); c.n > 0 {
+			r.lastRegions = append(r.lastRegions, c)
 		}
+		r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
 		start := len(frames)
 		frames, err = r.walk(&ts, opts.Locals, frames)
 		t.Frames = frames[start:len(frames):len(frames)]
@@ -138,7 +137,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		// on are still their callers' callees. Only a stack that needed
 		// reads of its own, or was read in no such order, is read
 		// again.
-		if r.cache.reads == fetches && r.ordered(&ts) {
+		if r.cache.reads == fetches && r.ordered(&ts, addr == gil) {
 			r.stats.Ordered++
 			continue
 		}
@@ -235,14 +234,19 @@ func (r *Reader) remember(addr uint64, ts *tstate, t *Thread, err error, gil uin
 var testHookVerify func()
 
 // ordered reports whether the sample's first batch read t's frame pointer
-// first and its thread state, with the data stack top, last. Before 3.11
-// there is no top: frame objects were copied outermost first, and one that
-// returned is found dead by its reference count instead.
-func (r *Reader) ordered(t *tstate) bool {
+// first and its thread state, with the data stack top, right after its
+// data stack (3.11+). Before 3.11 frame objects lie all over the heap and
+// are copied in address order, a caller before or after its callee, so
+// the stack of the thread that holds the GIL and runs is always read
+// again.
+func (r *Reader) ordered(t *tstate, holder bool) bool {
 	if _, ok := r.cache.earlyU64(t.framePtr); !ok {
 		return false
 	}
-	return t.chunk == 0 && r.l.Thread.DatastackTop < 0 || r.cache.inTail(t.addr)
+	if r.l.Thread.DatastackTop < 0 {
+		return !holder
+	}
+	return r.cache.inTail(t.addr)
 }
 
 // verify decides, from a second read, whether each thread's stack as the
@@ -294,10 +298,16 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64) []error 
 			want(t.addr+uint64(l.Thread.DatastackTop), 8)
 		}
 		if full := gil == 0 || t.addr == gil; full {
-			// The whole used data stack chunk, so that the next
-			// sample's early read covers a stack of another shape.
+			// The whole used data stack chunk, or before 3.11 the
+			// pages of the frame objects, so that the next sample's
+			// early read covers a stack of another shape too.
 			if c := r.chunkRegion(t); c.n > 0 {
 				r.nextVerify = append(r.nextVerify, c)
+			}
+			if r.l.IFrame.Code < 0 {
+				for p := range r.hotPages {
+					r.nextVerify = append(r.nextVerify, region{p, pageSize})
+				}
 			}
 			for _, lk := range r.links[t.links : t.links+t.nlinks] {
 				want(lk.addr+hdr.start, hdr.n)

@@ -44,6 +44,9 @@ type tstate struct {
 	framePtr, cframe uint64
 	// links and nlinks locate the thread's walk in Reader.links.
 	links, nlinks int
+	// late is the innermost frame as the thread state itself held it
+	// (before 3.11), copied after the frames when the batch ordered it.
+	late uint64
 }
 
 // inChunk reports whether addr lies in the thread's current data stack
@@ -68,7 +71,8 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 	}
 	switch {
 	case l.Frame >= 0:
-		t.frame, t.framePtr = r.early(f.ptr(l.Frame), addr+uint64(l.Frame))
+		t.late = f.ptr(l.Frame)
+		t.frame, t.framePtr = r.early(t.late, addr+uint64(l.Frame))
 	case l.CurrentFrame >= 0:
 		t.frame, t.framePtr = r.early(f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
 		if f.err == nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // moving is a snapshot whose bytes change while a sample reads them: the
@@ -206,6 +208,12 @@ func TestStructuralChecks(t *testing.T) {
 				// callers'.
 				tc{"innermost frames returned", map[uint64][]byte{ts.addr + uint64(l.Thread.DatastackTop): u64(links[1].addr)}, nil, len(deep.Frames) - 2},
 			)
+			// The caller of the innermost frame suspended on an
+			// instruction that cannot push a frame: it was running
+			// when copied, and the frame above it is an old one.
+			if u := plainUnit(t, r0, ci); u >= 0 {
+				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart + 2*uint64(u))}, nil, len(deep.Frames) - 1})
+			}
 		} else {
 			cases = append(cases,
 				tc{"dead frame among the callers", map[uint64][]byte{links[3].addr: u64(0)}, ErrTorn, 0},
@@ -257,6 +265,28 @@ func TestStructuralChecks(t *testing.T) {
 			})
 		}
 	}
+}
+
+// plainUnit returns a code unit of ci, past its first traceable one, that
+// starts an instruction whose family never pushes a frame, or -1.
+func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
+	t.Helper()
+	if r.ops == nil {
+		t.Fatal("no opcode table")
+	}
+	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < ci.codeLen/2; {
+		op := code[2*i]
+		if i >= ci.firstTraceable && r.ops.Class[op] == pyversions.OpPlain {
+			return i
+		}
+		i += 1 + int(r.ops.Caches[op])
+	}
+	t.Fatal("no plain instruction")
+	return -1
 }
 
 // TestVerify moves a thread between a sample's first read and its second,
