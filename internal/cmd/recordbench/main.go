@@ -34,8 +34,9 @@
 //   - for pyprof, torn samples read again and samples paused for, per
 //     busy stack read;
 //   - the target's slowdown;
-//   - the profiler's CPU (user+system from its rusage) per stack kept and
-//     as a share of one core over its life;
+//   - the profiler's CPU (from a cpuacct cgroup of its own where the
+//     kernel has one, else user+system from its rusage) per stack kept
+//     and as a share of one core over its life;
 //
 // and a table of pyprof's CPU per stack kept as a multiple of py-spy's and
 // austin's in the same run. A profiler that cannot read a version shows

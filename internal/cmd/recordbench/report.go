@@ -34,7 +34,7 @@ const legend = `Columns, per workload, version and profiler (medians over the ro
   re-reads, paused  pyprof only: torn samples read again, and samples taken with the target paused, per busy stack read
   slowdown     the target's work rate (or wrk's requests/s) against the mean of the unprofiled windows just before
                and after the run; [range over the rounds] — this shared 2-core machine's noise shows there
-  CPU/stack    the profiler process's user+system time (rusage, startup included) per stack kept
+  CPU/stack    the profiler's CPU time (its own cpuacct cgroup, else rusage; startup included) per stack kept
   CPU          the same time as a share of one core over the profiler's life
   —            the profiler cannot read this Python version (or was not found)
 `
