@@ -57,7 +57,10 @@ func TestLiveTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(kids) == 2 && kids[0].Comm == "sleep" && kids[1].Comm == "sleep"
+		// Comm changes early in execve, the command line only once the
+		// new image's stack is set up.
+		sleeping := func(p Proc) bool { return slices.Equal(p.Cmdline, []string{"sleep", "30"}) }
+		return len(kids) == 2 && sleeping(kids[0]) && sleeping(kids[1])
 	})
 	root, err := Default.Get(sh.Process.Pid)
 	if err != nil {
@@ -200,6 +203,12 @@ func TestHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Target = target.Process.Pid
+	// Until the shell's child has exec'd sleep, it is a copy of the
+	// shell, command line and all, and would match too.
+	waitFor(t, "the target's sleep", func() bool {
+		kids, err := Default.Descendants(target.Process.Pid)
+		return err == nil && len(kids) == 1 && slices.Equal(kids[0].Cmdline, []string{"sleep", "30"})
+	})
 	pattern := regexp.QuoteMeta(marker)
 	if m, err := Default.Pgrep(pattern, os.Getpid()); err != nil {
 		r.Err = err.Error()
