@@ -231,6 +231,11 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if l.IsEntry >= 0 {
 			entry = f.u8(l.IsEntry) != 0
 		}
+		// 3.12 and 3.13 set stacktop to -1 while a frame runs and to its
+		// stack depth when it calls (_PyFrame_GetStackPointer and
+		// _PyFrame_SetStackPointer); 3.11 leaves it stale, and 3.14 clears
+		// its stack pointer only in debug builds.
+		running := r.stacktopMarksRunning && f.i32(l.Stacktop) == -1
 		if f.err != nil {
 			return frames, f.err
 		}
@@ -297,8 +302,8 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// when its memory was copied, and the frames above it are older
 		// ones, returned since but not yet overwritten when copied and
 		// pushed again before the data stack top was: the stack at the
-		// copy ends here.
-		if direct != 0 && !r.mayPush(ci, addrq) {
+		// copy ends here. So it is when the frame was running.
+		if direct != 0 && (running || !r.mayPush(ci, addrq)) {
 			r.stats.Popped += len(r.links) - t.links
 			popped += len(r.links) - t.links
 			r.links, frames = r.links[:t.links], frames[:base]

@@ -88,6 +88,9 @@ type Reader struct {
 	codes  map[uint64]*codeInfo
 	// ops is the version's opcode table (3.11+), for mayPush.
 	ops *pyversions.Opcodes
+	// stacktopMarksRunning: a frame's stacktop is -1 exactly while it
+	// runs (3.12, 3.13).
+	stacktopMarksRunning bool
 	// lastCode memoizes the last code object validated this sample.
 	lastCode *codeInfo
 	// codeHeader and tstateSize are how much of a code object and of a
@@ -157,6 +160,8 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 	if v.AtLeast(3, 11) {
 		r.ops = pyversions.OpcodesFor(v.MinorString())
 	}
+	f := l.IFrame
+	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
 	return r
 }
 

@@ -164,7 +164,7 @@ func unwrapJoined(err error) []error {
 // checks that the walk rejects them (or, for frames that returned, skips
 // them) through the reader interface.
 func TestStructuralChecks(t *testing.T) {
-	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap", "testdata/snapshots/sid-3.14.10.snap"} {
+	for _, file := range []string{"testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap", "testdata/snapshots/pyenv-3.13.0.snap", "testdata/snapshots/sid-3.14.10.snap"} {
 		f := loadTorn(t, file)
 		r0 := f.r
 		l := r0.l
@@ -213,6 +213,11 @@ func TestStructuralChecks(t *testing.T) {
 			// when copied, and the frame above it is an old one.
 			if u := plainUnit(t, r0, ci); u >= 0 {
 				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart + 2*uint64(u))}, nil, len(deep.Frames) - 1})
+			}
+			// The caller of the innermost frame was running when copied
+			// (3.12 and 3.13 mark it so), though at a call.
+			if r0.stacktopMarksRunning {
+				cases = append(cases, tc{"caller running", map[uint64][]byte{links[1].addr + uint64(l.IFrame.Stacktop): u32(0xffffffff)}, nil, len(deep.Frames) - 1})
 			}
 		} else {
 			cases = append(cases,
