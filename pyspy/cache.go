@@ -44,6 +44,11 @@ type sampleCache struct {
 	reads int
 	// pages widens small reads to whole pages.
 	pages bool
+	// bodyFirst copies the body of an ordered batch before its first
+	// words, when no frame lies in it (3.11+: the frames are in the
+	// data stack, read last): the sooner the data stack follows the
+	// frame pointers, the less can have moved between them.
+	bodyFirst bool
 
 	arena []byte
 	used  int
@@ -202,13 +207,25 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 		return
 	}
 	c.addrs, c.bufs = c.addrs[:0], c.bufs[:0]
-	for i := range early {
-		c.addrs = append(c.addrs, early[i].addr)
-		c.bufs = append(c.bufs, c.alloc(8))
+	addEarly := func() {
+		for i := range early {
+			c.addrs = append(c.addrs, early[i].addr)
+			c.bufs = append(c.bufs, c.alloc(8))
+		}
+	}
+	// Where the early words are in the batch.
+	first := 0
+	if c.bodyFirst {
+		first = len(body)
+	} else {
+		addEarly()
 	}
 	for _, r := range body {
 		c.addrs = append(c.addrs, r.addr)
 		c.bufs = append(c.bufs, c.alloc(r.n))
+	}
+	if c.bodyFirst {
+		addEarly()
 	}
 	tail := len(c.addrs)
 	for _, r := range last {
@@ -242,8 +259,8 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 			continue
 		}
 		switch {
-		case i < len(early):
-			early[i].val, early[i].ok = le64(c.bufs[i]), true
+		case i >= first && i < first+len(early):
+			early[i-first].val, early[i-first].ok = le64(c.bufs[i]), true
 		case i >= tail:
 			c.overwrite(c.addrs[i], c.bufs[i])
 			c.tail = append(c.tail, c.addrs[i])

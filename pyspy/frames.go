@@ -53,6 +53,9 @@ const (
 type link struct {
 	addr, code, prev, instr uint64
 	owner                   uint8
+	// called: the frame above this one is its direct callee (3.11+),
+	// so this one must be suspended at an instruction that pushes.
+	called bool
 	// frame is the index, among the thread's reported frames, of the
 	// frame this link gave, or -1 for a frame the walk skipped (an entry
 	// or shim frame, an incomplete one).
@@ -268,7 +271,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 				return frames, fmt.Errorf("frame at %#x links up to %#x: %w", cur, prev, ErrTorn)
 			}
 		}
-		lk := link{addr: cur, code: code, prev: prev, instr: instr, owner: owner, frame: -1}
+		lk := link{addr: cur, code: code, prev: prev, instr: instr, owner: owner, frame: -1, called: direct != 0}
 		// Frames the C stack or the interpreter owns carry no Python
 		// code: 3.12 and 3.13 mark them FRAME_OWNED_BY_CSTACK (3); 3.14
 		// puts FRAME_OWNED_BY_INTERPRETER at 3 and the C stack at 4, and
@@ -285,6 +288,13 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 				return frames, fmt.Errorf("frame at %#x: executable: %w", cur, err)
 			}
 			if r.isCode(code, typ) != nil {
+				// Only None stands in for code. Anything else was not
+				// a frame when copied: the frame pointer was read while
+				// the thread ran a stack of other frames' sizes, and
+				// points into one's locals now.
+				if ti, err := r.typeInfo(typ); err != nil || ti.name != "NoneType" {
+					return frames, fmt.Errorf("frame at %#x: executable is not code or None: %w", cur, ErrTorn)
+				}
 				r.links = append(r.links, lk)
 				continue
 			}
@@ -302,8 +312,11 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// when its memory was copied, and the frames above it are older
 		// ones, returned since but not yet overwritten when copied and
 		// pushed again before the data stack top was: the stack at the
-		// copy ends here. So it is when the frame was running.
-		if direct != 0 && (running || !r.mayPush(ci, addrq)) {
+		// copy ends here. So it is when the frame was running, or had
+		// not begun: nothing runs before its first traceable
+		// instruction that could call.
+		incomplete := owner != ownedByGenerator && addrq < 2*ci.firstTraceable
+		if direct != 0 && (running || incomplete || !r.mayPush(ci, addrq)) {
 			r.stats.Popped += len(r.links) - t.links
 			popped += len(r.links) - t.links
 			r.links, frames = r.links[:t.links], frames[:base]
@@ -314,7 +327,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if canBeCalled {
 			callee = cur
 		}
-		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
+		if incomplete {
 			r.links = append(r.links, lk)
 			continue
 		}

@@ -160,6 +160,7 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 	if v.AtLeast(3, 11) {
 		r.ops = pyversions.OpcodesFor(v.MinorString())
 	}
+	r.cache.bodyFirst = v.AtLeast(3, 11)
 	f := l.IFrame
 	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
 	return r

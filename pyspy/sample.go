@@ -376,7 +376,14 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 			continue
 		}
 		if ci, ok := r.codes[lk.code]; ok {
-			fr := ci.frame(r.instrOffset(ci, f.instr))
+			addrq := r.instrOffset(ci, f.instr)
+			// A caller that moved on to an instruction that cannot have
+			// pushed its callee returned from it meanwhile: the callee
+			// kept above it is from the first read only.
+			if i > from && lk.called && !r.mayPush(ci, addrq) {
+				return ErrTorn
+			}
+			fr := ci.frame(addrq)
 			th.Frames[lk.frame].Line = fr.Line
 		}
 	}

@@ -214,6 +214,14 @@ func TestStructuralChecks(t *testing.T) {
 			if u := plainUnit(t, r0, ci); u >= 0 {
 				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart + 2*uint64(u))}, nil, len(deep.Frames) - 1})
 			}
+			// The caller of the innermost frame had not begun: the
+			// frame above it is old, and it is hidden itself.
+			cases = append(cases, tc{"caller not begun", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart - 2)}, nil, len(deep.Frames) - 2})
+			// The frame pointer led into other frames' locals: what
+			// stands where the executable would be is no code object.
+			if r0.v.AtLeast(3, 13) {
+				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].addr + uint64(l.IFrame.Code): u64(r0.codeType)}, ErrTorn, 0})
+			}
 			// The caller of the innermost frame was running when copied
 			// (3.12 and 3.13 mark it so), though at a call.
 			if r0.stacktopMarksRunning {
@@ -308,7 +316,7 @@ func TestVerify(t *testing.T) {
 			codeOff = l.IFrame.Code
 		}
 		other := links[len(links)-1].code // the outermost frame's code
-		for _, c := range []struct {
+		cases := []struct {
 			name   string
 			later  map[uint64][]byte
 			torn   bool
@@ -317,7 +325,24 @@ func TestVerify(t *testing.T) {
 			{"nothing moved", nil, false, len(deep.Frames)},
 			{"a caller's code replaced", map[uint64][]byte{links[4].addr + uint64(codeOff): u64(other)}, true, 0},
 			{"returned into a caller", map[uint64][]byte{ts.framePtr: u64(links[2].addr)}, false, len(deep.Frames) - 2},
-		} {
+		}
+		if l.IFrame.Code >= 0 {
+			// A caller below the frame the thread is at now moved on to
+			// an instruction that cannot push: it returned from the
+			// callee the first read kept above it.
+			ci := f.r.codes[links[2].code]
+			u := plainUnit(t, f.r, ci)
+			cases = append(cases, struct {
+				name   string
+				later  map[uint64][]byte
+				torn   bool
+				frames int
+			}{"a caller moved off its call", map[uint64][]byte{
+				ts.framePtr:                            u64(links[1].addr),
+				links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+			}, true, 0})
+		}
+		for _, c := range cases {
 			t.Run(file+"/"+c.name, func(t *testing.T) {
 				// The first sample of a reader has no order to rely
 				// on, so verify reads the stack again.
