@@ -313,10 +313,11 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// ones, returned since but not yet overwritten when copied and
 		// pushed again before the data stack top was: the stack at the
 		// copy ends here. So it is when the frame was running, or had
-		// not begun: nothing runs before its first traceable
-		// instruction that could call.
-		incomplete := owner != ownedByGenerator && addrq < 2*ci.firstTraceable
-		if direct != 0 && (running || incomplete || !r.mayPush(ci, addrq)) {
+		// run no instruction at all (3.11 and 3.12 point a new frame's
+		// prev_instr before its first). An incomplete frame can have
+		// called, though: 3.13's shim that runs a class's __init__
+		// calls it before its own first traceable instruction.
+		if direct != 0 && (running || addrq < 0 || !r.mayPush(ci, addrq)) {
 			r.stats.Popped += len(r.links) - t.links
 			popped += len(r.links) - t.links
 			r.links, frames = r.links[:t.links], frames[:base]
@@ -327,7 +328,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if canBeCalled {
 			callee = cur
 		}
-		if incomplete {
+		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
 			r.links = append(r.links, lk)
 			continue
 		}

@@ -14,7 +14,7 @@ import (
 // here catches a shape that silently stops being started.
 var stacksShapes = []string{
 	"main", "recursion", "mutual", "methods", "closure", "lambda", "generator",
-	"listcomp", "dictcomp", "setcomp", "genexpr", "decorated", "except",
+	"listcomp", "dictcomp", "setcomp", "genexpr", "decorated", "init", "except",
 	"finally", "multiline_arg", "multiline_callee", "generated", "asyncio",
 	"unicode", "super", "raw_thread", "dummy_thread", "default_name", "locals",
 }

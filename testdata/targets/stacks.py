@@ -156,6 +156,25 @@ def shape_decorated():
     return decorated_target()
 
 
+# A class called from Python often enough to specialize the call: from 3.13
+# the interpreter then runs __init__ under a shim frame of its own, which
+# has not begun by design.
+class Parker(object):
+    def __init__(self, parks):
+        if parks:
+            park()
+
+
+def make_parker(parks):
+    return Parker(parks)
+
+
+def shape_init():
+    for _ in range(1000):
+        make_parker(False)
+    make_parker(True)
+
+
 def shape_except():
     try:
         raise ValueError("parked in except")
@@ -425,6 +444,7 @@ SHAPES = [
     ("setcomp", "thread", shape_setcomp, "setcomp"),
     ("genexpr", "thread", shape_genexpr, "genexpr"),
     ("decorated", "thread", shape_decorated, "decorated"),
+    ("init", "thread", shape_init, "init"),
     ("except", "thread", shape_except, "except"),
     ("finally", "thread", shape_finally, "finally"),
     ("multiline_arg", "thread", shape_multiline_arg, "multiline-arg"),
