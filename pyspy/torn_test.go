@@ -316,12 +316,13 @@ func TestVerify(t *testing.T) {
 			codeOff = l.IFrame.Code
 		}
 		other := links[len(links)-1].code // the outermost frame's code
-		cases := []struct {
+		type verifyCase struct {
 			name   string
 			later  map[uint64][]byte
 			torn   bool
 			frames int
-		}{
+		}
+		cases := []verifyCase{
 			{"nothing moved", nil, false, len(deep.Frames)},
 			{"a caller's code replaced", map[uint64][]byte{links[4].addr + uint64(codeOff): u64(other)}, true, 0},
 			{"returned into a caller", map[uint64][]byte{ts.framePtr: u64(links[2].addr)}, false, len(deep.Frames) - 2},
@@ -332,12 +333,7 @@ func TestVerify(t *testing.T) {
 			// callee the first read kept above it.
 			ci := f.r.codes[links[2].code]
 			u := plainUnit(t, f.r, ci)
-			cases = append(cases, struct {
-				name   string
-				later  map[uint64][]byte
-				torn   bool
-				frames int
-			}{"a caller moved off its call", map[uint64][]byte{
+			cases = append(cases, verifyCase{"a caller moved off its call", map[uint64][]byte{
 				ts.framePtr:                            u64(links[1].addr),
 				links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
 			}, true, 0})
