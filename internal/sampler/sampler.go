@@ -296,8 +296,6 @@ func (s *Sampler) interval() time.Duration {
 func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
 	period := time.Duration(float64(time.Second) / s.opts.Rate)
 	next := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for {
 		next = next.Add(s.interval())
 		now := time.Now()
@@ -311,11 +309,8 @@ func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
 				next = now
 			}
 		}
-		timer.Reset(max(0, time.Until(next)))
-		select {
-		case <-ctx.Done():
+		if !sleepUntil(ctx, next) {
 			return nil
-		case <-timer.C:
 		}
 		now = time.Now()
 		if s.opts.Subprocesses && now.Sub(s.lastScan) >= rescanEvery {
