@@ -106,8 +106,10 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 	var total uint64
 	for i := range c.spans {
 		s := &c.spans[i]
-		if s.used && total+uint64(len(s.data)) <= maxFootprint && !insideAny(s.addr, uint64(len(s.data)), last) {
-			c.foot = append(c.foot, region{s.addr, uint64(len(s.data))})
+		if s.used && total+uint64(len(s.data)) <= maxFootprint {
+			// What the batch copies last anyway need not be copied
+			// before too (a data stack chunk that grew shrinks again).
+			c.foot = appendOutside(c.foot, region{s.addr, uint64(len(s.data))}, last)
 			total += uint64(len(s.data))
 		}
 	}
@@ -128,14 +130,23 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 	c.fetchOrdered(c.early, c.foot, last)
 }
 
-// insideAny reports whether [addr, addr+n) lies inside one of regs.
-func insideAny(addr, n uint64, regs []region) bool {
-	for _, r := range regs {
-		if addr >= r.addr && addr+n <= r.addr+r.n {
-			return true
+// appendOutside appends to dst the parts of r that lie outside every
+// region of regs.
+func appendOutside(dst []region, r region, regs []region) []region {
+	for i, x := range regs {
+		lo, hi := max(r.addr, x.addr), min(r.addr+r.n, x.addr+x.n)
+		if lo >= hi {
+			continue
 		}
+		if r.addr < lo {
+			dst = appendOutside(dst, region{r.addr, lo - r.addr}, regs[i+1:])
+		}
+		if end := r.addr + r.n; hi < end {
+			dst = appendOutside(dst, region{hi, end - hi}, regs[i+1:])
+		}
+		return dst
 	}
-	return false
+	return append(dst, r)
 }
 
 // earlyWord is a word copied at the start of a batch.

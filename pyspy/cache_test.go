@@ -1,6 +1,7 @@
 package pyspy
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 	"testing"
@@ -50,6 +51,34 @@ func TestBatchOrder(t *testing.T) {
 			}
 			if !cache.inTail(last) {
 				t.Errorf("last region not in the tail")
+			}
+		})
+	}
+}
+
+func TestAppendOutside(t *testing.T) {
+	tests := []struct {
+		name string
+		r    region
+		regs []region
+		want []region
+	}{
+		{"no overlap", region{100, 50}, []region{{200, 10}, {0, 100}}, []region{{100, 50}}},
+		{"inside one", region{100, 50}, []region{{90, 100}}, nil},
+		{"exactly one", region{100, 50}, []region{{100, 50}}, nil},
+		{"covers the start", region{100, 50}, []region{{80, 40}}, []region{{120, 30}}},
+		{"covers the end", region{100, 50}, []region{{140, 40}}, []region{{100, 40}}},
+		{"in the middle", region{100, 50}, []region{{110, 10}}, []region{{100, 10}, {120, 30}}},
+		{"two holes", region{100, 50}, []region{{110, 10}, {130, 5}}, []region{{100, 10}, {120, 10}, {135, 15}}},
+		{"holes out of order", region{100, 50}, []region{{130, 5}, {110, 10}}, []region{{100, 10}, {120, 10}, {135, 15}}},
+		{"a chunk that grew", region{0x1000, 8896}, []region{{0x1000, 8656}}, []region{{0x1000 + 8656, 240}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := appendOutside(nil, tc.r, tc.regs)
+			slices.SortFunc(got, func(a, b region) int { return cmp.Compare(a.addr, b.addr) })
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("appendOutside(%v, %v) = %v, want %v", tc.r, tc.regs, got, tc.want)
 			}
 		})
 	}
