@@ -280,7 +280,14 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			r.links = append(r.links, lk)
 			continue
 		}
-		if r.v.AtLeast(3, 13) {
+		// A code object met before is validated by r.code from its
+		// header alone, type included; reading its type on its own would
+		// copy its whole page into every later sample's batch.
+		var ci *codeInfo
+		if _, known := r.codes[code]; known && r.v.AtLeast(3, 13) {
+			ci, _ = r.code(code)
+		}
+		if ci == nil && r.v.AtLeast(3, 13) {
 			// f_executable may be something other than a code object
 			// (None) in frames that run no bytecode.
 			typ, err := r.typeOf(code)
@@ -299,9 +306,10 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 				continue
 			}
 		}
-		ci, err := r.code(code)
-		if err != nil {
-			return frames, fmt.Errorf("frame at %#x: %w", cur, err)
+		if ci == nil {
+			if ci, err = r.code(code); err != nil {
+				return frames, fmt.Errorf("frame at %#x: %w", cur, err)
+			}
 		}
 		addrq := int(int64(instr - ci.codeStart))
 		if !ci.holds(addrq) {

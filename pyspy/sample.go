@@ -146,6 +146,11 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	r.verifying = read
 	if len(read) > 0 {
 		errs = append(errs, r.verify(threads, read, gil)...)
+	} else {
+		// Nothing needed a second read: the next sample reads one only
+		// if it needs one, after its walks, rather than in a syscall of
+		// its own at its start that a steady stack never uses.
+		r.nextVerify = r.nextVerify[:0]
 	}
 	r.framesHint = max(r.framesHint, len(frames)+16)
 	if !opts.NoNames {
