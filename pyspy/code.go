@@ -30,6 +30,8 @@ type codeInfo struct {
 	// tried, and a nil pushes then that it could not be.
 	pushes     []uint64
 	pushesRead bool
+	// calls marks, among them, the units of calls (pyversions.OpCall).
+	calls []uint64
 
 	// For locals, decoded on first use.
 	argcount, kwonly, flags, nlocals int
@@ -183,47 +185,63 @@ const maxPushScan = 64 << 10
 // table for the version, bytecode too long or unreadable, instructions
 // whose opcode is kept elsewhere) counts as able to.
 func (r *Reader) mayPush(ci *codeInfo, addrq int) bool {
+	return r.unitIn(ci, addrq, func(ci *codeInfo) []uint64 { return ci.pushes }, true)
+}
+
+// isCall reports whether a frame of ci suspended at byte offset addrq is
+// in a call (pyversions.OpCall), false where that cannot be told.
+func (r *Reader) isCall(ci *codeInfo, addrq int) bool {
+	return r.unitIn(ci, addrq, func(ci *codeInfo) []uint64 { return ci.calls }, false)
+}
+
+// unitIn looks up the code unit at addrq in one of ci's bitmaps, decoding
+// them on first need; unknown says what an undecodable unit counts as.
+func (r *Reader) unitIn(ci *codeInfo, addrq int, bitmap func(*codeInfo) []uint64, unknown bool) bool {
 	if r.ops == nil {
-		return true
+		return unknown
 	}
 	if !ci.pushesRead {
 		ci.pushesRead = true
-		ci.pushes = r.decodePushes(ci)
+		ci.pushes, ci.calls = r.decodePushes(ci)
 	}
+	bits := bitmap(ci)
 	u := addrq / 2
-	if ci.pushes == nil || addrq < 0 || u >= len(ci.pushes)*64 {
-		return true
+	if bits == nil || addrq < 0 || u >= len(bits)*64 {
+		return unknown
 	}
-	return ci.pushes[u/64]&(1<<(u%64)) != 0
+	return bits[u/64]&(1<<(u%64)) != 0
 }
 
 // decodePushes walks ci's bytecode instruction by instruction (an opcode,
 // its argument, then its inline cache units) and marks every unit of the
-// instructions that may push a frame.
-func (r *Reader) decodePushes(ci *codeInfo) []uint64 {
+// instructions that may push a frame, and of those that are calls.
+func (r *Reader) decodePushes(ci *codeInfo) (pushes, calls []uint64) {
 	if ci.codeLen <= 0 || ci.codeLen > maxPushScan {
-		return nil
+		return nil, nil
 	}
 	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	units := ci.codeLen / 2
-	bits := make([]uint64, (units+63)/64)
+	pushes, calls = make([]uint64, (units+63)/64), make([]uint64, (units+63)/64)
 	for i := 0; i < units; {
 		op := code[2*i]
 		class, caches := r.ops.Class[op], int(r.ops.Caches[op])
 		switch class {
 		case pyversions.OpUnknown, pyversions.OpOpaque:
-			return nil
-		case pyversions.OpPush:
+			return nil, nil
+		case pyversions.OpPush, pyversions.OpCall:
 			for j := i; j <= i+caches && j < units; j++ {
-				bits[j/64] |= 1 << (j % 64)
+				pushes[j/64] |= 1 << (j % 64)
+				if class == pyversions.OpCall {
+					calls[j/64] |= 1 << (j % 64)
+				}
 			}
 		}
 		i += 1 + caches
 	}
-	return bits
+	return pushes, calls
 }
 
 // maxCodeUnits bounds a code object's bytecode; CPython's compiler stops

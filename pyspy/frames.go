@@ -217,7 +217,8 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 	steps := 0
 	base := len(frames)
 	popped := 0
-	var callee uint64 // the last frame read, when it can have been called directly
+	var callee uint64     // the last frame read, when it can have been called directly
+	var calleeFunc uint64 // its function object
 	for addr := t.frame; addr != 0; {
 		if steps++; steps > maxDepth {
 			return frames, ErrTruncated
@@ -238,7 +239,15 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// stack depth when it calls (_PyFrame_GetStackPointer and
 		// _PyFrame_SetStackPointer); 3.11 leaves it stale, and 3.14 clears
 		// its stack pointer only in debug builds.
-		running := r.stacktopMarksRunning && f.i32(l.Stacktop) == -1
+		stacktop := int32(-1)
+		if l.Stacktop >= 0 {
+			stacktop = f.i32(l.Stacktop)
+		}
+		running := r.stacktopMarksRunning && stacktop == -1
+		var fn uint64
+		if l.Func >= 0 {
+			fn = r.untag(f.ptr(l.Func))
+		}
 		if f.err != nil {
 			return frames, f.err
 		}
@@ -247,8 +256,8 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		addr = prev
 		// The previous iteration's frame, if this one called it
 		// directly: Python to Python, without a C-level call between.
-		direct := callee
-		callee = 0
+		direct, directFunc := callee, calleeFunc
+		callee, calleeFunc = 0, 0
 		canBeCalled := owner <= ownedByGenerator && !entry
 		// Frames of ordinary calls live in the thread's data stack,
 		// below its top; one at or above the top was popped while the
@@ -325,7 +334,12 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// prev_instr before its first). An incomplete frame can have
 		// called, though: 3.13's shim that runs a class's __init__
 		// calls it before its own first traceable instruction.
-		if direct != 0 && (running || addrq < 0 || !r.mayPush(ci, addrq)) {
+		//
+		// A caller in a call holds what it called; a callee of another
+		// function is one it called earlier (3.11 leaves no mark on a
+		// caller that runs: it may be in a call to C code meanwhile, or
+		// about to push the callee it holds).
+		if direct != 0 && (running || addrq < 0 || !r.mayPush(ci, addrq) || !r.holdsCallee(cur, ci, addrq, stacktop, directFunc)) {
 			r.stats.Popped += len(r.links) - t.links
 			popped += len(r.links) - t.links
 			r.links, frames = r.links[:t.links], frames[:base]
@@ -334,9 +348,15 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// "incomplete": CPython hides it from tracebacks and
 		// sys._current_frames, and so do we.
 		if canBeCalled {
-			callee = cur
+			callee, calleeFunc = cur, fn
 		}
 		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
+			// Its caller is not checked for the function it holds: a
+			// trampoline never gets this far (3.13's shim that runs a
+			// class's __init__, with None for its function and the
+			// class where its caller's callable was), and an ordinary
+			// callee only for an instant.
+			calleeFunc = 0
 			r.links = append(r.links, lk)
 			continue
 		}
@@ -350,6 +370,37 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		frames = append(frames, fr)
 	}
 	return frames, r.checkBase(frames, base, popped)
+}
+
+// maxStackSlots bounds a frame's value stack (co_stacksize), for the slot
+// holdsCallee reads.
+const maxStackSlots = 1 << 16
+
+// holdsCallee reports whether the frame at cur, of code ci, suspended at
+// addrq with stacktop as its stack pointer, can have called the function
+// fn: it is not in a call, or its stack holds fn where calls keep their
+// callable. A call consumes its callable and arguments when it pushes
+// the callee's frame, but leaves their slots as they were: from the stack
+// pointer the call saved, the NULL (or the method) and the callable (or
+// self) before 3.13, the callable and then self or NULL from 3.13. Where
+// this cannot be told (3.14 keeps a stack pointer rather than an offset,
+// a version without an opcode table) the caller passes.
+func (r *Reader) holdsCallee(cur uint64, ci *codeInfo, addrq int, stacktop int32, fn uint64) bool {
+	l := &r.l.IFrame
+	if l.Func < 0 || l.Stacktop < 0 || fn == 0 || !r.isCall(ci, addrq) {
+		return true
+	}
+	if int(stacktop) < ci.nlocalsplus || int(stacktop) >= ci.nlocalsplus+maxStackSlots {
+		return false
+	}
+	// The slots lie in the memory the frame was read with (the data
+	// stack chunk, a generator's page); what is not there (a snapshot
+	// holds only what its walk read) cannot be told.
+	b := r.cache.find(cur+uint64(l.Localsplus)+8*uint64(stacktop), 16)
+	if b == nil {
+		return true
+	}
+	return r.untag(le64(b)) == fn || r.untag(le64(b[8:])) == fn
 }
 
 // untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the

@@ -271,9 +271,9 @@ func (r *Reader) ordered(t *tstate, holder bool) bool {
 //     the data stack top from 3.11, referenced before), or the stack is
 //     torn: two moments of a thread whose callers changed meanwhile.
 //
-// Kept frames take their lines from the second read, except an innermost
-// frame that has since called deeper, which keeps the line it ran when
-// the walk read it.
+// The frame the thread is in now takes its line from the second read,
+// unless it has since called deeper: it keeps the line it ran when the
+// walk read it. Its callers cannot have moved while it was on the stack.
 //
 // The second read is taken right after the sample's first one, before the
 // walks, of what the previous sample's verify read: the sooner it follows,
@@ -380,16 +380,15 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 		if deeper && i == from || f.instr == lk.instr {
 			continue
 		}
+		// A caller stands still while the frame it called is on the
+		// stack: one that moved returned from it meanwhile, and the
+		// frame kept above it, alike in code and caller, is another
+		// call's, pushed where the first one was.
+		if i > from {
+			return ErrTorn
+		}
 		if ci, ok := r.codes[lk.code]; ok {
-			addrq := r.instrOffset(ci, f.instr)
-			// A caller that moved on to an instruction that cannot have
-			// pushed its callee returned from it meanwhile: the callee
-			// kept above it is from the first read only.
-			if i > from && lk.called && !r.mayPush(ci, addrq) {
-				return ErrTorn
-			}
-			fr := ci.frame(addrq)
-			th.Frames[lk.frame].Line = fr.Line
+			th.Frames[lk.frame].Line = ci.frame(r.instrOffset(ci, f.instr)).Line
 		}
 	}
 	if keep == 0 && len(th.Frames) > 0 {

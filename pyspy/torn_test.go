@@ -30,6 +30,10 @@ func moveOnVerify(t testing.TB, m *moving) {
 func (m *moving) ReadAt(p []byte, off int64) (int, error) {
 	n, err := m.Snapshot.ReadAt(p, off)
 	lo, hi := uint64(off), uint64(off)+uint64(len(p))
+	if err != nil && m.covers(lo, hi) {
+		// Bytes the snapshot's walk never read, which a test supplies.
+		n, err = len(p), nil
+	}
 	apply := func(patches map[uint64][]byte) {
 		for a, b := range patches {
 			for i := range b {
@@ -44,6 +48,23 @@ func (m *moving) ReadAt(p []byte, off int64) (int, error) {
 		apply(m.later)
 	}
 	return n, err
+}
+
+// covers reports whether the patches in effect cover [lo, hi) whole.
+func (m *moving) covers(lo, hi uint64) bool {
+	for x := lo; x < hi; x++ {
+		in := false
+		for a, b := range m.now {
+			in = in || x >= a && x < a+uint64(len(b))
+		}
+		for a, b := range m.later {
+			in = in || m.moved && x >= a && x < a+uint64(len(b))
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
 }
 
 // tornFixture is a snapshot reader and what an undisturbed sample of it
@@ -101,6 +122,16 @@ func (f *tornFixture) deepest() Thread {
 		}
 	}
 	return deep
+}
+
+// read returns n bytes at addr of the snapshot.
+func (f *tornFixture) read(t testing.TB, addr uint64, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := f.snap.ReadAt(b, int64(addr)); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // reader opens a fresh reader over m.
@@ -197,6 +228,10 @@ func TestStructuralChecks(t *testing.T) {
 			want    error // nil: read without error
 			frames  int   // frames expected when want is nil
 		}
+		// What a case has read in the sample's first batch, as a live
+		// target's data stack is: memory the walk finds there rather
+		// than reads.
+		fetch := map[string][]region{}
 		cases := []tc{
 			{"instruction past its code", map[uint64][]byte{links[1].addr + uint64(instrOff): pastBytes}, ErrTorn, 0},
 		}
@@ -221,6 +256,28 @@ func TestStructuralChecks(t *testing.T) {
 			// stands where the executable would be is no code object.
 			if r0.v.AtLeast(3, 13) {
 				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].addr + uint64(l.IFrame.Code): u64(r0.codeType)}, ErrTorn, 0})
+			}
+			// The caller of the innermost frame is in a call of another
+			// function than the one above it (3.11-3.13, which keep the
+			// callable where the caller's stack pointer is): it was in a
+			// call to C code or about to push its callee, and the frame
+			// above it is an old one.
+			if l.IFrame.Func >= 0 && l.IFrame.Stacktop >= 0 {
+				top := binary.LittleEndian.Uint32(f.read(t, links[1].addr+uint64(l.IFrame.Stacktop), 4))
+				slots := links[1].addr + uint64(l.IFrame.Localsplus) + 8*uint64(top)
+				fn := f.read(t, links[0].addr+uint64(l.IFrame.Func), 8)
+				// Before 3.13 NULL and then the function; from 3.13 the
+				// function and then NULL (no self).
+				holds := append(u64(0), fn...)
+				if r0.v.AtLeast(3, 13) {
+					holds = append(append([]byte{}, fn...), u64(0)...)
+				}
+				cases = append(cases,
+					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(r0.codeType), u64(0)...)}, nil, len(deep.Frames) - 1},
+					tc{"caller holds its callee", map[uint64][]byte{slots: holds}, nil, len(deep.Frames)},
+				)
+				fetch["caller holds another callable"] = []region{{slots, 16}}
+				fetch["caller holds its callee"] = []region{{slots, 16}}
 			}
 			// The caller of the innermost frame was running when copied
 			// (3.12 and 3.13 mark it so), though at a call.
@@ -248,6 +305,7 @@ func TestStructuralChecks(t *testing.T) {
 			t.Run(file+"/"+c.name, func(t *testing.T) {
 				m := &moving{Snapshot: f.snap, now: c.patches}
 				r := f.reader(t, m)
+				r.refresh = append(r.refresh, fetch[c.name]...)
 				threads, err := r.Sample(SampleOptions{NoNames: true})
 				addr := deep.Addr
 				if c.want == ErrNoBase {
@@ -272,8 +330,8 @@ func TestStructuralChecks(t *testing.T) {
 				if th := threadOf(threads, addr); th == nil || len(th.Frames) != c.frames {
 					t.Errorf("%d frames, want %d", len(th.Frames), c.frames)
 				}
-				if r.stats.Popped == 0 {
-					t.Error("no frame counted as returned")
+				if popped := r.stats.Popped > 0; popped != (c.frames < len(deep.Frames)) {
+					t.Errorf("frames counted as returned: %v, want %v", popped, !popped)
 				}
 			})
 		}
@@ -299,6 +357,25 @@ func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
 		i += 1 + int(r.ops.Caches[op])
 	}
 	t.Fatal("no plain instruction")
+	return -1
+}
+
+// callUnit returns the first unit of a call in ci other than the one
+// holding unit not, or -1.
+func callUnit(t testing.TB, r *Reader, ci *codeInfo, not int) int {
+	t.Helper()
+	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < ci.codeLen/2; {
+		op := code[2*i]
+		n := 1 + int(r.ops.Caches[op])
+		if r.ops.Class[op] == pyversions.OpCall && (not < i || not >= i+n) {
+			return i
+		}
+		i += n
+	}
 	return -1
 }
 
@@ -336,6 +413,24 @@ func TestVerify(t *testing.T) {
 			cases = append(cases, verifyCase{"a caller moved off its call", map[uint64][]byte{
 				ts.framePtr:                            u64(links[1].addr),
 				links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+			}, true, 0})
+		}
+		// A caller below the frame the thread is at now moved on to
+		// another call: it returned from the callee the first read kept
+		// above it, and that frame, unchanged in code and caller, is
+		// another call's.
+		if l.IFrame.Code >= 0 {
+			ci := f.r.codes[links[2].code]
+			if u := callUnit(t, f.r, ci, int(links[2].instr-ci.codeStart)/2); u >= 0 {
+				cases = append(cases, verifyCase{"a caller moved to another call", map[uint64][]byte{
+					ts.framePtr:                            u64(links[1].addr),
+					links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+				}, true, 0})
+			}
+		} else {
+			cases = append(cases, verifyCase{"a caller moved to another call", map[uint64][]byte{
+				ts.framePtr:                           u64(links[1].addr),
+				links[2].addr + uint64(l.Frame.Lasti): u32(uint32(links[2].instr) - 2),
 			}, true, 0})
 		}
 		for _, c := range cases {

@@ -103,6 +103,7 @@ type IFrameLayout struct {
 	Owner      int64 // owner
 	IsEntry    int64 // is_entry (3.11)
 	Stacktop   int64 // stacktop
+	Func       int64 // f_func (3.11), f_funcobj (3.12+)
 }
 
 // CodeLayout is PyCodeObject.

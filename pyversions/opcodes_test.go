@@ -25,8 +25,8 @@ func TestOpcodeTables(t *testing.T) {
 			if o == nil {
 				t.Fatal("no table")
 			}
-			if o.Class[tc.call] != OpPush || o.Caches[tc.call] != tc.callCaches {
-				t.Errorf("CALL (%d): class %d caches %d, want push with %d", tc.call, o.Class[tc.call], o.Caches[tc.call], tc.callCaches)
+			if o.Class[tc.call] != OpCall || o.Caches[tc.call] != tc.callCaches {
+				t.Errorf("CALL (%d): class %d caches %d, want call with %d", tc.call, o.Class[tc.call], o.Caches[tc.call], tc.callCaches)
 			}
 			if o.Class[tc.loadFast] != OpPlain {
 				t.Errorf("LOAD_FAST (%d): class %d, want plain", tc.loadFast, o.Class[tc.loadFast])

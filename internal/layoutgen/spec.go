@@ -79,6 +79,7 @@ var specs = []spec{
 	off("IFrame.Owner", "_PyInterpreterFrame.owner").from("3.11"),
 	off("IFrame.IsEntry", "_PyInterpreterFrame.is_entry").from("3.11"),
 	off("IFrame.Stacktop", "_PyInterpreterFrame.stacktop").from("3.11"),
+	off("IFrame.Func", "_PyInterpreterFrame.f_func", "_PyInterpreterFrame.f_funcobj").from("3.11"),
 
 	size("Code.Size", "PyCodeObject"),
 	off("Code.Argcount", "PyCodeObject.co_argcount"),

@@ -27,12 +27,13 @@ import (
 
 // script prints, for every opcode value, its name, the number of inline
 // cache units its instructions carry, and whether its family pushes a
-// frame. Specialized and instrumented opcodes take their family's caches:
+// frame, and whether it is a call. Specialized and instrumented opcodes take their family's caches:
 // they are rewritten in place of the base instruction. A family pushes a
 // frame when one of its members calls Python code inline (CALL_PY_*,
 // BINARY_SUBSCR_GETITEM, LOAD_ATTR_PROPERTY, FOR_ITER_GEN, SEND_GEN, the
-// __init__ trampoline's EXIT_INIT_CHECK, an executor's inlined frames): a
-// code object specializes at run time, so a reader can only know families.
+// __init__ trampoline's EXIT_INIT_CHECK, an executor's inlined frames; in
+// 3.11 only the first two): a code object specializes at run time, so a
+// reader can only know families.
 const script = `
 import dis, json, opcode, sys
 names = {op: name for name, op in opcode.opmap.items()}
@@ -43,6 +44,14 @@ names.update({op: name for name, op in getattr(dis, "_all_opmap", {}).items() if
 ice = opcode._inline_cache_entries
 PUSH = {"CALL", "CALL_KW", "CALL_FUNCTION_EX", "PRECALL", "BINARY_SUBSCR", "BINARY_OP",
         "LOAD_ATTR", "FOR_ITER", "SEND", "ENTER_EXECUTOR", "EXIT_INIT_CHECK"}
+if sys.version_info[:2] == (3, 11):
+    # 3.11 pushes inline only in calls and BINARY_SUBSCR_GETITEM; its
+    # generators, properties and operators run through C.
+    PUSH = {"CALL", "PRECALL", "BINARY_SUBSCR"}
+# The calls among them: they call the callable their operands hold, below
+# its arguments on the caller's stack. 3.11's PRECALL pushes nothing but
+# holds its callable where CALL will: a caller seen there runs.
+CALLS = {"CALL", "CALL_KW", "CALL_FUNCTION_EX", "PRECALL"}
 # Whose original opcode lives in a side table: the instruction's extent is
 # unknown from the bytecode alone.
 OPAQUE = {"INSTRUMENTED_LINE", "INSTRUMENTED_INSTRUCTION", "ENTER_EXECUTOR"}
@@ -55,7 +64,7 @@ for op in range(256):
     if base.startswith("INSTRUMENTED_") and base[len("INSTRUMENTED_"):] in opcode.opmap:
         base = base[len("INSTRUMENTED_"):]
     caches = ice[opcode.opmap[base]] if isinstance(ice, list) else ice.get(base, 0)
-    out[op] = {"name": name, "caches": caches, "push": base in PUSH, "opaque": name in OPAQUE}
+    out[op] = {"name": name, "caches": caches, "push": base in PUSH, "call": base in CALLS, "opaque": name in OPAQUE}
 print(json.dumps({"version": "%d.%d.%d" % sys.version_info[:3], "ops": out}))
 `
 
@@ -63,6 +72,7 @@ type opInfo struct {
 	Name   string `json:"name"`
 	Caches int    `json:"caches"`
 	Push   bool   `json:"push"`
+	Call   bool   `json:"call"`
 	Opaque bool   `json:"opaque"`
 }
 
@@ -122,6 +132,8 @@ func main() {
 				switch {
 				case info.Opaque:
 					class[op] = pyversions.OpOpaque
+				case info.Call:
+					class[op] = pyversions.OpCall
 				case info.Push:
 					class[op] = pyversions.OpPush
 				default:
