@@ -185,31 +185,37 @@ const maxPushScan = 64 << 10
 // table for the version, bytecode too long or unreadable, instructions
 // whose opcode is kept elsewhere) counts as able to.
 func (r *Reader) mayPush(ci *codeInfo, addrq int) bool {
-	return r.unitIn(ci, addrq, func(ci *codeInfo) []uint64 { return ci.pushes }, true)
+	r.decodeUnits(ci)
+	v, ok := unitBit(ci.pushes, addrq)
+	return v || !ok
 }
 
 // isCall reports whether a frame of ci suspended at byte offset addrq is
 // in a call (pyversions.OpCall), false where that cannot be told.
 func (r *Reader) isCall(ci *codeInfo, addrq int) bool {
-	return r.unitIn(ci, addrq, func(ci *codeInfo) []uint64 { return ci.calls }, false)
+	r.decodeUnits(ci)
+	v, ok := unitBit(ci.calls, addrq)
+	return v && ok
 }
 
-// unitIn looks up the code unit at addrq in one of ci's bitmaps, decoding
-// them on first need; unknown says what an undecodable unit counts as.
-func (r *Reader) unitIn(ci *codeInfo, addrq int, bitmap func(*codeInfo) []uint64, unknown bool) bool {
-	if r.ops == nil {
-		return unknown
-	}
+// decodeUnits decodes ci's bitmaps of code units on first need.
+func (r *Reader) decodeUnits(ci *codeInfo) {
 	if !ci.pushesRead {
 		ci.pushesRead = true
-		ci.pushes, ci.calls = r.decodePushes(ci)
+		if r.ops != nil {
+			ci.pushes, ci.calls = r.decodePushes(ci)
+		}
 	}
-	bits := bitmap(ci)
+}
+
+// unitBit returns the bit of bits for the code unit at byte offset addrq,
+// and whether bits tells it at all.
+func unitBit(bits []uint64, addrq int) (v, ok bool) {
 	u := addrq / 2
 	if bits == nil || addrq < 0 || u >= len(bits)*64 {
-		return unknown
+		return false, false
 	}
-	return bits[u/64]&(1<<(u%64)) != 0
+	return bits[u/64]&(1<<(u%64)) != 0, true
 }
 
 // decodePushes walks ci's bytecode instruction by instruction (an opcode,

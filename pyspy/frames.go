@@ -53,9 +53,6 @@ const (
 type link struct {
 	addr, code, prev, instr uint64
 	owner                   uint8
-	// called: the frame above this one is its direct callee (3.11+),
-	// so this one must be suspended at an instruction that pushes.
-	called bool
 	// frame is the index, among the thread's reported frames, of the
 	// frame this link gave, or -1 for a frame the walk skipped (an entry
 	// or shim frame, an incomplete one).
@@ -280,7 +277,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 				return frames, fmt.Errorf("frame at %#x links up to %#x: %w", cur, prev, ErrTorn)
 			}
 		}
-		lk := link{addr: cur, code: code, prev: prev, instr: instr, owner: owner, frame: -1, called: direct != 0}
+		lk := link{addr: cur, code: code, prev: prev, instr: instr, owner: owner, frame: -1}
 		// Frames the C stack or the interpreter owns carry no Python
 		// code: 3.12 and 3.13 mark them FRAME_OWNED_BY_CSTACK (3); 3.14
 		// puts FRAME_OWNED_BY_INTERPRETER at 3 and the C stack at 4, and

@@ -26,9 +26,10 @@ import (
 )
 
 // script prints, for every opcode value, its name, the number of inline
-// cache units its instructions carry, and whether its family pushes a
-// frame, and whether it is a call. Specialized and instrumented opcodes take their family's caches:
-// they are rewritten in place of the base instruction. A family pushes a
+// cache units its instructions carry, whether its family pushes a frame
+// and whether it is a call. Specialized and instrumented opcodes take
+// their family's caches: they are rewritten in place of the base
+// instruction. A family pushes a
 // frame when one of its members calls Python code inline (CALL_PY_*,
 // BINARY_SUBSCR_GETITEM, LOAD_ATTR_PROPERTY, FOR_ITER_GEN, SEND_GEN, the
 // __init__ trampoline's EXIT_INIT_CHECK, an executor's inlined frames; in
