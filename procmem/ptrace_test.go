@@ -102,6 +102,51 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
+// A goroutine that is its own tracer pauses and resumes on its thread;
+// another goroutine cannot resume what it paused, and trying leaves the
+// target paused for the owner to resume. After unlock, the shared tracer
+// serves the goroutine again.
+func TestLockTracer(t *testing.T) {
+	c := startPython(t, needFile(t, systemPython), spinScript)
+	p := c.open(t)
+	counters := c.info["counters"]
+	checkRunning(t, p, counters)
+
+	unlock := LockTracer()
+	pp, err := p.Pause()
+	if err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	if pp.tracer != unix.Gettid() {
+		t.Errorf("paused by thread %d, want this goroutine's %d", pp.tracer, unix.Gettid())
+	}
+	checkPaused(t, p, pp, counters)
+	errc := make(chan error)
+	go func() { errc <- pp.Resume() }()
+	if err := <-errc; err == nil {
+		t.Error("Resume from another goroutine succeeded")
+	}
+	checkPaused(t, p, pp, counters)
+	if err := pp.Resume(); err != nil {
+		t.Error(err)
+	}
+	unlock()
+	checkRunning(t, p, counters)
+
+	pp, err = p.PauseThreads([]int{p.Pid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pp.tracer != int(tracer.tid.Load()) {
+		t.Errorf("after unlock, paused by thread %d, want the shared tracer %d", pp.tracer, tracer.tid.Load())
+	}
+	if err := pp.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	checkRunning(t, p, counters)
+}
+
 // A signal sent while the target is paused stays pending and is handled
 // once it runs again.
 func TestPauseSignalWhilePaused(t *testing.T) {
@@ -500,5 +545,37 @@ func TestPauseThreads(t *testing.T) {
 	}
 	if _, err := p.PauseThreads([]int{1 << 30}); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("pausing only a gone thread: %v, want ESRCH", err)
+	}
+}
+
+// BenchmarkPauseLeader pauses only the main thread, as the sampler does
+// when it holds the GIL, from the shared tracer thread and from a
+// goroutine that is its own tracer; cpu-µs/op is this program's CPU.
+func BenchmarkPauseLeader(b *testing.B) {
+	c := startPython(b, needFile(b, systemPython), spinScript)
+	p := c.open(b)
+	for _, bc := range []struct {
+		name string
+		lock bool
+	}{{"shared", false}, {"own", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.lock {
+				defer LockTracer()()
+			}
+			var r0, r1 syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+			for b.Loop() {
+				pp, err := p.PauseThreads([]int{p.Pid()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := pp.Resume(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+			cpu := r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano()
+			b.ReportMetric(float64(cpu)/1e3/float64(b.N), "cpu-µs/op")
+		})
 	}
 }

@@ -535,6 +535,9 @@ func gilHolder(threads []pyspy.Thread, last int) int {
 // every thread is stopped instead, and whether each was running is read
 // while they are stopped (see procmem.StoppedInSyscall).
 func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byte, error) {
+	// Our own thread pauses and resumes: the shared tracer thread would
+	// cost two thread switches each way, with the target stopped.
+	defer procmem.LockTracer()()
 	if holder != 0 {
 		pp, err := p.t.Proc.PauseThreads([]int{holder})
 		if err == nil {
