@@ -381,16 +381,22 @@ func (pp *Paused) Resume() error {
 	if pp.resumed {
 		return nil
 	}
-	var err error
-	if tid := onTracer(func() {
-		if unix.Gettid() == pp.tracer {
-			err = pp.detachAll()
-		}
-	}); tid != pp.tracer {
+	if tid := tracerFor(); tid != pp.tracer {
 		return fmt.Errorf("resume process %d: paused by thread %d, not %d", pp.pid, pp.tracer, tid)
 	}
+	var err error
+	onTracer(func() { err = pp.detachAll() })
 	pp.resumed = true
 	return err
+}
+
+// tracerFor returns the thread onTracer would run the caller's requests
+// on: its own in LockTracer, else the shared one (0 before it started).
+func tracerFor() int {
+	if here := tracer.here.Load(); here != 0 && int64(unix.Gettid()) == here {
+		return int(here)
+	}
+	return int(tracer.tid.Load())
 }
 
 // detachAll runs on the tracer thread.

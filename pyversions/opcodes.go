@@ -5,8 +5,8 @@ import "sort"
 // Opcodes says, for one minor version's bytecode, what each opcode value
 // is to a stack reader: Class is OpUnknown, OpPlain, OpPush, OpOpaque or
 // OpCall, and Caches the number of inline cache code units that follow
-// the instruction. A reader uses them to tell whether a frame that is not the
-// innermost one is suspended where a call could have pushed its callee.
+// the instruction. A reader uses them to tell whether a frame that is not
+// the innermost one is suspended where a call could have pushed its callee.
 type Opcodes struct {
 	Class  [256]uint8
 	Caches [256]uint8

@@ -29,12 +29,11 @@ import (
 // cache units its instructions carry, whether its family pushes a frame
 // and whether it is a call. Specialized and instrumented opcodes take
 // their family's caches: they are rewritten in place of the base
-// instruction. A family pushes a
-// frame when one of its members calls Python code inline (CALL_PY_*,
-// BINARY_SUBSCR_GETITEM, LOAD_ATTR_PROPERTY, FOR_ITER_GEN, SEND_GEN, the
-// __init__ trampoline's EXIT_INIT_CHECK, an executor's inlined frames; in
-// 3.11 only the first two): a code object specializes at run time, so a
-// reader can only know families.
+// instruction. A family pushes a frame when one of its members calls
+// Python code inline (CALL_PY_*, BINARY_SUBSCR_GETITEM, LOAD_ATTR_PROPERTY,
+// FOR_ITER_GEN, SEND_GEN, the __init__ trampoline's EXIT_INIT_CHECK, an
+// executor's inlined frames; in 3.11 only the first two): a code object
+// specializes at run time, so a reader can only know families.
 const script = `
 import dis, json, opcode, sys
 names = {op: name for name, op in opcode.opmap.items()}
