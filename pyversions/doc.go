@@ -13,3 +13,4 @@ package pyversions
 
 //go:generate go run ../internal/cmd/genlayouts -o layouts_gen.go -debugoffsets debugoffsets_gen.go
 //go:generate go run ../internal/cmd/genopcodes -o opcodes_gen.go
+//go:generate go run ../internal/cmd/genstackeffects -o stackeffects_gen.go
