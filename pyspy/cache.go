@@ -23,6 +23,10 @@ type span struct {
 	addr uint64
 	data []byte
 	used bool
+	// seq numbers the fetch that copied the span: spans of a later fetch
+	// were copied later, and one fetch copies its regions in address
+	// order.
+	seq int
 }
 
 func (s *span) end() uint64 { return s.addr + uint64(len(s.data)) }
@@ -276,7 +280,7 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 			c.overwrite(c.addrs[i], c.bufs[i])
 			c.tail = append(c.tail, c.addrs[i])
 		default:
-			c.insert(span{addr: c.addrs[i], data: c.bufs[i]})
+			c.insert(span{addr: c.addrs[i], data: c.bufs[i], seq: c.reads})
 		}
 	}
 }
@@ -306,7 +310,7 @@ func (c *sampleCache) overwrite(addr uint64, b []byte) {
 		copy(c.spans[i].data[addr-c.spans[i].addr:], b)
 		return
 	}
-	c.insert(span{addr: addr, data: b})
+	c.insert(span{addr: addr, data: b, seq: c.reads})
 }
 
 // mergeGap is the largest hole between two regions that a fetch reads
@@ -359,6 +363,27 @@ func (c *sampleCache) insert(s span) {
 	}
 	c.spans[i] = s
 	c.spans = slices.Delete(c.spans, i+1, j)
+}
+
+// copiedAfter reports whether the bytes at a were copied after those at b,
+// and whether the cache can tell: both must lie in its spans.
+func (c *sampleCache) copiedAfter(a, b uint64) (after, known bool) {
+	sa, sb := c.spanOf(a), c.spanOf(b)
+	if sa == nil || sb == nil {
+		return false, false
+	}
+	if sa.seq != sb.seq {
+		return sa.seq > sb.seq, true
+	}
+	return a > b, true
+}
+
+func (c *sampleCache) spanOf(addr uint64) *span {
+	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > addr })
+	if i < len(c.spans) && c.spans[i].addr <= addr {
+		return &c.spans[i]
+	}
+	return nil
 }
 
 // find returns the bytes [addr, addr+n) if one span holds them.
@@ -444,7 +469,7 @@ func (c *sampleCache) direct(addr, n uint64) ([]byte, error) {
 		return nil, fmt.Errorf("read %#x+%d: %w", addr, n, err)
 	}
 	if n <= maxDirect {
-		c.insert(span{addr: addr, data: b, used: true})
+		c.insert(span{addr: addr, data: b, used: true, seq: c.reads})
 	}
 	return b, nil
 }

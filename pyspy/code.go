@@ -33,6 +33,12 @@ type codeInfo struct {
 	// calls marks, among them, the units of calls (pyversions.OpCall).
 	calls []uint64
 
+	// codeBytes is the bytecode's bytes object (≤3.10), and call what the
+	// callable check learnt of it (see callState), once callRead.
+	codeBytes uint64
+	call      *callState
+	callRead  bool
+
 	// For locals, decoded on first use.
 	argcount, kwonly, flags, nlocals int
 	nlocalsplus                      int
@@ -318,7 +324,8 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 	namePtr, filePtr, linePtr := f.ptr(c.Name), f.ptr(c.Filename), f.ptr(c.Linetable)
 	if c.Code >= 0 {
 		// Up to 3.10 the bytecode is a bytes object of its own.
-		if n, err := r.bytesLen(f.ptr(c.Code)); err == nil && n <= 2*maxCodeUnits {
+		ci.codeBytes = f.ptr(c.Code)
+		if n, err := r.bytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
 			ci.codeLen = n
 		}
 	}

@@ -57,6 +57,9 @@ type link struct {
 	// frame this link gave, or -1 for a frame the walk skipped (an entry
 	// or shim frame, an incomplete one).
 	frame int32
+	// confirmed says the callable check (before 3.11) found this frame
+	// calling the code of the frame above it.
+	confirmed bool
 }
 
 // walk appends t's frames to frames, innermost first, and returns the
@@ -166,7 +169,16 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if !ci.holds(addrq) {
 			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", addr, addrq, ci.codeLen, ErrTorn)
 		}
-		r.links = append(r.links, link{addr: addr, code: code, prev: back, instr: uint64(uint32(lasti)), frame: int32(len(frames) - base)})
+		// A stack read while it changed can pair a caller with a frame
+		// of another of its calls, the same function's or not.
+		verdict := callUnknown
+		if n := len(r.links); r.checkCalls && n > t.links {
+			if verdict = r.checkCallee(addr, ci, addrq, &r.links[n-1]); verdict == callTorn {
+				return frames, fmt.Errorf("frame at %#x calls another function than the frame above it: %w", addr, ErrTorn)
+			}
+		}
+		r.links = append(r.links, link{addr: addr, code: code, prev: back, instr: uint64(uint32(lasti)),
+			frame: int32(len(frames) - base), confirmed: verdict == callConfirmed})
 		fr := ci.frame(addrq)
 		fr.Addr = addr
 		if locals {

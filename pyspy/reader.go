@@ -88,6 +88,12 @@ type Reader struct {
 	codes  map[uint64]*codeInfo
 	// ops is the version's opcode table (3.11+), for mayPush.
 	ops *pyversions.Opcodes
+	// effects is the version's stack effects (3.8–3.10), for the
+	// callable check of frame objects, which runs in samples that verify
+	// (checkCalls); callees caches what callables call.
+	effects    *pyversions.StackEffects
+	checkCalls bool
+	callees    map[uint64]calleeEntry
 	// stacktopMarksRunning: a frame's stacktop is -1 exactly while it
 	// runs (3.12, 3.13).
 	stacktopMarksRunning bool
@@ -123,6 +129,9 @@ type Stats struct {
 	// consistent, and Reused the stacks of waiting threads taken from an
 	// earlier sample (see stillStack).
 	Ordered, Reused int
+	// Unanchored counts stacks (before 3.11) kept with innermost frames
+	// that no second read could vouch for (see verifyObjects).
+	Unanchored int
 }
 
 // New locates the interpreter and returns a Reader for it.
@@ -159,6 +168,8 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 	r.names.init()
 	if v.AtLeast(3, 11) {
 		r.ops = pyversions.OpcodesFor(v.MinorString())
+	} else if v.AtLeast(3, 8) {
+		r.effects = pyversions.StackEffectsFor(v.MinorString())
 	}
 	r.cache.bodyFirst = v.AtLeast(3, 11)
 	f := l.IFrame

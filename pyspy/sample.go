@@ -57,6 +57,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	r.firstWords, r.lastRegions = r.firstWords[:0], r.lastRegions[:0]
 	r.links = r.links[:0]
 	r.stats.Samples++
+	r.checkCalls = opts.Verify
 	if opts.Verify {
 		r.fresh.reset()
 		for _, rg := range r.nextVerify {

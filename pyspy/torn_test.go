@@ -3,6 +3,8 @@ package pyspy
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"testing"
 
@@ -553,5 +555,86 @@ func TestReuse(t *testing.T) {
 	}
 	if n := walks() - start; n < len(f.threads) {
 		t.Errorf("%d walks in %d samples of %d threads", n, 2*reuseFor, len(f.threads))
+	}
+}
+
+// TestCallableCheckFrameObjects builds, in a 3.9 snapshot, callers that
+// cannot have called the frame above them (before 3.11, whose frames do
+// not say which function they run): a sample that verifies rejects their
+// stacks as torn, one taken while the target is paused reads them as
+// they are.
+func TestCallableCheckFrameObjects(t *testing.T) {
+	f := loadTorn(t, "testdata/snapshots/pyenv-3.9.18.snap")
+	r0, l := f.r, f.r.l
+	deep := f.deepest()
+	links := f.links[deep.Addr]
+	// links[2] is recurse(n) in "return recurse(n - 1)", at its
+	// CALL_FUNCTION 1, and links[1] the recurse it called, itself in
+	// "return park()".
+	caller, callee := links[2], links[1]
+	ci := r0.codes[caller.code]
+	if ci == nil || ci.fn.Name != "recurse" || r0.codes[callee.code].fn.Name != "recurse" {
+		t.Fatalf("frames 1 and 2 are not recurse's")
+	}
+	// recurse's bytecode as 3.9 compiles it (stacks.py), which the
+	// snapshot does not hold.
+	code := asm(opLoadFast, 0, opLoadConst, 1, 107, 1, opPopJumpFalse, 14, opLoadGlobal, 0, opCallFunction, 0, opReturnValue, 0,
+		opLoadGlobal, 1, opLoadFast, 0, opLoadConst, 2, 24, 0, opCallFunction, 1, opReturnValue, 0)
+	if len(code) != ci.codeLen || int(caller.instr) != 22 {
+		t.Fatalf("recurse has %d bytes of code, its caller is at %d", ci.codeLen, caller.instr)
+	}
+	// A function object of a given code, its type "function", at
+	// addresses the snapshot does not use.
+	const fnBase, typAddr, nameAddr = 0x7ff000000000, 0x7ff000001000, 0x7ff000002ff0
+	typ := make([]byte, extent(l.Type.Name, l.Type.Flags))
+	copy(typ[l.Type.Name:], u64(nameAddr))
+	function := func(i int, code uint64) (uint64, map[uint64][]byte) {
+		a := fnBase + 64*uint64(i)
+		return a, map[uint64][]byte{a: append(append(u64(1), u64(typAddr)...), u64(code)...)}
+	}
+	stack := caller.addr + uint64(l.Frame.Localsplus) + 8*uint64(ci.nlocals)
+	args := callee.addr + uint64(l.Frame.Localsplus)
+	base := map[uint64][]byte{
+		ci.codeBytes + uint64(l.Bytes.Sval): code,
+		typAddr:                             typ,
+		nameAddr:                            []byte("function\x00\x00\x00\x00\x00\x00\x00\x00"),
+	}
+	own, ownFn := function(0, callee.code)
+	other, otherFn := function(1, links[0].code) // park's
+	const seven, eight = 0x7ff000003000, 0x7ff000003040
+	cases := []struct {
+		name    string
+		patches []map[uint64][]byte
+		torn    bool
+	}{
+		{"caller calls its callee", []map[uint64][]byte{ownFn, {stack: append(u64(own), u64(seven)...), args: u64(seven)}}, false},
+		{"caller calls another function", []map[uint64][]byte{otherFn, {stack: append(u64(other), u64(seven)...), args: u64(seven)}}, true},
+		{"callee of another call", []map[uint64][]byte{ownFn, {stack: append(u64(own), u64(seven)...), args: u64(eight)}}, true},
+		{"caller at an instruction that calls nothing", []map[uint64][]byte{{caller.addr + uint64(l.Frame.Lasti): u32(16)}}, true},
+	}
+	for _, c := range cases {
+		for _, verify := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/verify=%v", c.name, verify), func(t *testing.T) {
+				patches := maps.Clone(base)
+				for _, p := range c.patches {
+					maps.Copy(patches, p)
+				}
+				m := &moving{Snapshot: f.snap, now: patches}
+				r := f.reader(t, m)
+				// The stack and the arguments are in the first batch,
+				// as the pages of a live target's frames are.
+				r.refresh = append(r.refresh, region{stack, 16}, region{args, 8})
+				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: verify})
+				got := tornErrOf(err, deep.Addr)
+				if want := c.torn && verify; want != errors.Is(got, ErrTorn) {
+					t.Fatalf("error %v, want torn %v", got, want)
+				}
+				if got == nil {
+					if th := threadOf(threads, deep.Addr); th == nil || len(th.Frames) != len(deep.Frames) {
+						t.Errorf("kept %v, want %d frames", th, len(deep.Frames))
+					}
+				}
+			})
+		}
 	}
 }
