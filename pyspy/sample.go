@@ -22,6 +22,12 @@ type SampleOptions struct {
 	// the thread is now (see verify). A stack that cannot be vouched for
 	// is reported as ErrTorn, so that the caller can sample again.
 	Verify bool
+	// Plausible relaxes Verify, for a sampler that never pauses: a stack
+	// whose innermost frames no second read could vouch for (before 3.11,
+	// see verifyObjects) is kept when every frame of it could have called
+	// the frame above it, though some call went through C code that does
+	// not tell what it called.
+	Plausible bool
 	// Reuse lets a thread that waits keep the stack an earlier sample
 	// walked, as long as nothing shows it moved (see stillStack): most of
 	// the cost of sampling a process of many waiting threads is saved,
@@ -146,7 +152,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	}
 	r.verifying = read
 	if len(read) > 0 {
-		errs = append(errs, r.verify(threads, read, gil)...)
+		errs = append(errs, r.verify(threads, read, gil, opts.Plausible)...)
 	} else {
 		// Nothing needed a second read: the next sample reads one only
 		// if it needs one, after its walks, rather than in a syscall of
@@ -271,6 +277,8 @@ func (r *Reader) ordered(t *tstate, holder bool) bool {
 //     must still hold the same code object and caller, and be live (below
 //     the data stack top from 3.11, referenced before), or the stack is
 //     torn: two moments of a thread whose callers changed meanwhile.
+//     Before 3.11, whose frame objects are reused at once, see
+//     verifyObjects.
 //
 // The frame the thread is in now takes its line from the second read,
 // unless it has since called deeper: it keeps the line it ran when the
@@ -280,7 +288,7 @@ func (r *Reader) ordered(t *tstate, holder bool) bool {
 // walks, of what the previous sample's verify read: the sooner it follows,
 // the less has moved, and in a steady state it holds everything. What it
 // lacks (a thread deeper than before) is read after the walks.
-func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64) []error {
+func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64, plausible bool) []error {
 	if testHookVerify != nil {
 		testHookVerify()
 	}
@@ -326,7 +334,7 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64) []error 
 	}
 	var errs []error
 	for _, v := range ts {
-		if err := r.verifyThread(&threads[v.index], &v.ts, gil, hdr); err != nil {
+		if err := r.verifyThread(&threads[v.index], &v.ts, gil, hdr, plausible); err != nil {
 			errs = append(errs, &ThreadError{v.ts.addr, err})
 		}
 	}
@@ -334,7 +342,7 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64) []error 
 }
 
 // verifyThread is verify's decision for one thread.
-func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader) error {
+func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader, plausible bool) error {
 	fc := r.fresh
 	now, ok := fc.u64(t.framePtr)
 	if !ok {
@@ -352,6 +360,9 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 			return ErrTorn
 		}
 		return nil
+	}
+	if r.l.IFrame.Code < 0 {
+		return r.verifyObjects(th, t, now, hdr, plausible)
 	}
 	top := t.top
 	if t.chunk != 0 {
@@ -400,6 +411,89 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 		r.stats.Returned++
 	}
 	th.Frames = th.Frames[len(th.Frames)-keep:]
+	return nil
+}
+
+// verifyObjects is verifyThread's decision for the GIL holder's frame
+// objects (before 3.11). A frame object freed on return goes to its code's
+// "zombie" slot or to a free list and is taken again by the next call, of
+// any code at any depth; the innermost frames of code that calls small
+// functions in a loop (recursion over a hot leaf) are therefore all
+// different frames a few microseconds later, at the same addresses. No
+// second read can tell a frame of those from the one the walk read, so it
+// vouches only for the outer frames that stood still, the anchor: from the
+// outermost frame in, each frame the second read finds with the code and
+// caller the walk read, referenced, and with its caller still at the
+// instruction the walk read (a caller that moved returned from the frame
+// meanwhile).
+//
+// A thread now in an anchored frame returned into it (or stayed there):
+// its stack is that frame, at the line it runs now, and its callers. A
+// thread now elsewhere ran on above the anchor, and the walk is kept as
+// the walk checked it: every frame referenced (no frame of a free list or
+// a zombie), of a known code object, its instruction inside that code, the
+// chain ending in a frame that can begin a thread's stack, and every
+// caller able to call the frame above it (see checkCallee). A caller whose
+// call the check could not confirm (it calls through C: a builtin, a type,
+// an operator) must moreover have stood still, unless plausible asks only
+// for a stack that could be. A stack whose outermost frame changed is
+// torn.
+func (r *Reader) verifyObjects(th *Thread, t *tstate, now uint64, hdr frameHeader, plausible bool) error {
+	fc := r.fresh
+	links := r.links[t.links : t.links+t.nlinks]
+	// links[still:] are anchored and at the instruction the walk read.
+	anchor, still := len(links), len(links)
+	var callerInstr uint64
+	for anchor > 0 {
+		lk := &links[anchor-1]
+		f, ok := fc.frame(lk.addr, hdr)
+		if !ok || f.code != lk.code || f.prev != lk.prev || f.refcnt <= 0 ||
+			anchor < len(links) && callerInstr != links[anchor].instr {
+			break
+		}
+		callerInstr = f.instr
+		anchor--
+		if still == anchor+1 && f.instr == lk.instr {
+			still = anchor
+		}
+		if lk.addr != now {
+			continue
+		}
+		keep := len(th.Frames)
+		if lk.frame >= 0 {
+			keep -= int(lk.frame)
+			if ci, ok := r.codes[lk.code]; ok && f.instr != lk.instr {
+				th.Frames[lk.frame].Line = ci.frame(r.instrOffset(ci, f.instr)).Line
+			}
+		}
+		if keep < len(th.Frames) {
+			r.stats.Returned++
+			th.Frames = th.Frames[len(th.Frames)-keep:]
+		}
+		return nil
+	}
+	if anchor == len(links) && len(links) > 0 {
+		return ErrTorn
+	}
+	// An edge the callable check could not confirm holds if both its
+	// frames are anchored, or if its caller stood still from before the
+	// copy of the frame it called (an earlier copy may show a frame of a
+	// call the caller has left since); a plausible one needs only the
+	// caller to have stood still.
+	for i := 1; i < len(links) && i-1 < anchor; i++ {
+		if links[i].confirmed {
+			continue
+		}
+		if i < still {
+			return ErrTorn
+		}
+		if after, ok := r.cache.copiedAfter(links[i-1].addr, links[i].addr); !plausible && (!ok || !after) {
+			return ErrTorn
+		}
+	}
+	if anchor > 0 {
+		r.stats.Unanchored++
+	}
 	return nil
 }
 

@@ -638,3 +638,62 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFrameObjects moves a 3.9 thread between a sample's walk and its
+// second read: frames the second read finds changed are kept as the walk
+// read them only above callers that can vouch for them.
+func TestVerifyFrameObjects(t *testing.T) {
+	f := loadTorn(t, "testdata/snapshots/pyenv-3.9.18.snap")
+	l := f.r.l
+	deep := f.deepest()
+	links := f.links[deep.Addr]
+	ts := f.ts[deep.Addr]
+	outer := links[len(links)-1]
+	// The innermost frame (park, called through a builtin's C code:
+	// no callable check confirms it) became another frame, and the
+	// thread is in a frame the walk never saw.
+	replaced := map[uint64][]byte{links[0].addr + uint64(l.Frame.Back): u64(0x1234), ts.framePtr: u64(0x7ff000004000)}
+	moved := maps.Clone(replaced)
+	moved[links[1].addr+uint64(l.Frame.Lasti)] = u32(8)
+	// Whether the first batch copies the innermost frame after its
+	// caller, which a caller that stood still then vouches for.
+	after := links[0].addr > links[1].addr
+	t.Logf("innermost frame copied after its caller: %v", after)
+	cases := []struct {
+		name          string
+		later         map[uint64][]byte
+		strict, loose bool // torn in each mode
+	}{
+		{"nothing moved", nil, false, false},
+		{"innermost replaced above a still caller", replaced, !after, false},
+		{"innermost replaced above a caller that moved", moved, true, true},
+		{"outermost frame changed", map[uint64][]byte{outer.addr + uint64(l.Frame.Code): u64(links[0].code)}, true, true},
+	}
+	for _, c := range cases {
+		for _, plausible := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/plausible=%v", c.name, plausible), func(t *testing.T) {
+				m := &moving{Snapshot: f.snap, later: c.later}
+				moveOnVerify(t, m)
+				r := f.reader(t, m)
+				// The two innermost frames in the first batch, which
+				// copies them in address order.
+				n := uint64(l.Frame.Localsplus)
+				r.refresh = append(r.refresh, region{links[0].addr, n}, region{links[1].addr, n})
+				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true, Plausible: plausible})
+				got := tornErrOf(err, deep.Addr)
+				want := c.strict
+				if plausible {
+					want = c.loose
+				}
+				if want != errors.Is(got, ErrTorn) {
+					t.Fatalf("error %v, want torn %v", got, want)
+				}
+				if got == nil {
+					if th := threadOf(threads, deep.Addr); th == nil || len(th.Frames) != len(deep.Frames) {
+						t.Errorf("kept %v, want %d frames", th, len(deep.Frames))
+					}
+				}
+			})
+		}
+	}
+}

@@ -375,9 +375,13 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		// A running target can change between the reads of one sample;
 		// the reader keeps only stacks that existed, and sampling again
 		// at once usually succeeds.
-		opts := pyspy.SampleOptions{Verify: true, Reuse: true}
+		opts := pyspy.SampleOptions{Verify: true, Reuse: true, Plausible: s.opts.Mode == Nonblocking}
 		threads, err = p.t.Sample(opts)
-		for retry := 0; retry < maxRetries && hasThreadErrors(err); retry++ {
+		retries := maxRetries
+		if s.opts.Mode == Nonblocking {
+			retries = maxRetriesNonblocking
+		}
+		for retry := 0; retry < retries && hasThreadErrors(err); retry++ {
 			s.stats.Retries++
 			threads, err = p.t.Sample(opts)
 		}
@@ -486,8 +490,14 @@ func (p *proc) running(t pyspy.Thread, states map[int]byte) bool {
 // maxIdleThreads bounds the waiting threads remembered per process.
 const maxIdleThreads = 1 << 14
 
-// maxRetries bounds the immediate re-reads of a torn sample.
-const maxRetries = 2
+// maxRetries bounds the immediate re-reads of a torn sample, in a mode
+// that pauses the target when they fail; one that never pauses has only
+// re-reads to get a sample, each a few tens of microseconds, and tries
+// more of them.
+const (
+	maxRetries            = 2
+	maxRetriesNonblocking = 5
+)
 
 func hasThreadErrors(err error) bool {
 	_, ok := threadError(err)
