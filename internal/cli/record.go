@@ -280,8 +280,8 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
 	}
-	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again, %d paused), %d processes, %.1f s, %.1f Hz achieved",
-		path, p.Total(), st.Errors, st.Retries, st.Paused, len(st.Seen), elapsed.Seconds(), rate)
+	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again, %d paused, target stopped %.1f ms), %d processes, %.1f s, %.1f Hz achieved",
+		path, p.Total(), st.Errors, st.Retries, st.Paused, float64(st.Stopped)/float64(time.Millisecond), len(st.Seen), elapsed.Seconds(), rate)
 	if st.Missed > 0 {
 		fmt.Fprintf(stderr, ", %d samples missed after stalls", st.Missed)
 	}

@@ -95,6 +95,10 @@ type Stats struct {
 	// PausedThreads counts the paused samples (Auto and Blocking) for
 	// which stopping the GIL holder alone was enough.
 	PausedThreads int64
+	// Stopped sums, over the pauses, the time from just before the first
+	// thread was stopped to just after the last was resumed: an upper
+	// bound on how long the target stood still for pyprof.
+	Stopped time.Duration
 	Missed        int64         // ticks skipped after stalls
 	MaxLag        time.Duration // worst lateness of a tick
 	Processes     int           // processes being sampled now
@@ -548,6 +552,8 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 	// Our own thread pauses and resumes: the shared tracer thread would
 	// cost two thread switches each way, with the target stopped.
 	defer procmem.LockTracer()()
+	start := time.Now()
+	defer func() { s.stats.Stopped += time.Since(start) }()
 	if holder != 0 {
 		pp, err := p.t.Proc.PauseThreads([]int{holder})
 		if err == nil {

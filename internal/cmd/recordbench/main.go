@@ -32,7 +32,8 @@
 //   - for callpaths and gunicorn, stacks of idle threads recorded as
 //     active (total);
 //   - for pyprof, torn samples read again and samples paused for, per
-//     busy stack read;
+//     busy stack read, and the share of the run its pauses kept the
+//     target stopped;
 //   - the target's slowdown;
 //   - the profiler's CPU (from a cpuacct cgroup of its own where the
 //     kernel has one, else user+system from its rusage) per stack kept
@@ -85,6 +86,7 @@ type run struct {
 	errors      int
 	retries     int
 	paused      int
+	stopped     time.Duration // pyprof's own sum of its pauses
 	attempts    int // pyprof's stack reads: samples + errors
 	pyprofStats bool
 	cpu, wall   time.Duration

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // profiler is one row of the tables: a profiler in one mode.
@@ -82,7 +83,7 @@ func allProfilers(pyprof, pyspy, austin string) []*profiler {
 }
 
 // pyprofSummary is record's last line on stderr.
-var pyprofSummary = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again, (\d+) paused\)`)
+var pyprofSummary = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again, (\d+) paused(?:, target stopped ([\d.]+) ms)?\)`)
 
 func parsePyprof(out string, stdout, stderr []byte, r *run) error {
 	stacks, err := parseCollapsed(out)
@@ -97,6 +98,9 @@ func parsePyprof(out string, stdout, stderr []byte, r *run) error {
 	r.errors, _ = strconv.Atoi(string(m[2]))
 	r.retries, _ = strconv.Atoi(string(m[3]))
 	r.paused, _ = strconv.Atoi(string(m[4]))
+	if ms, err := strconv.ParseFloat(string(m[5]), 64); err == nil {
+		r.stopped = time.Duration(ms * float64(time.Millisecond))
+	}
 	r.pyprofStats = true
 	return nil
 }

@@ -32,6 +32,8 @@ const legend = `Columns, per workload, version and profiler (medians over the ro
                and py-spy (without --idle) record only threads they find active; austin runs with -s (sleepless),
                which drops idle samples (without it austin records every thread at every sample)
   re-reads, paused  pyprof only: torn samples read again, and samples taken with the target paused, per busy stack read
+  stopped      pyprof only: the time its pauses kept the target stopped (its own sum, pause to resume), as a share of
+               the run: the slowdown they cause, measured without the noise of the target's work rate
   slowdown     the target's work rate (or wrk's requests/s) against the mean of the unprofiled windows just before
                and after the run; [range over the rounds] — this shared 2-core machine's noise shows there
   CPU/stack    the profiler's CPU time (its own cpuacct cgroup, else rusage; startup included) per stack kept
@@ -49,7 +51,7 @@ func (rep *report) print(out io.Writer) {
 	if w.idle {
 		head = append(head, "idle as active")
 	}
-	head = append(head, "re-reads", "paused", w.unit, "slowdown", "CPU/stack", "CPU")
+	head = append(head, "re-reads", "paused", "stopped", w.unit, "slowdown", "CPU/stack", "CPU")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	var notes []string
 	for vi, v := range rep.versions {
@@ -105,7 +107,7 @@ func (rep *report) columns(c *cell, due int) []string {
 		if rep.w.idle {
 			add("")
 		}
-		add("", "", fmt.Sprintf("%.0f", rate), "", "", "")
+		add("", "", "", fmt.Sprintf("%.0f", rate), "", "", "")
 		return cols
 	}
 	if c.prof.noStacks {
@@ -113,9 +115,9 @@ func (rep *report) columns(c *cell, due int) []string {
 		if rep.w.idle {
 			add(dash)
 		}
-		add(dash, dash)
+		add(dash, dash, dash)
 	} else {
-		var kept, errs, reread, paused []float64
+		var kept, errs, reread, paused, stopped []float64
 		recorded, impossible, lineless, idle := 0, 0, 0, 0
 		stats := false
 		for _, r := range c.runs {
@@ -129,6 +131,9 @@ func (rep *report) columns(c *cell, due int) []string {
 				stats = true
 				reread = append(reread, float64(r.retries)/float64(r.attempts))
 				paused = append(paused, float64(r.paused)/float64(r.attempts))
+				if r.wall > 0 {
+					stopped = append(stopped, float64(r.stopped)/float64(r.wall))
+				}
 			}
 		}
 		k := median(kept)
@@ -142,9 +147,9 @@ func (rep *report) columns(c *cell, due int) []string {
 			add(ofTotal(idle, recorded))
 		}
 		if stats {
-			add(fmt.Sprintf("%.1f%%", 100*median(reread)), fmt.Sprintf("%.1f%%", 100*median(paused)))
+			add(fmt.Sprintf("%.1f%%", 100*median(reread)), fmt.Sprintf("%.1f%%", 100*median(paused)), fmt.Sprintf("%.3f%%", 100*median(stopped)))
 		} else {
-			add("", "")
+			add("", "", "")
 		}
 	}
 	var slow []float64
