@@ -123,15 +123,17 @@ func TestLineTables(t *testing.T) {
 			want:  []q{{3, 1}, {4, 201}},
 		},
 		{
-			// co_linetable (3.10): (end delta, line delta); -128 is no line.
+			// co_linetable (3.10): (end delta, line delta); -128 is no
+			// line, which the code before lends its own.
 			name:  "linetable 3.10",
 			table: parseLinetable310([]byte{4, 1, 0, 2, 6, 0x80, 2, 0xfe}, 20),
-			want:  []q{{-2, 20}, {0, 21}, {3, 21}, {4, -1}, {9, -1}, {10, 21}, {11, 21}, {12, -1}},
+			want:  []q{{-2, 20}, {0, 21}, {3, 21}, {4, 21}, {9, 21}, {10, 21}, {11, 21}, {12, -1}},
 		},
 		{
 			// 3.11 locations: long form (14) with line delta +2 covering
 			// 1 unit, one-line form (11: +1) covering 2 units, no
-			// location (15) covering 1 unit, short form (0) covering 3.
+			// location (15) covering 1 unit (the line before lent to
+			// it), short form (0) covering 3.
 			name: "locations 3.11",
 			table: mustLocations(t, []byte{
 				0x80 | 14<<3, 4, 0, 0, 0, // 1 unit
@@ -139,7 +141,7 @@ func TestLineTables(t *testing.T) {
 				0x80 | 15<<3, // 1 unit
 				0x80 | 0<<3 | 2, 0,
 			}, 100),
-			want: []q{{-2, 100}, {0, 102}, {1, 102}, {2, 103}, {5, 103}, {6, -1}, {8, 103}, {13, 103}, {14, -1}},
+			want: []q{{-2, 100}, {0, 102}, {1, 102}, {2, 103}, {5, 103}, {6, 103}, {8, 103}, {13, 103}, {14, -1}},
 		},
 		{
 			// A negative signed varint: 13 (line delta only), -3.

@@ -61,16 +61,19 @@ func parseLnotab(b []byte, first int32, signed bool) *lineTable {
 // signed line delta), where a line delta of -128 means "no line".
 func parseLinetable310(b []byte, first int32) *lineTable {
 	t := &lineTable{first: first, entries: make([]lineEntry, 0, len(b)/2+1)}
-	end, computed := int32(0), first
+	end, computed, last := int32(0), first, first
 	for i := 0; i+1 < len(b); i += 2 {
 		start := end
 		end += int32(b[i])
-		line := int32(-1)
+		// An instruction without a line of its own (-128) takes the
+		// line of the code before it (see parseLocations).
+		line := last
 		if d := int8(b[i+1]); d != -128 {
 			computed += int32(d)
 			line = computed
 		}
 		if end > start {
+			last = line
 			t.entries = append(t.entries, lineEntry{start, line})
 		}
 	}
@@ -103,11 +106,12 @@ func parseLocations(b []byte, first int32) (*lineTable, error) {
 		case 10, 11, 12: // one-line forms
 			delta = int32(kind) - 10
 		}
+		// An instruction without a location of its own (a loop's back
+		// edge, cleanup code) has no line for CPython either; a sample
+		// of it is charged to the line of the code before it, where the
+		// time goes for a reader of the profile, rather than to none.
 		computed += delta
 		line := computed
-		if kind == 15 {
-			line = -1
-		}
 		start := end
 		end += (int32(head&7) + 1) * 2
 		t.entries = append(t.entries, lineEntry{start, line})
