@@ -39,6 +39,10 @@ type SampleOptions struct {
 // ErrTorn is the error of a thread whose stack changed while it was read.
 var ErrTorn = errors.New("stack changed while being read")
 
+// errNoFrame is the error of a stack read empty though the thread's frame
+// pointer was set.
+var errNoFrame = fmt.Errorf("frame pointer set but no frame read: %w", ErrTorn)
+
 // ThreadError is a thread whose stack could not be read completely. The
 // sample still holds the frames read before the failure.
 type ThreadError struct {
@@ -125,6 +129,11 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			for i := ts.links + ts.nlinks - 1; i >= ts.links; i-- {
 				r.hotPage(r.links[i].addr)
 			}
+		}
+		if opts.Verify && err == nil && ts.frame != 0 && len(t.Frames) == 0 {
+			// A thread in Python code has a frame of it; one whose
+			// frame pointer led to none was read as it moved.
+			err = errNoFrame
 		}
 		r.remember(addr, &ts, &t, err, gil, opts)
 		switch {
