@@ -418,6 +418,12 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		if s.opts.GIL && !t.OwnsGIL || !s.opts.Idle && !active {
 			continue
 		}
+		if len(t.Frames) == 0 && !s.opts.Idle {
+			// No Python frame to charge the time to: the thread starts
+			// or ends, or its frame pointer was read while a nested
+			// evaluation set up its own (the reader cannot tell).
+			continue
+		}
 		smp.Threads = append(smp.Threads, Thread{
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
 			Active: active, OwnsGIL: t.OwnsGIL, Frames: t.Frames,
@@ -555,6 +561,12 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 	start := time.Now()
 	defer func() { s.stats.Stopped += time.Since(start) }()
 	if holder != 0 {
+		// The stopped thread's run state, read after the resume, would
+		// be that of a thread the stop woke up: it is read just before.
+		var states map[int]byte
+		if st, err := p.states.State(holder); err == nil {
+			states = map[int]byte{holder: st}
+		}
 		pp, err := p.t.Proc.PauseThreads([]int{holder})
 		if err == nil {
 			threads, err := p.t.Sample(pyspy.SampleOptions{Verify: true})
@@ -563,7 +575,7 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 			}
 			if !hasThreadErrors(err) {
 				s.stats.PausedThreads++
-				return threads, nil, err
+				return threads, states, err
 			}
 		}
 	}
