@@ -215,14 +215,15 @@ const (
 )
 
 // checkCallee tells whether the frame object at addr, of code ci and at
-// byte offset addrq, may have called a frame of code callee: not when it
-// stands at an instruction that calls no Python code (see
-// pyversions.StackEffects.Pure); when it is in a call of a function (or
-// of a method of one), only if that function runs callee; otherwise (a
-// type, a builtin, an operator, which may all call Python code from C) it
-// cannot be told. A frame that called one function and is seen above
-// another's frame was read at two moments: the frame above is a later or
-// an earlier call's.
+// byte offset addrq, may have called the frame the walk read above it
+// (callee): not when it stands at an instruction that calls no Python
+// code (see pyversions.StackEffects.Pure); when it is in a call of a
+// function (or of a method of one), only if that function runs the
+// callee's code and passed it the arguments it holds; otherwise (a type, a
+// builtin, an operator, which may all call Python code from C) it cannot
+// be told. A frame that called one function and is seen above another's
+// frame was read at two moments: the frame above is a later or an earlier
+// call's. Without stack effects (before 3.8) nothing is told.
 func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link) int {
 	cs := r.callState(ci)
 	if cs == nil || addrq < 0 {

@@ -95,14 +95,15 @@ type Stats struct {
 	// PausedThreads counts the paused samples (Auto and Blocking) for
 	// which stopping the GIL holder alone was enough.
 	PausedThreads int64
-	// Stopped sums, over the pauses, the time from just before the first
-	// thread was stopped to just after the last was resumed: an upper
-	// bound on how long the target stood still for pyprof.
-	Stopped time.Duration
-	Missed        int64         // ticks skipped after stalls
-	MaxLag        time.Duration // worst lateness of a tick
-	Processes     int           // processes being sampled now
-	Seen          []int         // every pid sampled at least once
+	// Stopped sums, over the pauses of every process sampled, the time
+	// from just before the first thread was stopped to just after the
+	// last was resumed: an upper bound on how long the target stood
+	// still for pyprof.
+	Stopped   time.Duration
+	Missed    int64         // ticks skipped after stalls
+	MaxLag    time.Duration // worst lateness of a tick
+	Processes int           // processes being sampled now
+	Seen      []int         // every pid sampled at least once
 }
 
 // ErrTargetExited is returned by Run when every process has exited.

@@ -87,7 +87,7 @@ type run struct {
 	retries     int
 	paused      int
 	stopped     time.Duration // pyprof's own sum of its pauses
-	attempts    int // pyprof's stack reads: samples + errors
+	attempts    int           // pyprof's stack reads: samples + errors
 	pyprofStats bool
 	cpu, wall   time.Duration
 	examples    []string // impossible stacks, up to -examples

@@ -32,8 +32,9 @@ const legend = `Columns, per workload, version and profiler (medians over the ro
                and py-spy (without --idle) record only threads they find active; austin runs with -s (sleepless),
                which drops idle samples (without it austin records every thread at every sample)
   re-reads, paused  pyprof only: torn samples read again, and samples taken with the target paused, per busy stack read
-  stopped      pyprof only: the time its pauses kept the target stopped (its own sum, pause to resume), as a share of
-               the run: the slowdown they cause, measured without the noise of the target's work rate
+  stopped      pyprof only: the time its pauses kept the target stopped (its own sum, pause to resume, over all the
+               target's processes: gunicorn's 4), as a share of the run: the slowdown they cause, measured without
+               the noise of the target's work rate
   slowdown     the target's work rate (or wrk's requests/s) against the mean of the unprofiled windows just before
                and after the run; [range over the rounds] — this shared 2-core machine's noise shows there
   CPU/stack    the profiler's CPU time (its own cpuacct cgroup, else rusage; startup included) per stack kept
