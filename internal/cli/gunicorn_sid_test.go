@@ -100,6 +100,21 @@ func checkInRoot(t *testing.T, root string, g *gunicorn) {
 	}
 }
 
+// summaryProcesses matches the number of processes record's summary line
+// says it sampled.
+var summaryProcesses = regexp.MustCompile(`(?m)^pyprof: wrote .*?, (\d+) processes, `)
+
+// sampledProcesses returns that number from record's stderr.
+func sampledProcesses(t *testing.T, stderr string) int {
+	t.Helper()
+	m := summaryProcesses.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no summary line in:\n%s", stderr)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
 // sampling matches record's start line, which names the process it picked.
 var sampling = regexp.MustCompile(`(?m)^pyprof: sampling process (\d+) `)
 
@@ -135,10 +150,20 @@ func TestGunicornSidRoot(t *testing.T) {
 			t.Errorf("stack without a process frame: %s", s)
 		}
 	}
+	// Every worker was sampled; one that served no request (gevent's
+	// workers accept as many connections as they can) has no active
+	// thread to record.
+	if got, want := sampledProcesses(t, stderr.String()), len(workers)+1; got < want {
+		t.Errorf("%d processes sampled, want the master and %d workers", got, want-1)
+	}
+	inProfile := 0
 	for _, w := range workers {
-		if seen[w] == 0 {
-			t.Errorf("worker %d not in the profile (seen %v)", w, seen)
+		if seen[w] > 0 {
+			inProfile++
 		}
+	}
+	if inProfile == 0 {
+		t.Errorf("no worker in the profile (seen %v)", seen)
 	}
 	got, n := share(stacks, regexp.MustCompile(`;parse_tokens \(`))
 	leaves := leafShares(stacks)
