@@ -116,47 +116,12 @@ func main() {
 		return a.Less(c)
 	})
 	for _, m := range minors {
-		t, ok := tables[m]
-		if !ok {
-			b.WriteString(committedLiteral(m))
-			continue
+		if t, ok := tables[m]; ok {
+			se, names := fromTable(t)
+			b.WriteString(literal(m, se, &names))
+		} else {
+			b.WriteString(literal(m, pyversions.StackEffectsFor(m), nil))
 		}
-		ops := make([]int, 0, len(t.Ops))
-		for k := range t.Ops {
-			op, _ := strconv.Atoi(k)
-			ops = append(ops, op)
-		}
-		sort.Ints(ops)
-		fmt.Fprintf(&b, "\t%q: {\n", m)
-		var known, jump, stops, call, pure, stores [256]int
-		for _, op := range ops {
-			info := t.Ops[strconv.Itoa(op)]
-			known[op] = 1
-			if info.Pure {
-				pure[op] = 1
-			}
-			if info.Stores {
-				stores[op] = 1
-			}
-			jump[op] = info.Jump
-			call[op] = info.Call
-			if info.Stops {
-				stops[op] = 1
-			}
-		}
-		fmt.Fprintf(&b, "\t\tExtendedArg: %d,\n", t.ExtArg)
-		fmt.Fprintf(&b, "\t\tKnown: [256]bool{%s},\n", boolList(known))
-		fmt.Fprintf(&b, "\t\tJump: [256]uint8{%s},\n", intList(jump[:]))
-		fmt.Fprintf(&b, "\t\tStops: [256]bool{%s},\n", boolList(stops))
-		fmt.Fprintf(&b, "\t\tCall: [256]uint8{%s},\n", intList(call[:]))
-		fmt.Fprintf(&b, "\t\tPure: [256]bool{%s},\n", boolList(pure))
-		fmt.Fprintf(&b, "\t\tStoresLocal: [256]bool{%s},\n", boolList(stores))
-		b.WriteString("\t\tEffect: [256][2]Effect{\n")
-		for _, op := range ops {
-			info := t.Ops[strconv.Itoa(op)]
-			fmt.Fprintf(&b, "\t\t\t// %s\n\t\t\t%d: {%s, %s},\n", info.Name, op, effect(info.Effect[0]), effect(info.Effect[1]))
-		}
-		b.WriteString("\t\t},\n\t},\n")
 	}
 	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
@@ -169,11 +134,29 @@ func main() {
 	fmt.Fprintf(os.Stderr, "wrote %s with %d minors\n", *out, len(minors))
 }
 
-// effect writes one opcode's effect for every argument: affine in the
-// argument when it is (most are), else as a table.
-func effect(vals []int) string {
+// fromTable turns an interpreter's report into a table, and the names of
+// its opcodes.
+func fromTable(t table) (*pyversions.StackEffects, [256]string) {
+	se := &pyversions.StackEffects{ExtendedArg: uint8(t.ExtArg)}
+	var names [256]string
+	for k, info := range t.Ops {
+		op, err := strconv.Atoi(k)
+		if err != nil || op < 0 || op > 255 {
+			log.Fatalf("%s: opcode %q", t.Version, k)
+		}
+		names[op] = info.Name
+		se.Known[op], se.Stops[op], se.Pure[op], se.StoresLocal[op] = true, info.Stops, info.Pure, info.Stores
+		se.Jump[op], se.Call[op] = uint8(info.Jump), uint8(info.Call)
+		se.Effect[op] = [2]pyversions.Effect{effect(info.Effect[0]), effect(info.Effect[1])}
+	}
+	return se, names
+}
+
+// effect compresses one opcode's effect for every argument: affine in the
+// argument when it is (most are), else a table.
+func effect(vals []int) pyversions.Effect {
 	if len(vals) == 1 {
-		return affineLiteral(vals[0], 0)
+		return pyversions.Effect{Base: int16(vals[0])}
 	}
 	base, per := vals[0], vals[1]-vals[0]
 	affine := true
@@ -183,38 +166,23 @@ func effect(vals []int) string {
 		}
 	}
 	if affine {
-		return affineLiteral(base, per)
+		return pyversions.Effect{Base: int16(base), PerArg: int16(per)}
 	}
-	return fmt.Sprintf("{ByArg: &[256]int8{%s}}", intList(vals))
+	var by [256]int8
+	for i, v := range vals {
+		by[i] = int8(v)
+	}
+	return pyversions.Effect{ByArg: &by}
 }
 
-func affineLiteral(base, per int) string {
-	if per == 0 {
-		return fmt.Sprintf("{Base: %d}", base)
-	}
-	return fmt.Sprintf("{Base: %d, PerArg: %d}", base, per)
-}
-
-// committedLiteral keeps a minor's committed table by printing it back.
-func committedLiteral(m string) string {
-	s := pyversions.StackEffectsFor(m)
+// literal prints minor m's table, each opcode's effects after its name
+// when names are known.
+func literal(m string, s *pyversions.StackEffects, names *[256]string) string {
 	var b strings.Builder
 	var known, jump, stops, call, pure, stores [256]int
 	for op := range 256 {
-		if s.Known[op] {
-			known[op] = 1
-		}
-		if s.Pure[op] {
-			pure[op] = 1
-		}
-		if s.StoresLocal[op] {
-			stores[op] = 1
-		}
-		jump[op] = int(s.Jump[op])
-		call[op] = int(s.Call[op])
-		if s.Stops[op] {
-			stops[op] = 1
-		}
+		known[op], stops[op], pure[op], stores[op] = b2i(s.Known[op]), b2i(s.Stops[op]), b2i(s.Pure[op]), b2i(s.StoresLocal[op])
+		jump[op], call[op] = int(s.Jump[op]), int(s.Call[op])
 	}
 	fmt.Fprintf(&b, "\t%q: {\n", m)
 	fmt.Fprintf(&b, "\t\tExtendedArg: %d,\n", s.ExtendedArg)
@@ -229,22 +197,34 @@ func committedLiteral(m string) string {
 		if !s.Known[op] {
 			continue
 		}
-		var parts [2]string
-		for j, e := range s.Effect[op] {
-			if e.ByArg != nil {
-				vals := make([]int, 256)
-				for i, v := range e.ByArg {
-					vals[i] = int(v)
-				}
-				parts[j] = effect(vals)
-			} else {
-				parts[j] = affineLiteral(int(e.Base), int(e.PerArg))
-			}
+		if names != nil {
+			fmt.Fprintf(&b, "\t\t\t// %s\n", names[op])
 		}
-		fmt.Fprintf(&b, "\t\t\t%d: {%s, %s},\n", op, parts[0], parts[1])
+		fmt.Fprintf(&b, "\t\t\t%d: {%s, %s},\n", op, effectLiteral(s.Effect[op][0]), effectLiteral(s.Effect[op][1]))
 	}
 	b.WriteString("\t\t},\n\t},\n")
 	return b.String()
+}
+
+func effectLiteral(e pyversions.Effect) string {
+	switch {
+	case e.ByArg != nil:
+		vals := make([]int, 256)
+		for i, v := range e.ByArg {
+			vals[i] = int(v)
+		}
+		return fmt.Sprintf("{ByArg: &[256]int8{%s}}", intList(vals))
+	case e.PerArg == 0:
+		return fmt.Sprintf("{Base: %d}", e.Base)
+	}
+	return fmt.Sprintf("{Base: %d, PerArg: %d}", e.Base, e.PerArg)
+}
+
+func b2i(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func boolList(a [256]int) string {
