@@ -150,6 +150,15 @@ const maxHotPages = 128
 // taken from free lists that the next calls reuse, so later samples find
 // other frames on the same pages.
 func (r *Reader) hotPage(addr uint64) {
+	p := r.hotWord(addr)
+	// A frame may straddle a page boundary.
+	if e := (addr + uint64(r.l.Frame.Localsplus) - 1) &^ (pageSize - 1); e != p {
+		r.hotPage(e)
+	}
+}
+
+// hotWord marks the page of addr hot, and returns it.
+func (r *Reader) hotWord(addr uint64) uint64 {
 	if r.hotPages == nil {
 		r.hotPages = map[uint64]int{}
 	}
@@ -157,10 +166,7 @@ func (r *Reader) hotPage(addr uint64) {
 	if _, ok := r.hotPages[p]; ok || len(r.hotPages) < maxHotPages {
 		r.hotPages[p] = r.stats.Samples
 	}
-	// A frame may straddle a page boundary.
-	if e := (addr + uint64(r.l.Frame.Localsplus) - 1) &^ (pageSize - 1); e != p {
-		r.hotPage(e)
-	}
+	return p
 }
 
 // hotCodeRegions lists the headers of the code objects the last samples

@@ -229,7 +229,8 @@ func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link)
 	if cs == nil || addrq < 0 {
 		return callUnknown
 	}
-	if op, ok := opAt(cs.code, r.effects, addrq/2); ok && r.effects.Pure[op] {
+	op, ok := opAt(cs.code, r.effects, addrq/2)
+	if ok && r.effects.Pure[op] {
 		return callTorn
 	}
 	method, callable, ok := callSlots(cs.code, cs.depth, r.effects, addrq/2)
@@ -241,11 +242,7 @@ func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link)
 		a := base + 8*uint64(i)
 		// A caller's stack may lie past the page of its frame's
 		// header: the next samples' first batch reads that page too.
-		if p := a &^ (pageSize - 1); r.hotPages != nil {
-			if _, ok := r.hotPages[p]; ok || len(r.hotPages) < maxHotPages {
-				r.hotPages[p] = r.stats.Samples
-			}
-		}
+		r.hotWord(a)
 		b := r.cache.find(a, 8)
 		if b == nil {
 			return 0, false
@@ -256,7 +253,7 @@ func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link)
 	// first argument, and nargs how many it got in a row, when that is
 	// known.
 	args, nargs := -1, 0
-	if op, ok := opAt(cs.code, r.effects, addrq/2); ok && r.effects.Call[op] == pyversions.CallPositional {
+	if r.effects.Call[op] == pyversions.CallPositional {
 		args, nargs = callable+1, int(cs.depth[addrq/2])-callable-1
 	}
 	if method >= 0 {
