@@ -34,6 +34,7 @@ func explain(err error) string {
 	var le *launchError
 	var ze *target.ZombieError
 	var ke *target.KernelThreadError
+	var npe *notPythonError
 	switch {
 	case errors.As(err, &le):
 		return le.Error()
@@ -43,6 +44,8 @@ func explain(err error) string {
 		return ze.Error()
 	case errors.As(err, &ke):
 		return ke.Error()
+	case errors.As(err, &npe):
+		return npe.Error()
 	case errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrNotExist) && pid != 0 && !processExists(pid):
 		return noProcessMessage(pid, currentHostFacts())
 	case errors.As(err, &ue):
