@@ -21,6 +21,7 @@ import (
 	"github.com/pyprof/pyprof/internal/proctree"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // targetOptions are the ways record, top and dump name their target.
@@ -317,11 +318,11 @@ type execState struct {
 // wrapperExe). A program that exits first is said to have done so.
 func (l *launched) attach(opts sampler.Options, sigs <-chan os.Signal) (*sampler.Sampler, error) {
 	pid := l.pid()
-	var cur execState
+	cur := execState{since: time.Now()}
 	for {
 		s, err := sampler.New(pid, opts)
-		if err == nil {
-			return s, nil
+		if err == nil || isPermanent(err) {
+			return s, err
 		}
 		if errors.Is(err, syscall.ESRCH) {
 			// Exited, and being reaped: say how it ended.
@@ -368,6 +369,14 @@ func (l *launched) attach(opts sampler.Options, sigs <-chan os.Signal) (*sampler
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// isPermanent reports whether an attach error is about the interpreter's
+// build, which waiting does not change: its version, read from the binary.
+func isPermanent(err error) bool {
+	var ue *pyversions.UnsupportedError
+	var de *pyversions.DebugOffsetsError
+	return errors.As(err, &ue) || errors.As(err, &de) || errors.Is(err, pyversions.ErrFreeThreaded)
 }
 
 // notPython is the error for a launched program that is not Python,
