@@ -228,6 +228,21 @@ func TestLaunchDurationEnds(t *testing.T) {
 	}
 }
 
+// TestLaunchedEndsWithPyprof: a program pyprof launched does not outlive
+// pyprof even when pyprof is killed outright.
+func TestLaunchedEndsWithPyprof(t *testing.T) {
+	py := testpython.For(t, "3.11")[0]
+	script := tempScript(t, "sleep_a_minute.py", "import time\ntime.sleep(60)\n", 0o644)
+	cmd := exec.Command(testpython.BuildPyprof(t), "record", "-o", filepath.Join(t.TempDir(), "p.svg"), "--", py.Path, script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the program to start", func() bool { return len(leftRunning(t, script)) > 0 })
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, "the program to end", func() bool { return len(leftRunning(t, script)) == 0 })
+}
+
 // exitRunsEnv sets how many runs TestLaunchedExitStatusRace makes.
 const exitRunsEnv = "PYPROF_EXIT_STATUS_RUNS"
 
