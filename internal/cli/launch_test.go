@@ -178,6 +178,29 @@ func TestLaunchWrapper(t *testing.T) {
 	}
 }
 
+// TestLaunchUnshareSubprocesses: with -s, a launcher that is not Python
+// is followed to its Python subprocess, here one in a pid namespace of its
+// own; -d ends both, though both ignore SIGTERM (unshare --fork does, and
+// so does the first process of a pid namespace).
+func TestLaunchUnshareSubprocesses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a pid namespace")
+	}
+	py := testpython.For(t, "3.11")[0]
+	script := tempScript(t, "spin_a_minute.py", "import time\nend = time.time() + 60\ndef spin():\n    while time.time() < end: pass\nspin()\n", 0o644)
+	out := filepath.Join(t.TempDir(), "p.txt")
+	_, stderr, code, _ := runWithin(t, 60*time.Second, nil, "record", "-s", "-d", "3", "-f", "collapsed", "-o", out, "--", "unshare", "--pid", "--fork", py.Path, script)
+	if code != 137 || !strings.Contains(stderr, "pyprof: -d 3 elapsed: sent SIGTERM and, 2s later, SIGKILL to \"unshare --pid --fork ") {
+		t.Errorf("exit %d, want 137 from unshare's SIGKILL; stderr:\n%s", code, stderr)
+	}
+	if got, n := share(collapsed(t, out), regexp.MustCompile(`;spin \(`)); got < 0.5 || n < 30 {
+		t.Errorf("spin in %.0f%% of %d samples; stderr:\n%s", 100*got, n, stderr)
+	}
+	if left := leftRunning(t, script); len(left) > 0 {
+		t.Errorf("left running: %q", left)
+	}
+}
+
 // TestLaunchExitStatus: pyprof exits with the launched program's status:
 // N when it exits N, 128+N when signal N kills it.
 func TestLaunchExitStatus(t *testing.T) {
