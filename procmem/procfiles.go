@@ -50,6 +50,53 @@ func (p *Process) Comm() (string, error) {
 	return string(bytes.TrimSuffix(b, []byte{'\n'})), nil
 }
 
+// ProcStat is what /proc/PID/stat says of the process as a whole.
+type ProcStat struct {
+	State byte // R, S, D, Z, ...
+	PPid  int
+	// KernelThread is PF_KTHREAD: a thread of the kernel, with no
+	// program of its own to read.
+	KernelThread bool
+}
+
+// pfKthread is PF_KTHREAD in the flags field of stat.
+const pfKthread = 0x00200000
+
+// Stat parses /proc/PID/stat.
+func (p *Process) Stat() (ProcStat, error) {
+	b, err := p.readFile("stat")
+	if err != nil {
+		return ProcStat{}, err
+	}
+	st, err := parseProcStat(b)
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("process %d stat: %w", p.pid, err)
+	}
+	return st, nil
+}
+
+// parseProcStat reads fields 3 (state), 4 (ppid) and 9 (flags), counted
+// after the last ')' since the command name may hold any character.
+func parseProcStat(b []byte) (ProcStat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ProcStat{}, fmt.Errorf("malformed stat %.40q", b)
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 7 || len(f[0]) != 1 {
+		return ProcStat{}, fmt.Errorf("malformed stat %.40q", b)
+	}
+	ppid, err := strconv.Atoi(string(f[1]))
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("ppid: %w", err)
+	}
+	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
+	if err != nil {
+		return ProcStat{}, fmt.Errorf("flags: %w", err)
+	}
+	return ProcStat{State: f[0][0], PPid: ppid, KernelThread: flags&pfKthread != 0}, nil
+}
+
 // Threads returns the ids of the threads of the process, sorted.
 func (p *Process) Threads() ([]int, error) {
 	ents, err := os.ReadDir(p.path("task"))

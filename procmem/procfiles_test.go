@@ -2,6 +2,7 @@ package procmem
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -119,6 +120,27 @@ func TestParseStatState(t *testing.T) {
 		st, err := parseStatState([]byte(tc.in))
 		if (err == nil) != tc.ok || st != tc.want {
 			t.Errorf("parseStatState(%q) = %q, %v", tc.in, st, err)
+		}
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	const tail = " 0 0 0 -1 %s 0 0 0 0 0 0 0 0 20 0 1 0 18"
+	for _, tc := range []struct {
+		in   string
+		want ProcStat
+		ok   bool
+	}{
+		{"2 (kthreadd) S 0" + fmt.Sprintf(tail, "2129984"), ProcStat{State: 'S', PPid: 0, KernelThread: true}, true},
+		{"4242 (sleep) Z 4200" + fmt.Sprintf(tail, "4227076"), ProcStat{State: 'Z', PPid: 4200}, true},
+		{"7 (a) (b)) R 1" + fmt.Sprintf(tail, "0"), ProcStat{State: 'R', PPid: 1}, true},
+		{"7 (x) S 1 0 0", ProcStat{}, false},
+		{"7 (x) S one" + fmt.Sprintf(tail, "0"), ProcStat{}, false},
+		{"7 x S 1", ProcStat{}, false},
+	} {
+		st, err := parseProcStat([]byte(tc.in))
+		if (err == nil) != tc.ok || st != tc.want {
+			t.Errorf("parseProcStat(%q) = %+v, %v", tc.in, st, err)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package procmem
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -245,9 +248,20 @@ const (
 	waitGone // exited, or no longer ours
 )
 
-// waitStop collects the next report of a seized thread with wait4. flags
-// is 0 or WNOHANG.
-func waitStop(tid, flags int) (stoppedThread, waitResult, error) {
+// waitStop collects the next report of the seized thread tid of process
+// pid. flags is 0 or WNOHANG.
+//
+// The leader's reports are looked at before they are collected: when
+// pyprof is both the tracer and the parent of the process (a program it
+// launched), the leader's exit report is also the process's exit status,
+// which belongs to the parent's own wait (os/exec's), and collecting it
+// here would leave that wait with ECHILD. Other threads' exits, and the
+// exit of a process pyprof did not start, are only ever reported to the
+// tracer, which must collect them.
+func waitStop(pid, tid, flags int) (stoppedThread, waitResult, error) {
+	if tid == pid {
+		return waitLeader(pid, flags)
+	}
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(tid, &ws, unix.WALL|flags, nil)
@@ -265,16 +279,109 @@ func waitStop(tid, flags int) (stoppedThread, waitResult, error) {
 		case !ws.Stopped():
 			continue
 		}
-		th := stoppedThread{tid: tid}
-		// PTRACE_EVENT_STOP is our interrupt, or a group-stop that
-		// the detach will restore by itself. Anything else is a
-		// signal-delivery-stop: the thread stays stopped there and
-		// gets the signal back when we detach.
-		if uint32(ws)>>16 != unix.PTRACE_EVENT_STOP {
-			th.sig = ws.StopSignal()
-		}
-		return th, waitStopped, nil
+		return stopped(tid, uint32(ws)>>8), waitStopped, nil
 	}
+}
+
+// stopped describes a thread in a ptrace stop from its stop code: the
+// stop signal in the low byte, a PTRACE_EVENT in the next.
+func stopped(tid int, code uint32) stoppedThread {
+	th := stoppedThread{tid: tid}
+	// PTRACE_EVENT_STOP is our interrupt, or a group-stop that the
+	// detach will restore by itself. Anything else is a
+	// signal-delivery-stop: the thread stays stopped there and gets the
+	// signal back when we detach.
+	if code>>8 != unix.PTRACE_EVENT_STOP {
+		th.sig = syscall.Signal(code & 0xff)
+	}
+	return th
+}
+
+// waitLeader is waitStop for the thread-group leader, with waitid: a
+// report is peeked at (WNOWAIT) before it is collected, and a stop is
+// collected with WSTOPPED alone, so that an exit that came in between (a
+// SIGKILL) cannot be collected in its place.
+func waitLeader(pid, flags int) (stoppedThread, waitResult, error) {
+	for {
+		r, err := waitid(pid, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT|unix.WALL|flags)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.ECHILD:
+			return stoppedThread{}, waitGone, nil
+		case err != nil:
+			return stoppedThread{}, waitGone, fmt.Errorf("wait for thread %d: %w", pid, err)
+		case r.Pid == 0:
+			return stoppedThread{}, waitPending, nil
+		case r.exited():
+			if !ownChild(pid) {
+				// Collected, or the process would stay a zombie
+				// of ours; its parent is told once we have.
+				waitid(pid, unix.WEXITED|unix.WALL|unix.WNOHANG)
+			}
+			return stoppedThread{}, waitGone, nil
+		}
+		r, err = waitid(pid, unix.WSTOPPED|unix.WALL|unix.WNOHANG)
+		if err != nil && err != syscall.EINTR {
+			return stoppedThread{}, waitGone, fmt.Errorf("wait for thread %d: %w", pid, err)
+		}
+		if err == nil && r.Pid != 0 {
+			return stopped(pid, uint32(r.Status)), waitStopped, nil
+		}
+		// Killed since the peek: look again.
+	}
+}
+
+// childInfo is the part of a SIGCHLD siginfo_t that waitid fills in.
+type childInfo struct {
+	Code   int32 // CLD_*
+	Pid    int32 // 0 under WNOHANG when nothing is to report
+	Status int32 // exit status, killing signal, or stop code
+}
+
+// CLD_* codes of a SIGCHLD siginfo.
+const (
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
+
+func (r childInfo) exited() bool {
+	return r.Code == cldExited || r.Code == cldKilled || r.Code == cldDumped
+}
+
+// sigchldFields lays out siginfo_t for SIGCHLD: three ints, then a union
+// aligned as a pointer, which starts with the pid, the uid and the status.
+type sigchldFields struct {
+	signo, errno, code int32
+	_                  [unsafe.Sizeof(uintptr(0)) - 4]byte
+	pid                int32
+	uid                uint32
+	status             int32
+}
+
+func waitid(pid, options int) (childInfo, error) {
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, pid, &info, options, nil); err != nil {
+		return childInfo{}, err
+	}
+	f := (*sigchldFields)(unsafe.Pointer(&info))
+	return childInfo{Code: f.code, Pid: f.pid, Status: f.status}, nil
+}
+
+// ownChild reports whether pid is a child of this process: then its exit
+// status is its parent's to collect, not the tracer's.
+func ownChild(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := bytes.Fields(b[i+1:])
+	return len(f) > 1 && string(f[1]) == strconv.Itoa(os.Getpid())
 }
 
 // waitStops waits for the seized threads tids to stop and adds them to
@@ -294,7 +401,7 @@ func (pp *Paused) waitStops(tids []int) error {
 			leader = true
 			continue
 		}
-		th, res, err := waitStop(tid, 0)
+		th, res, err := waitStop(pp.pid, tid, 0)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -307,7 +414,7 @@ func (pp *Paused) waitStops(tids []int) error {
 		if time.Now().After(spinUntil) {
 			delay = min(max(2*delay, spinFor), time.Millisecond)
 		}
-		th, res, err := waitStop(pp.pid, unix.WNOHANG)
+		th, res, err := waitStop(pp.pid, pp.pid, unix.WNOHANG)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -347,7 +454,7 @@ func nap(d time.Duration) {
 // killed.
 func (pp *Paused) reapExited() {
 	pp.threads = slices.DeleteFunc(pp.threads, func(th stoppedThread) bool {
-		_, res, _ := waitStop(th.tid, unix.WNOHANG)
+		_, res, _ := waitStop(pp.pid, th.tid, unix.WNOHANG)
 		return res == waitGone
 	})
 }
@@ -415,7 +522,7 @@ func (pp *Paused) detachAll() error {
 			errs = append(errs, fmt.Errorf("detach thread %d: %w", th.tid, e))
 		}
 	}
-	reap(dead)
+	reap(pp.pid, dead)
 	return errors.Join(errs...)
 }
 
@@ -423,11 +530,11 @@ func (pp *Paused) detachAll() error {
 // attached to us. It polls, because the leader is reported only after the
 // others (see waitStops), and gives up after a while rather than hang: a
 // zombie left behind goes away when we exit.
-func reap(tids []int) {
+func reap(pid int, tids []int) {
 	deadline := time.Now().Add(time.Second)
 	for delay := 10 * time.Microsecond; len(tids) > 0; delay = min(2*delay, 10*time.Millisecond) {
 		tids = slices.DeleteFunc(tids, func(tid int) bool {
-			_, res, _ := waitStop(tid, unix.WNOHANG)
+			_, res, _ := waitStop(pid, tid, unix.WNOHANG)
 			return res == waitGone
 		})
 		if len(tids) == 0 || time.Now().After(deadline) {

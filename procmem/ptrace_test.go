@@ -579,3 +579,53 @@ func BenchmarkPauseLeader(b *testing.B) {
 		})
 	}
 }
+
+// A process we started and pause over and over keeps its exit status for
+// its parent's wait: pyprof launches the programs it profiles, and exits
+// with their status, so being their tracer must not collect it.
+func TestPauseLeavesExitStatusToParent(t *testing.T) {
+	py := needFile(t, systemPython)
+	for _, tc := range []struct {
+		name, exit, want string
+	}{
+		{"exit 7", "os._exit(7)", "exit status 7"},
+		{"SIGKILL", "os.kill(os.getpid(), signal.SIGKILL)", "signal: killed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := range 10 {
+				cmd := exec.Command(py, "-c", fmt.Sprintf(`
+import os, signal, threading, time
+def spin():
+    while True: pass
+threading.Thread(target=spin, daemon=True).start()
+time.sleep(%g)
+%s
+`, 0.05+0.01*float64(round), tc.exit))
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				p, err := Open(cmd.Process.Pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(20 * time.Second)
+				for time.Now().Before(deadline) {
+					pp, err := p.Pause()
+					if err != nil {
+						if !errors.Is(err, syscall.ESRCH) {
+							t.Errorf("Pause: %v", err)
+						}
+						break
+					}
+					if err := pp.Resume(); err != nil {
+						t.Errorf("Resume: %v", err)
+					}
+				}
+				p.Close()
+				if err := cmd.Wait(); err == nil || err.Error() != tc.want {
+					t.Fatalf("round %d: the parent's wait says %v, want %q", round, err, tc.want)
+				}
+			}
+		})
+	}
+}

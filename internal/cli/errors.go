@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -31,9 +32,20 @@ func explain(err error) string {
 	var ue *pyversions.UnsupportedError
 	var de *pyversions.DebugOffsetsError
 	var le *launchError
+	var ze *target.ZombieError
+	var ke *target.KernelThreadError
+	var npe *notPythonError
 	switch {
 	case errors.As(err, &le):
 		return le.Error()
+	// Before ESRCH and the ptrace advice: neither is about a pid that
+	// is missing or a permission.
+	case errors.As(err, &ze):
+		return ze.Error()
+	case errors.As(err, &ke):
+		return ke.Error()
+	case errors.As(err, &npe):
+		return npe.Error()
 	case errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrNotExist) && pid != 0 && !processExists(pid):
 		return noProcessMessage(pid, currentHostFacts())
 	case errors.As(err, &ue):

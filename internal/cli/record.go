@@ -21,7 +21,6 @@ import (
 	"github.com/pyprof/pyprof/flamegraph"
 	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/sampler"
-	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyspy"
 )
 
@@ -145,6 +144,10 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	if rt.launched != nil {
+		// Whatever ends the run, the program is not left behind.
+		defer rt.launched.stop()
+	}
 	if o.output == "" {
 		o.output = fmt.Sprintf("profile-%d.%s", rt.root, formats[o.format])
 	}
@@ -196,6 +199,11 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 		}
 	}
 	s, err := newSampler(rt, opts, sigs)
+	var early *exitedEarlyError
+	if errors.As(err, &early) {
+		fmt.Fprintf(stderr, "pyprof: %v; no profile written\n", early)
+		return early.l.exitCode(), nil
+	}
 	if err != nil {
 		return 0, &targetError{pid: rt.root, err: err}
 	}
@@ -287,21 +295,23 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	}
 	fmt.Fprintln(stderr)
 	if rt.launched != nil {
-		if !rt.launched.exited() && stopSig == nil {
-			// The duration ended first: stop the program we started.
-			rt.launched.cmd.Process.Signal(syscall.SIGTERM)
-			if !rt.launched.waitExit(2 * time.Second) {
-				rt.launched.cmd.Process.Kill()
-			}
+		why := fmt.Sprintf("-d %g elapsed", o.duration)
+		switch {
+		case exited:
+			// Gone, or a zombie about to be reaped.
+			rt.launched.waitExit(stopGrace)
+		case stopSig != nil:
+			why = "stopped by " + signalName(stopSig)
 		}
-		return rt.launched.exitCode(), nil
+		return rt.launched.finish(stderr, why, stopSig), nil
 	}
 	return 0, nil
 }
 
 // newSampler attaches to the target. A program pyprof just started needs
-// a moment to initialise its interpreter, so attaching is retried for a
-// while, as long as it runs and no signal arrives.
+// a moment to initialise its interpreter, and may exec a few times first:
+// it is watched until then (see launched.attach), as long as no signal
+// arrives.
 func newSampler(rt *resolved, opts sampler.Options, sigs chan os.Signal) (*sampler.Sampler, error) {
 	// Sampling is one goroutine waking a hundred times a second; with
 	// more than one P the runtime wakes further threads to look for work
@@ -312,24 +322,10 @@ func newSampler(rt *resolved, opts sampler.Options, sigs chan os.Signal) (*sampl
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	deadline := time.Now().Add(attachTimeout)
-	for {
-		s, err := sampler.New(rt.root, opts)
-		if err == nil || rt.launched == nil || time.Now().After(deadline) {
-			if err != nil && rt.launched != nil && errors.Is(err, target.ErrNotPython) && !opts.Subprocesses {
-				return nil, fmt.Errorf("%w; if it starts Python as a subprocess, add -s", err)
-			}
-			return s, err
-		}
-		if rt.launched.exited() {
-			return nil, fmt.Errorf("%q exited before its interpreter could be found: %w", rt.launched.cmd.Args, err)
-		}
-		select {
-		case sig := <-sigs:
-			return nil, fmt.Errorf("interrupted by %v", sig)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if rt.launched != nil {
+		return rt.launched.attach(opts, sigs)
 	}
+	return sampler.New(rt.root, opts)
 }
 
 func commandTitle(rt *resolved, s *sampler.Sampler) string {

@@ -69,6 +69,10 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if rt.launched != nil {
+		// Whatever ends the run, the program is not left behind.
+		defer rt.launched.stop()
+	}
 	return topLoop(rt, &o, by, stdout, stderr)
 }
 
@@ -98,10 +102,20 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		st.mu.Unlock()
 	}
 	s, err := newSampler(rt, opts, sigs)
+	var early *exitedEarlyError
+	if errors.As(err, &early) {
+		fmt.Fprintf(stderr, "pyprof: %v\n", early)
+		return early.l.exitCode(), nil
+	}
 	if err != nil {
 		return 0, &targetError{pid: rt.root, err: err}
 	}
 	defer s.Close()
+	// What ending a launched program says goes out once the terminal is
+	// restored: registered before the alternate screen's restore, it
+	// runs after it.
+	var ending bytes.Buffer
+	defer func() { stderr.Write(ending.Bytes()) }()
 	version := s.Version()
 	title := describeTop(rt, s)
 
@@ -229,7 +243,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			procTicks()
 			draw(true)
 			if o.once {
-				return topExit(rt, cancel, sampled), nil
+				return topExit(rt, cancel, sampled, &ending, "--once", nil), nil
 			}
 		case k := <-keys:
 			switch k {
@@ -241,8 +255,10 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 				st.mu.Lock()
 				st.stats.Reset()
 				st.mu.Unlock()
-			case 'q', 'Q', 3: // 3 is Ctrl-C in raw mode
-				return topExit(rt, cancel, sampled), nil
+			case 'q', 'Q':
+				return topExit(rt, cancel, sampled, &ending, "quit", nil), nil
+			case 3: // Ctrl-C in raw mode: a key, not a signal to the program
+				return topExit(rt, cancel, sampled, &ending, "interrupted", nil), nil
 			default:
 				continue
 			}
@@ -252,7 +268,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 				draw(false)
 				continue
 			}
-			return topExit(rt, cancel, sampled), nil
+			return topExit(rt, cancel, sampled, &ending, "stopped by "+signalName(sig), sig), nil
 		case <-ctx.Done():
 			<-sampled
 			st.mu.Lock()
@@ -265,7 +281,15 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 				procTicks()
 				draw(false)
 			}
-			code := topExit(rt, cancel, sampled)
+			why := "sampling ended"
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				why = fmt.Sprintf("-d %g elapsed", o.duration)
+			}
+			if errors.Is(done, sampler.ErrTargetExited) && rt.launched != nil {
+				// Gone, or a zombie about to be reaped.
+				rt.launched.waitExit(stopGrace)
+			}
+			code := topExit(rt, cancel, sampled, &ending, why, nil)
 			if errors.Is(done, sampler.ErrTargetExited) {
 				// After the terminal is restored.
 				defer fmt.Fprintln(stderr, "pyprof: the target exited")
@@ -277,21 +301,15 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	}
 }
 
-// topExit stops sampling and, for a program top launched, ends it and
-// returns its status.
-func topExit(rt *resolved, cancel context.CancelFunc, sampled <-chan struct{}) int {
+// topExit stops sampling and, for a program top launched, ends it if it
+// still runs, saying why on ending, and returns its status.
+func topExit(rt *resolved, cancel context.CancelFunc, sampled <-chan struct{}, ending io.Writer, why string, sig os.Signal) int {
 	cancel()
 	<-sampled
 	if rt.launched == nil {
 		return 0
 	}
-	if !rt.launched.exited() {
-		rt.launched.cmd.Process.Signal(syscall.SIGTERM)
-		if !rt.launched.waitExit(2 * time.Second) {
-			rt.launched.cmd.Process.Kill()
-		}
-	}
-	return rt.launched.exitCode()
+	return rt.launched.finish(ending, why, sig)
 }
 
 func readKeys(in *os.File, keys chan<- byte) {

@@ -332,9 +332,14 @@ func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
 	}
 }
 
-func (s *Sampler) rootGone() bool {
-	_, err := s.fs.Get(s.root)
-	return err != nil
+func (s *Sampler) rootGone() bool { return !s.alive(s.root) }
+
+// alive reports whether pid still runs. A zombie does not: it has exited,
+// though its parent has not reaped it yet (a shell or a supervisor busy
+// elsewhere), and kill(pid, 0) still finds it.
+func (s *Sampler) alive(pid int) bool {
+	p, err := s.fs.Get(pid)
+	return err == nil && p.State != 'Z' && p.State != 'X'
 }
 
 // Round samples every process once, now, as Run does on its schedule.
@@ -351,7 +356,7 @@ func (s *Sampler) round(now time.Time, emit func(Sample)) {
 		p := s.procs[pid]
 		smp, err := s.sampleProcess(p)
 		if err != nil {
-			if isGone(err) || !processAlive(pid) {
+			if isGone(err) || !s.alive(pid) {
 				s.drop(pid)
 				continue
 			}
@@ -615,10 +620,6 @@ func unwrapAll(err error) []error {
 
 func isGone(err error) bool {
 	return errors.Is(err, syscall.ESRCH) || errors.Is(err, ErrTargetExited)
-}
-
-func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
 }
 
 // Describe says what is being sampled, for start lines and titles.

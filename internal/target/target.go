@@ -9,12 +9,14 @@
 package target
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
@@ -35,6 +37,38 @@ func (e *NotPythonError) Error() string {
 }
 
 func (e *NotPythonError) Is(target error) bool { return target == ErrNotPython }
+
+// ZombieError means the process has exited and its parent has not yet
+// reaped it: nothing of its program is left to read. It matches
+// syscall.ESRCH, since the process is gone for every purpose but its
+// parent's.
+type ZombieError struct {
+	Pid, PPid int
+	Parent    string // the parent's command name, "" if unknown
+}
+
+func (e *ZombieError) Error() string {
+	parent := fmt.Sprintf("pid %d", e.PPid)
+	if e.Parent != "" {
+		parent += ": " + e.Parent
+	}
+	return fmt.Sprintf("process %d is a zombie: it has exited and its parent (%s) has not reaped it", e.Pid, parent)
+}
+
+func (e *ZombieError) Is(target error) bool { return target == syscall.ESRCH }
+
+// KernelThreadError means the process is a thread of the kernel (kthreadd
+// or one it started), which runs no program. It matches ErrNotPython.
+type KernelThreadError struct {
+	Pid  int
+	Comm string
+}
+
+func (e *KernelThreadError) Error() string {
+	return fmt.Sprintf("process %d (%s) is a kernel thread, not a Python process", e.Pid, e.Comm)
+}
+
+func (e *KernelThreadError) Is(target error) bool { return target == ErrNotPython }
 
 // Options tune how a process is attached.
 type Options struct {
@@ -146,10 +180,38 @@ func Attach(pid int, opts Options) (*Process, error) {
 	}
 	p, err := attach(proc, opts)
 	if err != nil {
+		err = unreadable(proc, err)
 		proc.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// unreadable explains a failed attach to a process that has no program to
+// read, whatever step failed first (a zombie's executable link is gone, its
+// maps are empty): a zombie or a kernel thread. Other failures are
+// returned as they are.
+func unreadable(proc *procmem.Process, err error) error {
+	st, serr := proc.Stat()
+	switch {
+	case serr != nil:
+		return err
+	case st.State == 'Z' || st.State == 'X':
+		if full, ferr := proc.Status(); ferr == nil && full.Threads > 1 {
+			// Only its main thread has exited; the others run.
+			return err
+		}
+		ze := &ZombieError{Pid: proc.Pid(), PPid: st.PPid}
+		if parent, perr := procmem.Open(st.PPid); perr == nil {
+			ze.Parent, _ = parent.Comm()
+			parent.Close()
+		}
+		return ze
+	case st.KernelThread:
+		comm, _ := proc.Comm()
+		return &KernelThreadError{Pid: proc.Pid(), Comm: comm}
+	}
+	return err
 }
 
 func attach(proc *procmem.Process, opts Options) (*Process, error) {
@@ -217,6 +279,53 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	p.OwnPid = p.tids.OwnPid()
 	p.calibrate(1)
 	return p, nil
+}
+
+// Interpreter returns the file that holds pid's interpreter (a libpython,
+// or the executable) without attaching to it. Its error is a
+// *NotPythonError when there is none, which for a program that is still
+// starting may change: see LinksLibpython.
+func Interpreter(pid int) (string, error) {
+	proc, err := procmem.Open(pid)
+	if err != nil {
+		return "", err
+	}
+	defer proc.Close()
+	exe, err := proc.Exe()
+	if err != nil {
+		return "", unreadable(proc, err)
+	}
+	maps, err := proc.Maps()
+	if err != nil {
+		return "", unreadable(proc, err)
+	}
+	bin, _, err := findInterpreterBinary(proc, maps, exe)
+	if err != nil {
+		return "", unreadable(proc, err)
+	}
+	return bin, nil
+}
+
+// LinksLibpython reports whether the ELF executable at path needs a
+// libpython: its dynamic loader maps the interpreter before any of the
+// program's code runs, so the program is Python even while its maps do not
+// show it yet.
+func LinksLibpython(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return false
+	}
+	for _, l := range libs {
+		if libpythonRE.MatchString(l) {
+			return true
+		}
+	}
+	return false
 }
 
 // binaryInfo is what is learnt once per interpreter binary. Symbol values
