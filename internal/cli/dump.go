@@ -95,6 +95,8 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		// Function names such as <module> and <lambda> stay readable.
+		enc.SetEscapeHTML(false)
 		return enc.Encode(dumps)
 	}
 	for i, d := range dumps {
