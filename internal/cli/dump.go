@@ -38,7 +38,7 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errHelp
 		}
-		return &usageError{err.Error()}
+		return flagError(fs, err)
 	}
 	return nil
 }
@@ -64,6 +64,11 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.pid == 0 && o.pgrep == "" {
 		return usagef("dump needs a process: -p PID or --pgrep PATTERN")
+	}
+	if testHookValidated != nil {
+		if err := testHookValidated(&o); err != nil {
+			return err
+		}
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {

@@ -47,8 +47,10 @@ type samplingOptions struct {
 }
 
 func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
-	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
-	fs.Float64VarP(&o.duration, "duration", "d", 0, durationHelp)
+	floatVar(fs, &floatFlag{p: &o.rate, min: minRate, max: maxRate, unit: "samples per second", arg: "RATE"},
+		"rate", "r", 100, "samples per second, 0.1 to 10000")
+	floatVar(fs, &floatFlag{p: &o.duration, min: minDuration, max: maxDuration, unit: "seconds", maxNote: "a year", arg: "SECONDS", unlimited: true},
+		"duration", "d", 0, durationHelp)
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
 	fs.BoolVar(&o.blocking, "blocking", false, "pause the thread holding the GIL (every thread if need be) for every sample")
 	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
@@ -56,12 +58,6 @@ func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
 }
 
 func (o *samplingOptions) check() error {
-	if o.rate <= 0 || o.rate > 10000 {
-		return usagef("--rate must be between 0 and 10000")
-	}
-	if o.duration < 0 {
-		return usagef("--duration must not be negative")
-	}
 	if o.blocking && o.nonblocking {
 		return usagef("--blocking and --nonblocking exclude each other")
 	}
@@ -114,7 +110,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
 	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
-	o.samplingOptions.register(fs, "stop after this many seconds (default: until Ctrl-C or the target exits)")
+	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
 	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
 	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
@@ -140,6 +136,11 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		}
 	} else if err := checkWritable("profile.tmp"); err != nil {
 		return 0, err
+	}
+	if testHookValidated != nil {
+		if err := testHookValidated(&o); err != nil {
+			return 0, err
+		}
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
@@ -208,7 +209,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.duration*float64(time.Second)))
+		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
 		defer cancel()
 	}
 	var stopSig os.Signal
