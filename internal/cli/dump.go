@@ -47,9 +47,9 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	var o dumpOptions
 	fs := newFlagSet("dump", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]")
-		fmt.Fprintln(stderr, "\nPrint every thread's Python stack once.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]")
+		fmt.Fprint(stdout, "\nPrint every thread's Python stack once.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
 	fs.BoolVarP(&o.locals, "locals", "l", false, "show each frame's arguments and local variables")

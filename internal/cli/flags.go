@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -178,4 +180,44 @@ func flagError(fs *pflag.FlagSet, err error) error {
 		return usagef("--%s needs a value", f.Name)
 	}
 	return &usageError{err.Error()}
+}
+
+// argNames name the values of string flags in help.
+var argNames = map[string]string{"pgrep": "PATTERN", "output": "FILE", "format": "FORMAT", "sort": "COLUMN"}
+
+// printFlags lists fs's flags for help, as pflag's PrintDefaults does but
+// with each value's name rather than its Go type.
+func printFlags(w io.Writer, fs *pflag.FlagSet) {
+	type row struct{ left, right string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		switch t := f.Value.Type(); t {
+		case "bool":
+		case "string":
+			name, ok := argNames[f.Name]
+			if !ok {
+				name = strings.ToUpper(f.Name)
+			}
+			left += " " + name
+		default:
+			left += " " + t
+		}
+		right := f.Usage
+		if d := f.DefValue; d != "" && d != "0" && d != "false" {
+			right += " (default " + d + ")"
+		}
+		rows = append(rows, row{left, right})
+		width = max(width, len(left))
+	})
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-*s   %s\n", width, r.left, r.right)
+	}
 }

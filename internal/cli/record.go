@@ -103,9 +103,9 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	var o recordOptions
 	fs := newFlagSet("record", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [-f FORMAT] [options]")
-		fmt.Fprintln(stderr, "\nSample a process until Ctrl-C, the duration, or its exit, and write a profile.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [-f FORMAT] [options]")
+		fmt.Fprint(stdout, "\nSample a process until Ctrl-C, the duration, or its exit, and write a profile.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")

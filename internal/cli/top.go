@@ -42,9 +42,9 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	var o topOptions
 	fs := newFlagSet("top", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-r RATE] [-s] [--idle] [--gil] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]")
-		fmt.Fprintln(stderr, "\nShow a live table of the functions a process spends its time in.\nKeys on a terminal: 1-4 sort, L lines, R reset, q quit.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-r RATE] [-s] [--idle] [--gil] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]")
+		fmt.Fprint(stdout, "\nShow a live table of the functions a process spends its time in.\nKeys on a terminal: 1-4 sort, L lines, R reset, q quit.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
 	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default)")
