@@ -53,7 +53,7 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	}
 	o.targetOptions.register(fs, true)
 	fs.BoolVarP(&o.locals, "locals", "l", false, "show each frame's arguments and local variables")
-	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	fs.BoolVarP(&o.json, "json", "j", false, "print JSON instead of text")
 	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "do not pause the process while reading (the stacks may be inconsistent)")
 	if err := parse(fs, args); err != nil {

@@ -166,10 +166,13 @@ var testHookValidated func(opts any) error
 // flagError turns pflag's parse errors into usage errors that name the
 // flag and, for a bad value, say what the flag takes.
 func flagError(fs *pflag.FlagSet, err error) error {
+	var nee *pflag.NotExistError
 	var ive *pflag.InvalidValueError
 	var vre *pflag.ValueRequiredError
 	var re *rangeError
 	switch {
+	case errors.As(err, &nee):
+		return unknownFlag(fs.Name(), nee)
 	case errors.As(err, &ive) && errors.As(err, &re):
 		return usagef("--%s %q: %s", ive.GetFlag().Name, ive.GetValue(), re.want)
 	case errors.As(err, &vre):

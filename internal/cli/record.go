@@ -33,6 +33,8 @@ type recordOptions struct {
 	threads  bool
 	nolineno bool
 	function bool
+	// hideProgress hides the status line, as py-spy's --hideprogress.
+	hideProgress bool
 }
 
 // samplingOptions are the flags record and top share: how often and how
@@ -53,8 +55,8 @@ func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
 		"duration", "d", 0, durationHelp)
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
 	fs.BoolVar(&o.blocking, "blocking", false, "pause the thread holding the GIL (every thread if need be) for every sample")
-	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
-	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
+	fs.BoolVarP(&o.idle, "idle", "i", false, "include idle threads")
+	fs.BoolVarP(&o.gil, "gil", "g", false, "only sample the thread holding the GIL")
 }
 
 func (o *samplingOptions) check() error {
@@ -109,18 +111,26 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	}
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
-	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
+	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else svg)")
 	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
-	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
+	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
-	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
+	fs.BoolVarP(&o.function, "function", "F", false, "show each function at its first line")
+	fs.BoolVar(&o.hideProgress, "hideprogress", false, "no status line")
+	fs.MarkHidden("hideprogress")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
 	if err := o.samplingOptions.check(); err != nil {
 		return 0, err
 	}
+	if o.nolineno && o.function {
+		return 0, usagef("--nolineno and --function exclude each other")
+	}
 	if o.format != "" {
+		if o.format, err = pyspyFormat(o.format); err != nil {
+			return 0, err
+		}
 		if _, ok := formats[o.format]; !ok {
 			return 0, usagef("unknown format %q (svg, pprof, speedscope or collapsed)", o.format)
 		}
@@ -181,7 +191,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil,
 	}
-	tty := isTerminal(stderr)
+	tty := isTerminal(stderr) && !o.hideProgress
 	var lastStatus time.Time
 	start := time.Now()
 	// Without a terminal there is no status line, and no Tick: the
