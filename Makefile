@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzStr$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzBytes$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzInt$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./internal/cli -run '^$$' -fuzz '^FuzzNumericFlags$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 
 clean:
 	rm -rf bin bench.txt

@@ -43,7 +43,7 @@ Commands:
   top      show a live table of where a process spends its time
   dump     print every thread's Python stack once
 
-Run "pyprof COMMAND --help" for a command's options.
+Run "pyprof help COMMAND" (or "pyprof COMMAND --help") for a command's options.
 `
 
 // Run executes pyprof with args (without the program name) and returns the
@@ -69,7 +69,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			return code
 		}
-	case "-h", "--help", "help":
+	case "help":
+		return help(args[1:], stdout, stderr)
+	case "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "-V", "--version", "version":
@@ -78,10 +80,32 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	default:
 		err = usagef("unknown command %q", args[0])
 	}
-	return report(err, stderr)
+	return report(err, args[0], stderr)
 }
 
-func report(err error, stderr io.Writer) int {
+// help prints the help of the command named in args, or pyprof's own, to
+// stdout.
+func help(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case len(args) > 1:
+		return report(usagef("help takes one command, not %q", args), "help", stderr)
+	}
+	switch args[0] {
+	case "record", "top", "dump":
+		return Run([]string{args[0], "--help"}, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	return report(usagef("help: unknown command %q (record, top or dump)", args[0]), "help", stderr)
+}
+
+// report prints err for the user and returns the exit status; usage
+// errors point to the help of command.
+func report(err error, command string, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
@@ -91,7 +115,12 @@ func report(err error, stderr io.Writer) int {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "pyprof: %s\n", ue.msg)
-		fmt.Fprintln(stderr, `Run "pyprof --help" for usage.`)
+		switch command {
+		case "record", "top", "dump":
+			fmt.Fprintf(stderr, "Run \"pyprof %s --help\" for usage.\n", command)
+		default:
+			fmt.Fprintln(stderr, `Run "pyprof --help" for usage.`)
+		}
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "pyprof: %s\n", explain(err))

@@ -38,7 +38,7 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errHelp
 		}
-		return &usageError{err.Error()}
+		return flagError(fs, err)
 	}
 	return nil
 }
@@ -47,13 +47,13 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	var o dumpOptions
 	fs := newFlagSet("dump", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]")
-		fmt.Fprintln(stderr, "\nPrint every thread's Python stack once.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof dump [-p PID | --pgrep PATTERN] [-s] [--locals] [--json] [--full-filenames] [--nonblocking]")
+		fmt.Fprint(stdout, "\nPrint every thread's Python stack once.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
 	fs.BoolVarP(&o.locals, "locals", "l", false, "show each frame's arguments and local variables")
-	fs.BoolVar(&o.json, "json", false, "print JSON instead of text")
+	fs.BoolVarP(&o.json, "json", "j", false, "print JSON instead of text")
 	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "do not pause the process while reading (the stacks may be inconsistent)")
 	if err := parse(fs, args); err != nil {
@@ -64,6 +64,11 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.pid == 0 && o.pgrep == "" {
 		return usagef("dump needs a process: -p PID or --pgrep PATTERN")
+	}
+	if testHookValidated != nil {
+		if err := testHookValidated(&o); err != nil {
+			return err
+		}
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
@@ -95,6 +100,8 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		// Function names such as <module> and <lambda> stay readable.
+		enc.SetEscapeHTML(false)
 		return enc.Encode(dumps)
 	}
 	for i, d := range dumps {

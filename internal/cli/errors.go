@@ -54,7 +54,10 @@ func explain(err error) string {
 		return fmt.Sprintf("process %d: %v", pid, de)
 	case errors.Is(err, pyversions.ErrFreeThreaded):
 		return fmt.Sprintf("process %d: %v", pid, err)
-	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES):
+	case te != nil && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)):
+		// Only a refusal to read or attach to the target is about
+		// ptrace; one from writing the output or starting a program
+		// is shown as it is.
 		return permissionAdvice(pid, err)
 	}
 	return err.Error()

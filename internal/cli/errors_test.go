@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,5 +94,39 @@ func TestExplainDescriptorErrors(t *testing.T) {
 		if got := explain(&targetError{pid: 42, err: tc.err}); got != tc.want {
 			t.Errorf("explain = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestExplainPermission: only a permission error about reading or attaching
+// to the target gets the ptrace advice; one from writing the output or
+// starting a program is shown as it is.
+func TestExplainPermission(t *testing.T) {
+	outputErr := fmt.Errorf("cannot write the output: %w", &os.PathError{Op: "open", Path: "/root/.pyprof-1.tmp", Err: syscall.EACCES})
+	for _, tc := range []struct {
+		name   string
+		err    error
+		advice bool
+	}{
+		{"attach refused", &targetError{pid: 42, err: fmt.Errorf("attach: %w", syscall.EPERM)}, true},
+		{"memory read refused", &targetError{pid: 42, err: fmt.Errorf("read frame at 0x10: %w", syscall.EACCES)}, true},
+		{"pause refused", &targetError{pid: 42, err: fmt.Errorf("pause process: %w", &os.SyscallError{Syscall: "ptrace", Err: syscall.EPERM})}, true},
+		{"target error wrapped again", fmt.Errorf("process 42: %w", &targetError{pid: 42, err: syscall.EPERM}), true},
+		{"output not writable", outputErr, false},
+		{"output rename refused", fmt.Errorf("write /etc/x.svg: %w", &os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EPERM}), false},
+		{"program not executable", &launchError{"./app.py", &os.PathError{Op: "fork/exec", Path: "./app.py", Err: syscall.EACCES}}, false},
+		{"bare EPERM", syscall.EPERM, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := explain(tc.err)
+			if has := strings.Contains(got, "CAP_SYS_PTRACE") || strings.Contains(got, "ptrace_scope") || strings.Contains(got, "permission denied reading process"); has != tc.advice {
+				t.Errorf("advice %v, want %v:\n%s", has, tc.advice, got)
+			}
+			if !tc.advice && got != tc.err.Error() {
+				t.Errorf("explain = %q, want the error as it is, %q", got, tc.err.Error())
+			}
+			if tc.advice && !strings.Contains(got, "process 42") {
+				t.Errorf("advice does not name the pid:\n%s", got)
+			}
+		})
 	}
 }

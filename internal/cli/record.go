@@ -32,6 +32,8 @@ type recordOptions struct {
 	threads  bool
 	nolineno bool
 	function bool
+	// hideProgress hides the status line, as py-spy's --hideprogress.
+	hideProgress bool
 }
 
 // samplingOptions are the flags record and top share: how often and how
@@ -46,21 +48,17 @@ type samplingOptions struct {
 }
 
 func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
-	fs.Float64VarP(&o.rate, "rate", "r", 100, "samples per second")
-	fs.Float64VarP(&o.duration, "duration", "d", 0, durationHelp)
+	floatVar(fs, &floatFlag{p: &o.rate, min: minRate, max: maxRate, unit: "samples per second", arg: "RATE"},
+		"rate", "r", 100, "samples per second, 0.1 to 10000")
+	floatVar(fs, &floatFlag{p: &o.duration, min: minDuration, max: maxDuration, unit: "seconds", maxNote: "a year", arg: "SECONDS", unlimited: true},
+		"duration", "d", 0, durationHelp)
 	fs.BoolVar(&o.nonblocking, "nonblocking", false, "never pause the target; drop stacks that change while being read")
 	fs.BoolVar(&o.blocking, "blocking", false, "pause the thread holding the GIL (every thread if need be) for every sample")
-	fs.BoolVar(&o.idle, "idle", false, "include idle threads")
-	fs.BoolVar(&o.gil, "gil", false, "only sample the thread holding the GIL")
+	fs.BoolVarP(&o.idle, "idle", "i", false, "include idle threads")
+	fs.BoolVarP(&o.gil, "gil", "g", false, "only sample the thread holding the GIL")
 }
 
 func (o *samplingOptions) check() error {
-	if o.rate <= 0 || o.rate > 10000 {
-		return usagef("--rate must be between 0 and 10000")
-	}
-	if o.duration < 0 {
-		return usagef("--duration must not be negative")
-	}
 	if o.blocking && o.nonblocking {
 		return usagef("--blocking and --nonblocking exclude each other")
 	}
@@ -106,24 +104,32 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	var o recordOptions
 	fs := newFlagSet("record", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [-f FORMAT] [options]")
-		fmt.Fprintln(stderr, "\nSample a process until Ctrl-C, the duration, or its exit, and write a profile.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof record [-p PID | --pgrep PATTERN | -- COMMAND...] [-o FILE] [-f FORMAT] [options]")
+		fmt.Fprint(stdout, "\nSample a process until Ctrl-C, the duration, or its exit, and write a profile.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
-	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
-	o.samplingOptions.register(fs, "stop after this many seconds (default: until Ctrl-C or the target exits)")
-	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
+	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else svg)")
+	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
+	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
-	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
+	fs.BoolVarP(&o.function, "function", "F", false, "show each function at its first line")
+	fs.BoolVar(&o.hideProgress, "hideprogress", false, "no status line")
+	fs.MarkHidden("hideprogress")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
 	if err := o.samplingOptions.check(); err != nil {
 		return 0, err
 	}
+	if o.nolineno && o.function {
+		return 0, usagef("--nolineno and --function exclude each other")
+	}
 	if o.format != "" {
+		if o.format, err = pyspyFormat(o.format); err != nil {
+			return 0, err
+		}
 		if _, ok := formats[o.format]; !ok {
 			return 0, usagef("unknown format %q (svg, pprof, speedscope or collapsed)", o.format)
 		}
@@ -139,6 +145,11 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		}
 	} else if err := checkWritable("profile.tmp"); err != nil {
 		return 0, err
+	}
+	if testHookValidated != nil {
+		if err := testHookValidated(&o); err != nil {
+			return 0, err
+		}
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
@@ -183,7 +194,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil,
 	}
-	tty := isTerminal(stderr)
+	tty := isTerminal(stderr) && !o.hideProgress
 	var lastStatus time.Time
 	start := time.Now()
 	// Without a terminal there is no status line, and no Tick: the
@@ -216,7 +227,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.duration*float64(time.Second)))
+		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
 		defer cancel()
 	}
 	var stopSig os.Signal

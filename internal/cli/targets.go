@@ -34,7 +34,7 @@ type targetOptions struct {
 }
 
 func (o *targetOptions) register(fs *pflag.FlagSet, follow bool) {
-	fs.IntVarP(&o.pid, "pid", "p", 0, "process id to profile")
+	fs.VarP(&pidFlag{&o.pid}, "pid", "p", "process id to profile, in decimal or hex (0x...)")
 	fs.StringVar(&o.pgrep, "pgrep", "", "profile the process whose name (or else command line) matches this regular expression, and its subprocesses")
 	if follow {
 		fs.BoolVarP(&o.subprocesses, "subprocesses", "s", false, "include every descendant that is a Python process")

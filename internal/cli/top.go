@@ -42,13 +42,14 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	var o topOptions
 	fs := newFlagSet("top", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-r RATE] [-s] [--idle] [--gil] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]")
-		fmt.Fprintln(stderr, "\nShow a live table of the functions a process spends its time in.\nKeys on a terminal: 1-4 sort, L lines, R reset, q quit.")
-		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "Usage: pyprof top [-p PID | --pgrep PATTERN | -- COMMAND...] [-r RATE] [-s] [--idle] [--gil] [--delay SECONDS] [--sort own|total|owntime|totaltime] [--lines]")
+		fmt.Fprint(stdout, "\nShow a live table of the functions a process spends its time in.\nKeys on a terminal: 1-4 sort, L lines, R reset, q quit.\n\n")
+		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
-	o.samplingOptions.register(fs, "stop after this many seconds")
-	fs.Float64Var(&o.delay, "delay", 1, "seconds between refreshes")
+	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default)")
+	floatVar(fs, &floatFlag{p: &o.delay, min: minDelay, max: maxDelay, unit: "seconds", maxNote: "a day", arg: "SECONDS"},
+		"delay", "", 1, "seconds between refreshes, 0.1 to 86400 (a day)")
 	fs.StringVar(&o.sort, "sort", "own", "sort by own, total, owntime or totaltime")
 	fs.BoolVar(&o.lines, "lines", false, "one row per line instead of per function")
 	fs.BoolVar(&o.once, "once", false, "print one table after --delay and exit")
@@ -62,8 +63,10 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	if err := o.samplingOptions.check(); err != nil {
 		return 0, err
 	}
-	if o.delay <= 0 {
-		return 0, usagef("--delay must be positive")
+	if testHookValidated != nil {
+		if err := testHookValidated(&o); err != nil {
+			return 0, err
+		}
 	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
@@ -122,7 +125,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(o.duration*float64(time.Second)))
+		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
 		defer cancel()
 	}
 	if rt.launched != nil {
@@ -235,7 +238,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		stdout.Write(b.Bytes())
 	}
 
-	ticker := time.NewTicker(time.Duration(o.delay * float64(time.Second)))
+	ticker := time.NewTicker(seconds(o.delay))
 	defer ticker.Stop()
 	for {
 		select {
