@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -31,9 +32,13 @@ func explain(err error) string {
 	var ue *pyversions.UnsupportedError
 	var de *pyversions.DebugOffsetsError
 	var le *launchError
+	var oe *outfile.Error
 	switch {
 	case errors.As(err, &le):
 		return le.Error()
+	case errors.As(err, &oe):
+		// About a file, not the target: no ptrace advice.
+		return err.Error()
 	case errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrNotExist) && pid != 0 && !processExists(pid):
 		return noProcessMessage(pid, currentHostFacts())
 	case errors.As(err, &ue):
