@@ -111,7 +111,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		fs.PrintDefaults()
 	}
 	o.targetOptions.register(fs, true)
-	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
+	fs.StringVarP(&o.output, "output", "o", "", "output file, or - for stdout (default profile-PID.EXT)")
 	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed (default: from -o's extension, else svg)")
 	o.samplingOptions.register(fs, "stop after this many seconds (default: until Ctrl-C or the target exits)")
 	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
