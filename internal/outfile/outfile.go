@@ -16,7 +16,8 @@
 //     sudo), or to the directory's owner: what fs.protected_symlinks and
 //     fs.protected_regular enforce for open(2), applied whatever the host's
 //     settings, since following a symlink by hand escapes the kernel's own
-//     checks.
+//     checks. (Symlinked directories on the way are the kernel's to follow,
+//     under its own settings.)
 //   - Character and block devices, FIFOs and sockets are written through
 //     (a socket is connected to), never replaced.
 //   - A regular file is replaced atomically: a temporary file in its
@@ -218,11 +219,18 @@ func planFor(path string, opts Options) (plan, error) {
 			return plan{kind: toFD, fd: fd, final: p}, nil
 		}
 		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return plan{kind: toNew, final: p}, nil
-		}
-		if err != nil {
+		missing := errors.Is(err, fs.ErrNotExist)
+		if err != nil && !missing {
 			return plan{}, err
+		}
+		// Only now that the kernel has walked the same path (and applied
+		// its own rules to the symlinks on the way).
+		p = physical(p)
+		if missing {
+			if strings.HasSuffix(p, "/") { // as open(2) with O_CREAT
+				return plan{}, syscall.EISDIR
+			}
+			return plan{kind: toNew, final: p}, nil
 		}
 		if err := checkSticky(p, fi, opts); err != nil {
 			return plan{}, err
@@ -234,14 +242,9 @@ func planFor(path string, opts Options) (plan, error) {
 				return plan{}, err
 			}
 			if !filepath.IsAbs(target) {
-				// The target is relative to the link's directory as it
-				// is, not as its path spells it: a ".." there climbs out
-				// of where the directory's own symlinks lead.
-				dir := filepath.Dir(p)
-				if real, err := filepath.EvalSymlinks(dir); err == nil {
-					dir = real
-				}
-				target = filepath.Join(dir, target)
+				// Not cleaned: a ".." after a symlinked directory in the
+				// target climbs from where that symlink leads.
+				target = filepath.Dir(p) + "/" + target
 			}
 			p = target
 		case mode.IsDir():
@@ -253,6 +256,25 @@ func planFor(path string, opts Options) (plan, error) {
 		}
 	}
 	return plan{}, syscall.ELOOP
+}
+
+// physical returns path with its directory as the kernel finds it:
+// symlinks resolved before "..", where filepath.Dir would drop a ".." with
+// the symlink before it. The temporary file must go in that directory, the
+// one the rename lands in.
+func physical(path string) string {
+	dir, base := ".", path
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		dir, base = path[:i+1], path[i+1:]
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return path
+	}
+	if base == "" {
+		return real + "/"
+	}
+	return filepath.Join(real, base)
 }
 
 // selfFD reports whether path names one of this process's descriptors.

@@ -315,6 +315,29 @@ func TestWrite(t *testing.T) {
 			},
 		},
 		{
+			// The temporary file goes where the rename lands: here a
+			// directory the user may write, where the path spells one
+			// he may not.
+			name: "'..' after a symlinked directory climbs from its target", nobody: true,
+			setup: func(t *testing.T, dir string) (string, Options) {
+				os.MkdirAll(filepath.Join(dir, "w", "b"), 0o755)
+				os.Chown(filepath.Join(dir, "w"), nobody, nobody)
+				os.Mkdir(filepath.Join(dir, "ro"), 0o755)
+				os.Symlink("../w/b", filepath.Join(dir, "ro", "ab"))
+				return dir + "/ro/ab/../p.svg", Options{} // not cleaned
+			},
+			check: func(t *testing.T, r run) {
+				if r.err != nil || readFile(t, filepath.Join(r.dir, "w", "p.svg")) != content {
+					t.Fatalf("error %v", r.err)
+				}
+			},
+		},
+		{
+			name:  "trailing slash",
+			setup: func(t *testing.T, dir string) (string, Options) { return filepath.Join(dir, "p.svg") + "/", Options{} },
+			check: func(t *testing.T, r run) { wantError(t, r.err, r.path, syscall.EISDIR) },
+		},
+		{
 			name: "dangling symlink creates its target",
 			setup: func(t *testing.T, dir string) (string, Options) {
 				p := filepath.Join(dir, "p.svg")
