@@ -143,7 +143,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		if err != nil {
 			dir = "."
 		}
-		if err := outfile.CheckDir(dir, oo); err != nil {
+		if err := outfile.CheckDir(dir); err != nil {
 			return 0, fmt.Errorf("%w (choose another file with -o)", err)
 		}
 	}

@@ -340,7 +340,7 @@ func Check(path string, opts Options) error {
 
 // CheckDir reports whether a new file can be created in dir, by creating
 // and removing one.
-func CheckDir(dir string, opts Options) error {
+func CheckDir(dir string) error {
 	if err := probeDir(dir); err != nil {
 		return &Error{Path: dir, InDir: true, Err: bare(err)}
 	}
@@ -434,16 +434,13 @@ func createTemp(dir, pattern string, perm os.FileMode) (*os.File, string, error)
 // temporary file's name means nothing to the user) or one the message
 // already names.
 func bare(err error) error {
-	var pe *fs.PathError
-	var le *os.LinkError
-	var se *os.SyscallError
-	switch {
-	case errors.As(err, &pe) && pe == err:
-		return pe.Err
-	case errors.As(err, &le) && le == err:
-		return le.Err
-	case errors.As(err, &se) && se == err:
-		return se.Err
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
+	case *os.SyscallError:
+		return e.Err
 	}
 	return err
 }
