@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -68,27 +67,41 @@ func recordExhausted(t *testing.T, pid, out string) {
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 128, Max: 128}); err != nil {
 		t.Fatal(err)
 	}
-	exhausted := make(chan []int)
-	go func() {
-		time.Sleep(500 * time.Millisecond) // sampling
-		var held []int
+	var held []int
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	// Once the start line is out, the target is attached: every
+	// descriptor goes, for the whole of sampling.
+	stderr := &startWatcher{started: func() {
 		for {
 			fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				break
+				return
 			}
 			held = append(held, fd)
 		}
-		exhausted <- held
-	}()
-	var stderr strings.Builder
-	code := Run([]string{"record", "-p", pid, "-d", "1.5", "-o", out}, os.Stdout, &stderr)
-	held := <-exhausted
-	for _, fd := range held {
-		unix.Close(fd)
-	}
+	}}
+	code := Run([]string{"record", "-p", pid, "-d", "1", "-o", out}, os.Stdout, stderr)
 	t.Logf("held %d descriptors; stderr:\n%s", len(held), stderr.String())
-	if code != 0 || !strings.Contains(stderr.String(), "wrote "+out) {
+	if len(held) == 0 || code != 0 || !strings.Contains(stderr.String(), "wrote "+out) {
 		t.Errorf("exit %d", code)
 	}
+}
+
+// startWatcher is record's stderr; it calls started when record says it
+// has begun sampling.
+type startWatcher struct {
+	strings.Builder
+	started func()
+}
+
+func (w *startWatcher) Write(p []byte) (int, error) {
+	if w.started != nil && strings.Contains(string(p), "pyprof: sampling") {
+		w.started()
+		w.started = nil
+	}
+	return w.Builder.Write(p)
 }
