@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyversions"
 )
@@ -35,9 +36,13 @@ func explain(err error) string {
 	var ze *target.ZombieError
 	var ke *target.KernelThreadError
 	var npe *notPythonError
+	var oe *outfile.Error
 	switch {
 	case errors.As(err, &le):
 		return le.Error()
+	case errors.As(err, &oe):
+		// About a file, not the target: no ptrace advice.
+		return err.Error()
 	// Before ESRCH and the ptrace advice: neither is about a pid that
 	// is missing or a permission.
 	case errors.As(err, &ze):

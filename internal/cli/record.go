@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pyprof/pyprof/flamegraph"
+	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/pyspy"
@@ -109,7 +108,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		printFlags(stdout, fs)
 	}
 	o.targetOptions.register(fs, true)
-	fs.StringVarP(&o.output, "output", "o", "", "output file (default profile-PID.EXT)")
+	fs.StringVarP(&o.output, "output", "o", "", "output file, or - for stdout (default profile-PID.EXT)")
 	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else svg)")
 	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
 	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
@@ -139,12 +138,19 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		o.format = "svg"
 	}
 	// Fail before sampling, not after, when the result cannot be written.
+	oo := outputOptions(stdout)
 	if o.output != "" {
-		if err := checkWritable(o.output); err != nil {
+		if err := outfile.Check(o.output, oo); err != nil {
 			return 0, err
 		}
-	} else if err := checkWritable("profile.tmp"); err != nil {
-		return 0, err
+	} else {
+		dir, err := os.Getwd()
+		if err != nil {
+			dir = "."
+		}
+		if err := outfile.CheckDir(dir); err != nil {
+			return 0, fmt.Errorf("%w (choose another file with -o)", err)
+		}
 	}
 	if testHookValidated != nil {
 		if err := testHookValidated(&o); err != nil {
@@ -162,20 +168,24 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	if o.output == "" {
 		o.output = fmt.Sprintf("profile-%d.%s", rt.root, formats[o.format])
 	}
-	return record(rt, &o, stderr)
+	// Checked again, now that the default name is known, and with the
+	// descriptors writing needs held from now on.
+	out, err := outfile.New(o.output, oo)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	return record(rt, &o, out, stderr)
 }
 
-// checkWritable creates and removes a file next to path.
-func checkWritable(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("output %s is a directory", path)
+// outputOptions are how record writes its output: "-" is stdout, and
+// under sudo a new file belongs to the user who ran sudo.
+func outputOptions(stdout io.Writer) outfile.Options {
+	oo := outfile.Options{Stdout: stdout}
+	if uid, gid, ok := sudoOwner(); ok {
+		oo.Owner = &outfile.Owner{UID: uid, GID: gid}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".pyprof-*.tmp")
-	if err != nil {
-		return fmt.Errorf("cannot write the output: %w", err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
+	return oo
 }
 
 // testHookWriting, set by tests, runs before the output is written.
@@ -185,7 +195,7 @@ var testHookWriting func()
 // initialise its interpreter.
 const attachTimeout = 10 * time.Second
 
-func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
+func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -222,7 +232,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 
 	b := profile.NewBuilder()
 	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
-		s.Describe(), o.rate, opts.Mode, o.output)
+		s.Describe(), o.rate, opts.Mode, out.Name())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -265,17 +275,16 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	meta.Samples, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
 	p := b.Profile()
 
-	// A second Ctrl-C while writing abandons the output: the writer
-	// checks before its final rename, so no file appears.
+	// A second Ctrl-C while writing abandons the output: no file appears,
+	// and no temporary file is left.
 	written := make(chan error, 1)
-	var abandoned atomic.Bool
 	var path string
 	go func() {
 		if testHookWriting != nil {
 			testHookWriting()
 		}
 		var err error
-		path, err = writeOutput(p, o, &abandoned)
+		path, err = writeOutput(p, o, out)
 		written <- err
 	}()
 	select {
@@ -284,7 +293,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 			return 0, err
 		}
 	case sig := <-sigs:
-		abandoned.Store(true)
+		out.Abandon()
 		fmt.Fprintf(stderr, "pyprof: %v while writing: output abandoned\n", sig)
 		select {
 		case <-written:
@@ -469,64 +478,32 @@ func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
 	return id
 }
 
-// writeOutput writes the profile atomically next to o.output, falling back
-// to a temporary file if that fails, and returns the path written.
-func writeOutput(p *profile.Profile, o *recordOptions, abandoned *atomic.Bool) (string, error) {
-	err := writeFile(o.output, p, o.format, abandoned)
-	if err == nil || errors.Is(err, errAbandoned) {
-		return o.output, err
-	}
-	f, terr := os.CreateTemp("", "pyprof-*."+formats[o.format])
-	if terr != nil {
-		return "", fmt.Errorf("write %s: %w (and no temporary file either: %v)", o.output, err, terr)
-	}
-	name := f.Name()
-	f.Close()
-	if terr := writeFile(name, p, o.format, abandoned); terr != nil {
-		return "", fmt.Errorf("write %s: %w (and %s: %v)", o.output, err, name, terr)
-	}
-	return name, fmt.Errorf("write %s: %w; the profile was saved to %s instead", o.output, err, name)
-}
-
-// errAbandoned is returned by a write cancelled by a second interrupt.
-var errAbandoned = errors.New("output abandoned")
-
-func writeFile(path string, p *profile.Profile, format string, abandoned *atomic.Bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".pyprof-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	switch format {
-	case "svg":
-		err = flamegraph.Write(f, p, flamegraph.Options{})
-	case "pprof":
-		err = p.WritePprof(f)
-	case "speedscope":
-		err = p.WriteSpeedscope(f)
-	default:
-		err = p.WriteCollapsed(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	if uid, gid, ok := sudoOwner(); ok {
-		// Under sudo the file belongs to the user who asked for it.
-		if err := os.Chown(tmp, uid, gid); err != nil {
-			return err
+// writeOutput writes the profile to out, or else to a temporary file,
+// and returns the path written.
+func writeOutput(p *profile.Profile, o *recordOptions, out *outfile.Output) (string, error) {
+	render := func(w io.Writer) error {
+		switch o.format {
+		case "svg":
+			return flamegraph.Write(w, p, flamegraph.Options{})
+		case "pprof":
+			return p.WritePprof(w)
+		case "speedscope":
+			return p.WriteSpeedscope(w)
 		}
+		return p.WriteCollapsed(w)
 	}
-	if abandoned.Load() {
-		return errAbandoned
+	err := out.Write(render)
+	if err == nil || errors.Is(err, outfile.ErrAbandoned) {
+		return out.Name(), err
 	}
-	return os.Rename(tmp, path)
+	name, terr := out.SaveTemp("pyprof-*."+formats[o.format], render)
+	if errors.Is(terr, outfile.ErrAbandoned) {
+		return "", terr
+	}
+	if terr != nil {
+		return "", fmt.Errorf("%w (and no temporary file either: %v)", err, terr)
+	}
+	return name, fmt.Errorf("%w; the profile was saved to %s instead", err, name)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -19,6 +19,8 @@ func TestRecordSecondInterruptAbandons(t *testing.T) {
 	py := testpython.For(t, "3.11")[0]
 	tg := testpython.Start(t, py, "busy.py")
 	out := filepath.Join(t.TempDir(), "p.svg")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	defer func() { testHookWriting = nil }()
 	testHookWriting = func() {
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
@@ -32,5 +34,11 @@ func TestRecordSecondInterruptAbandons(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // let the abandoned writer finish
 	if _, err := os.Stat(out); err == nil {
 		t.Error("output written despite the second interrupt")
+	}
+	// Neither a temporary file nor a fallback is left.
+	for _, dir := range []string{filepath.Dir(out), tmp} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("left in %s: %v", dir, ents)
+		}
 	}
 }
