@@ -108,6 +108,14 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		}
 
 		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
+		if t.NativeID == 0 && (r.l.Thread.NativeThreadID >= 0 || r.native.found) {
+			// An ident without an OS thread id: from 3.11 the thread
+			// is between writing its two ids as it binds its state;
+			// before, the C library cleared the id in struct pthread
+			// as the OS thread ended, and the state was read from a
+			// thread list that changed meanwhile. Neither runs.
+			continue
+		}
 		if m := r.stillStack(addr, &ts, gil, opts); m != nil {
 			start := len(frames)
 			frames = append(frames, m.frames...)

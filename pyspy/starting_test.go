@@ -14,8 +14,8 @@ import (
 // tested too.
 func TestStartingThreads(t *testing.T) {
 	for _, tc := range []struct {
-		file  string
-		case_ string // "unbound": ids 0; "copy": the ids of another thread
+		file string
+		kind string // "unbound": ids 0; "copy": the ids of another thread
 	}{
 		{"testdata/snapshots/pyenv-3.7.16.snap", "copy"},
 		{"testdata/snapshots/pyenv-3.9.18.snap", "copy"},
@@ -74,7 +74,7 @@ func TestStartingThreads(t *testing.T) {
 				starting[a] = b
 			}
 			id, native := starter.ID, uint64(starter.NativeID)
-			if tc.case_ == "unbound" {
+			if tc.kind == "unbound" {
 				id, native = 0, 0
 			}
 			starting[other.Addr+uint64(l.ThreadID)] = u64(id)
@@ -87,6 +87,50 @@ func TestStartingThreads(t *testing.T) {
 			}
 			if th := threadOf(got, starter.Addr); th == nil || len(th.Frames) != len(starter.Frames) {
 				t.Errorf("the starting thread lost its stack:%s", describe(got))
+			}
+		})
+	}
+}
+
+// TestThreadsWithoutOSThreadID: a thread state with an ident but no OS
+// thread id, where ids are known, is no running thread: from 3.11 one read
+// between the two stores that bind it, before 3.11 one whose OS thread
+// ended (the C library clears the id in struct pthread).
+func TestThreadsWithoutOSThreadID(t *testing.T) {
+	for _, file := range []string{
+		"testdata/snapshots/pyenv-3.9.18.snap",
+		"testdata/snapshots/pyenv-3.11.7.snap",
+		"testdata/snapshots/pyenv-3.13.0.snap",
+	} {
+		t.Run(file, func(t *testing.T) {
+			f := loadTorn(t, file)
+			other := f.threads[len(f.threads)-1]
+			patches := map[uint64][]byte{}
+			l := &f.r.l.Thread
+			const pthreadTid = 0x2d0 // any offset: the test supplies the bytes
+			if l.NativeThreadID >= 0 {
+				patches[other.Addr+uint64(l.NativeThreadID)] = u64(0)
+			} else {
+				for i, th := range f.threads {
+					patches[th.ID+pthreadTid] = u32(uint32(1000 + i))
+				}
+				patches[other.ID+pthreadTid] = u32(0)
+			}
+			r := f.reader(t, &moving{Snapshot: f.snap, now: patches})
+			if l.NativeThreadID < 0 {
+				r.native = nativeIDs{offset: pthreadTid, found: true, settled: true}
+			}
+			got, err := r.Sample(SampleOptions{NoNames: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if threadOf(got, other.Addr) != nil || len(got) != len(f.threads)-1 {
+				t.Errorf("%d of %d threads; the one without an OS thread id is there: %v", len(got), len(f.threads), threadOf(got, other.Addr) != nil)
+			}
+			for _, th := range got {
+				if th.NativeID == 0 {
+					t.Errorf("thread %#x kept without an OS thread id", th.Addr)
+				}
 			}
 		})
 	}
