@@ -243,7 +243,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	meta.Pids = st.Seen
 	meta.Start, meta.Duration = start, elapsed
 	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
-	meta.Samples, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
+	meta.Rounds, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
 	p := b.Profile()
 
 	// A second Ctrl-C while writing abandons the output: the writer
@@ -280,10 +280,13 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
 	}
-	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again, %d paused, target stopped %.1f ms), %d processes, %.1f s, %.1f Hz achieved",
-		path, p.Total(), st.Errors, st.Retries, st.Paused, float64(st.Stopped)/float64(time.Millisecond), len(st.Seen), elapsed.Seconds(), rate)
+	// Samples are the thread stacks recorded, as the flame graph's title
+	// and root count them; a round samples every thread once, and the
+	// rate is of rounds.
+	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples in %d rounds, %d errors (%d torn samples read again, %d paused, target stopped %.1f ms), %d processes, %.1f s, %.1f Hz achieved",
+		path, p.Total(), st.Rounds, st.Errors, st.Retries, st.Paused, float64(st.Stopped)/float64(time.Millisecond), len(st.Seen), elapsed.Seconds(), rate)
 	if st.Missed > 0 {
-		fmt.Fprintf(stderr, ", %d samples missed after stalls", st.Missed)
+		fmt.Fprintf(stderr, ", %d rounds missed after stalls", st.Missed)
 	}
 	fmt.Fprintln(stderr)
 	if rt.launched != nil {
@@ -383,6 +386,11 @@ type funcLine struct {
 const maxFuncs = 1 << 16
 
 func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
+	if o.format == "speedscope" {
+		// Only speedscope shows samples in time order; the order
+		// costs a few bytes per change of a thread's stack.
+		b.KeepOrder()
+	}
 	return &aggregator{
 		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, procFrames: procFrames,
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
