@@ -212,8 +212,11 @@ func (b *Builder) AddStack(ids []int, count int64, pid, tid int, threadName stri
 
 // KeepOrder has the builder keep, from now on, the order of each thread's
 // samples (Profile.Timelines), for outputs that show samples in time
-// order. It costs 2–4 bytes for each change of a thread's stack from one
-// sample to the next, and nothing while a thread stays on one stack.
+// order. It costs 2–4 bytes each time a thread's stack differs from its
+// previous sample's (3 with tens of thousands of distinct stacks), and
+// nothing while a thread stays on one stack: an hour at 100 Hz of 10
+// threads that change stack every sample takes about 12 MB
+// (TestTimelineMemory).
 func (b *Builder) KeepOrder() {
 	if b.threads == nil {
 		b.threads = map[threadKey]int{}
