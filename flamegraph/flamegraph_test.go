@@ -199,6 +199,9 @@ func TestCategory(t *testing.T) {
 		{py("<module>", "<string>", 1), CatStdlib},
 		{py("sleep", "<built-in>", 0), CatStdlib},
 		{py("<built-in method sleep>", "", 0), CatStdlib},
+		// Shown shortened, classified by the full path.
+		{profile.Frame{Kind: profile.Python, Name: "JSONDecoder.decode", File: "json/decoder.py", Path: "/usr/lib/python3.11/json/decoder.py"}, CatStdlib},
+		{profile.Frame{Kind: profile.Python, Name: "SyncWorker.run", File: "gunicorn/workers/sync.py", Path: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py"}, CatLibrary},
 		{profile.ProcessFrame(12, "python app.py"), CatProcess},
 		{profile.ThreadFrame(13, "MainThread"), CatThread},
 	}

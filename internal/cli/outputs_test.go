@@ -1,13 +1,19 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	pprof "github.com/google/pprof/profile"
 
 	"github.com/pyprof/pyprof/internal/testpython"
 )
@@ -257,5 +263,80 @@ time.sleep(3)
 				t.Errorf("%d samples of the spawner, %d of workers in %d stacks", spawner, workers, len(stacks))
 			}
 		})
+	}
+}
+
+// TestShortFilenames: record's outputs and top's table show library files
+// as dump does (threading.py, not .../lib/python3.11/threading.py), and
+// whole with --full-filenames; pprof always has them whole, for -list.
+func TestShortFilenames(t *testing.T) {
+	py := testpython.For(t, "3.11")[0]
+	cmd := exec.Command(py.Path, "-c", `import threading
+def spin():
+    while True:
+        pass
+threading.Thread(target=spin).start()
+`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(500 * time.Millisecond)
+	pid := strconv.Itoa(cmd.Process.Pid)
+	short := regexp.MustCompile(`\(threading\.py:\d+\)`)
+	full := regexp.MustCompile(`\(/\S+/lib/python3\.11/threading\.py:\d+\)`)
+	check := func(what, text string, wantFull bool) {
+		t.Helper()
+		if got, want := full.MatchString(text), wantFull; got != want || short.MatchString(text) == wantFull {
+			t.Errorf("%s: full names %v, short names %v, want full %v:\n%.1000s", what, got, short.MatchString(text), wantFull, text)
+		}
+	}
+	dir := t.TempDir()
+	for _, fullNames := range []bool{false, true} {
+		args := []string{"-p", pid}
+		if fullNames {
+			args = append(args, "--full-filenames")
+		}
+		for _, format := range []string{"collapsed", "speedscope", "svg", "pprof"} {
+			out := filepath.Join(dir, fmt.Sprintf("p-%v.%s", fullNames, format))
+			if _, stderr, code := runPyprof(t, append([]string{"record", "-d", "0.5", "-f", format, "-o", out}, args...)...); code != 0 {
+				t.Fatalf("record -f %s: exit %d: %s", format, code, stderr)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch format {
+			case "collapsed":
+				check(format, string(data), fullNames)
+			case "speedscope":
+				f, _ := readSpeedscope(t, out)
+				var files []string
+				for _, fr := range f.Shared.Frames {
+					files = append(files, fmt.Sprintf("(%s:%d)", fr.File, fr.Line))
+				}
+				check(format, strings.Join(files, "\n"), fullNames)
+			case "svg":
+				// The data's string table holds each file once.
+				if got := strings.Contains(string(data), `"threading.py"`); got == fullNames {
+					t.Errorf("svg: short file name %v with full names %v", got, fullNames)
+				}
+			case "pprof":
+				p, err := pprof.Parse(bytes.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var files []string
+				for _, fn := range p.Function {
+					files = append(files, fmt.Sprintf("(%s:1)", fn.Filename))
+				}
+				check(format, strings.Join(files, "\n"), true)
+			}
+		}
+		stdout, stderr, code := runPyprof(t, append([]string{"top", "--once", "--delay", "1", "--lines"}, args...)...)
+		if code != 0 {
+			t.Fatalf("top: exit %d: %s", code, stderr)
+		}
+		check("top", stdout, fullNames)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pyprof/pyprof/flamegraph"
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyspy"
@@ -33,6 +34,8 @@ type recordOptions struct {
 	threads  bool
 	nolineno bool
 	function bool
+	// fullFilenames keeps file names whole; pprof has them whole anyway.
+	fullFilenames bool
 }
 
 // samplingOptions are the flags record and top share: how often and how
@@ -118,6 +121,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	fs.BoolVar(&o.threads, "threads", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
 	fs.BoolVar(&o.function, "function", false, "show each function at its first line")
+	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones (pprof always has them)")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
@@ -352,6 +356,7 @@ type aggregator struct {
 	threads    bool // a frame for each thread
 	nolineno   bool
 	function   bool
+	full       bool // file names whole (--full-filenames)
 	procFrames bool // a frame for each process
 
 	procs    map[int]procFrame // by pid
@@ -392,7 +397,7 @@ func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggre
 		b.KeepOrder()
 	}
 	return &aggregator{
-		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, procFrames: procFrames,
+		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, full: o.fullFilenames, procFrames: procFrames,
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
 		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
 	}
@@ -465,7 +470,13 @@ func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
 	if len(a.funcs) >= maxFuncs {
 		clear(a.funcs)
 	}
-	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+	// Shortened as dump shows it, once per function and line: the
+	// cache above spares the lookups.
+	file := f.Filename
+	if !a.full {
+		file = pyfile.Short(file)
+	}
+	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
 	a.funcs[k] = id
 	return id
 }

@@ -27,6 +27,8 @@ type topOptions struct {
 	sort  string
 	lines bool
 	once  bool
+	// fullFilenames keeps file names whole in the table.
+	fullFilenames bool
 }
 
 // Terminal control sequences, used only when stdout is a terminal.
@@ -52,6 +54,7 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&o.sort, "sort", "own", "sort by own, total, owntime or totaltime")
 	fs.BoolVar(&o.lines, "lines", false, "one row per line instead of per function")
 	fs.BoolVar(&o.once, "once", false, "print one table after --delay and exit")
+	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
@@ -160,7 +163,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		defer fmt.Fprint(stdout, altScreenOff)
 	}
 
-	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow}
+	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow, FullFilenames: o.fullFilenames}
 	procTicks := func() {
 		now := time.Now()
 		st.mu.Lock()

@@ -29,6 +29,13 @@ func (p *Profile) WriteCollapsed(w io.Writer) error {
 // ToPprof converts the profile to pprof's model: sample types samples/count
 // and cpu/nanoseconds (wall time: count × interval), with pid, tid and
 // thread labels on each sample.
+//
+// Functions carry their full file names whether or not the other outputs
+// shorten them: pprof opens the file for -list, -weblist and -disasm, and
+// a shortened name ("gunicorn/workers/sync.py") would only be found with
+// -source_path, while pprof's own views show file names only when asked
+// (-lines), so the full ones cost nothing by default. (py-spy has no
+// pprof output to compare with.)
 func (p *Profile) ToPprof() (*pprof.Profile, error) {
 	period := p.Interval.Nanoseconds()
 	if period <= 0 {
@@ -51,10 +58,10 @@ func (p *Profile) ToPprof() (*pprof.Profile, error) {
 	funcs := map[fnKey]*pprof.Function{}
 	locs := make([]*pprof.Location, len(p.Frames))
 	for i, f := range p.Frames {
-		k := fnKey{f.Name, f.File}
+		k := fnKey{f.Name, f.FullPath()}
 		fn := funcs[k]
 		if fn == nil {
-			fn = &pprof.Function{ID: uint64(len(out.Function) + 1), Name: pprofName(f), SystemName: f.Name, Filename: f.File, StartLine: int64(f.FirstLine)}
+			fn = &pprof.Function{ID: uint64(len(out.Function) + 1), Name: pprofName(f), SystemName: f.Name, Filename: f.FullPath(), StartLine: int64(f.FirstLine)}
 			funcs[k] = fn
 			out.Function = append(out.Function, fn)
 		}

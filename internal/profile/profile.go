@@ -36,9 +36,14 @@ type Frame struct {
 	// and the whole label for process and thread frames.
 	Name string
 	// File and Line are set for Python frames; Line is 0 when lines are
-	// not recorded (--nolineno).
+	// not recorded (--nolineno). File is the file as shown: shortened
+	// (see internal/pyfile) unless the user asked for full names.
 	File string
 	Line int
+	// Path is the file as the interpreter holds it (co_filename), for
+	// the outputs that open sources (pprof) and for telling library code
+	// from the application's; empty means File.
+	Path string
 	// FirstLine is the function's first line, for pprof's StartLine. It
 	// is the same for every frame of a function, so it does not split
 	// aggregation.
@@ -53,6 +58,14 @@ func ProcessFrame(pid int, cmdline string) Frame {
 // ThreadFrame labels the stacks of one thread.
 func ThreadFrame(tid int, name string) Frame {
 	return Frame{Kind: Thread, Name: "thread " + strconv.Itoa(tid) + ": " + name}
+}
+
+// FullPath is the frame's file as the interpreter holds it.
+func (f Frame) FullPath() string {
+	if f.Path != "" {
+		return f.Path
+	}
+	return f.File
 }
 
 // String renders the frame as collapsed stacks and flamegraphs show it:

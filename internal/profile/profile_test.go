@@ -283,6 +283,35 @@ func TestSpeedscopeTimeOrder(t *testing.T) {
 
 // TestSpeedscopeAggregated: without the order, a thread's profile has one
 // entry per distinct stack, weighing its samples.
+// TestFilenames: outputs show File, shortened or not as the recorder chose,
+// while pprof, which opens sources, gets the full Path.
+func TestFilenames(t *testing.T) {
+	b := NewBuilder()
+	lib := Frame{Kind: Python, Name: "SyncWorker.run", File: "gunicorn/workers/sync.py", Path: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py", Line: 125, FirstLine: 120}
+	app := Frame{Kind: Python, Name: "handle", File: "/srv/app/webapp.py", Line: 12, FirstLine: 10}
+	b.Add([]Frame{lib, app}, 2, 7, 8, "w")
+	b.Meta().Interval = 10 * time.Millisecond
+	p := b.Profile()
+	if got := p.CollapsedLines(); len(got) != 1 || got[0] != "SyncWorker.run (gunicorn/workers/sync.py:125);handle (/srv/app/webapp.py:12) 2" {
+		t.Errorf("collapsed %q", got)
+	}
+	f := readSpeedscope(t, p)
+	if f.Shared.Frames[0].File != "gunicorn/workers/sync.py" {
+		t.Errorf("speedscope file %q", f.Shared.Frames[0].File)
+	}
+	pp, err := p.ToPprof()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	for _, fn := range pp.Function {
+		files[fn.Filename] = true
+	}
+	if !files["/usr/lib/python3/dist-packages/gunicorn/workers/sync.py"] || !files["/srv/app/webapp.py"] || len(files) != 2 {
+		t.Errorf("pprof files %v", files)
+	}
+}
+
 func TestSpeedscopeAggregated(t *testing.T) {
 	p := sample()
 	f := readSpeedscope(t, p)
