@@ -135,3 +135,47 @@ func TestThreadsWithoutOSThreadID(t *testing.T) {
 		})
 	}
 }
+
+// TestNameOfReusedIdent: the C library gives a finished thread's ident to
+// the next thread it starts; until the names are read again, that thread
+// is unnamed rather than named after the finished one.
+func TestNameOfReusedIdent(t *testing.T) {
+	f := loadTorn(t, "testdata/snapshots/pyenv-3.11.7.snap")
+	var named Thread
+	for _, th := range f.threads {
+		if th.NativeID != 0 {
+			named = th
+		}
+	}
+	m := &moving{Snapshot: f.snap, later: map[uint64][]byte{
+		named.Addr + uint64(f.r.l.Thread.NativeThreadID): u64(uint64(named.NativeID) + 100000),
+	}}
+	r := f.reader(t, m)
+	sample := func() *Thread {
+		t.Helper()
+		threads, err := r.Sample(SampleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := threadOf(threads, named.Addr)
+		if th == nil {
+			t.Fatal("thread lost")
+		}
+		return th
+	}
+	if th := sample(); !th.HasName {
+		t.Fatalf("thread %d has no name in the snapshot", th.NativeID)
+	}
+	m.moved = true // another OS thread under the same ident
+	if th := sample(); th.HasName {
+		t.Errorf("thread %d of a reused ident is named %q", th.NativeID, th.Name)
+	}
+	// The next refresh reads threading._active again, which here still
+	// names the ident.
+	for range recheckEvery {
+		sample()
+	}
+	if th := sample(); !th.HasName {
+		t.Errorf("thread %d not named after a refresh", th.NativeID)
+	}
+}
