@@ -139,6 +139,9 @@ func (p *Profile) WritePprof(w io.Writer) error {
 // says where they were sampled. The file is written as it is made, so a
 // long recording's millions of entries are never held in memory.
 func (p *Profile) WriteSpeedscope(w io.Writer) error {
+	if err := p.checkIndexes(); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var err error
 	// str writes s as a JSON string, leaving <, > and & alone: HTML
@@ -253,6 +256,28 @@ func (p *Profile) WriteSpeedscope(w io.Writer) error {
 	bw.WriteString("]}\n")
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
+	}
+	return err
+}
+
+// checkIndexes makes sure that every frame a stack names, and every stack
+// a timeline names, exists, before a file is written.
+func (p *Profile) checkIndexes() error {
+	for i, s := range p.Stacks {
+		for _, id := range s.Frames {
+			if id < 0 || id >= len(p.Frames) {
+				return fmt.Errorf("stack %d: frame index %d out of range [0,%d)", i, id, len(p.Frames))
+			}
+		}
+	}
+	var err error
+	for i := range p.Timelines {
+		p.Timelines[i].Runs(func(s int, _ int64) bool {
+			if s < 0 || s >= len(p.Stacks) {
+				err = fmt.Errorf("thread %d: stack index %d out of range [0,%d)", p.Timelines[i].Tid, s, len(p.Stacks))
+			}
+			return err == nil
+		})
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -281,6 +282,22 @@ func TestSpeedscopeTimeOrder(t *testing.T) {
 	check(readSpeedscope(t, b.Profile()))
 }
 
+// TestSpeedscopeBadIndexes: a profile naming frames or stacks it lacks
+// is an error, not a panic or a broken file.
+func TestSpeedscopeBadIndexes(t *testing.T) {
+	b := NewBuilder()
+	b.KeepOrder()
+	b.AddStack([]int{b.FrameID(py("f", "a.py", 2)), 7}, 1, 1, 2, "")
+	if err := b.Profile().WriteSpeedscope(io.Discard); err == nil || !strings.Contains(err.Error(), "frame index 7") {
+		t.Errorf("frame out of range: %v", err)
+	}
+	p := sample()
+	p.Timelines = []Timeline{{Pid: 42, Tid: 43, runs: [][]byte{{9, 1}}}}
+	if err := p.WriteSpeedscope(io.Discard); err == nil || !strings.Contains(err.Error(), "stack index 9") {
+		t.Errorf("stack out of range: %v", err)
+	}
+}
+
 // TestSpeedscopeAggregated: without the order, a thread's profile has one
 // entry per distinct stack, weighing its samples.
 // TestFilenames: outputs show File, shortened or not as the recorder chose,
@@ -357,6 +374,9 @@ func TestTimelineMemory(t *testing.T) {
 				if order {
 					b.KeepOrder()
 				}
+				for i := range 100 + tc.stacks {
+					b.FrameID(py(fmt.Sprint("f", i), "/app/app.py", 1+i))
+				}
 				ids := make([]int, 30)
 				rng := uint64(1)
 				var before, after runtime.MemStats
@@ -393,6 +413,18 @@ func TestTimelineMemory(t *testing.T) {
 			if per := float64(runs) / samples; per > tc.max {
 				t.Errorf("%.2f bytes a sample, want at most %v", per, tc.max)
 			}
+			// Writing the file streams it: the entries are not built.
+			p.Interval = 10 * time.Millisecond
+			var w countWriter
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			if err := p.WriteSpeedscope(&w); err != nil {
+				t.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			t.Logf("speedscope file %.0f MB written in %v, %.1f MB allocated", float64(w)/1e6, elapsed.Round(time.Millisecond), float64(after.TotalAlloc-before.TotalAlloc)/1e6)
 		})
 	}
 }
@@ -429,6 +461,13 @@ func TestAddAllocs(t *testing.T) {
 	if got := len(b.Profile().Stacks); got != len(stacks) {
 		t.Errorf("%d stacks, want %d", got, len(stacks))
 	}
+}
+
+type countWriter int64
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	*w += countWriter(len(p))
+	return len(p), nil
 }
 
 // TestAddAllocsOrdered: keeping the order allocates only as a thread's
