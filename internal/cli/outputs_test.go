@@ -152,7 +152,7 @@ phase_b(time.time() + 1)
 					firstB, b = min(firstB, i), b+1
 				}
 			}
-			if a < 50 || b < 50 || lastA > firstB {
+			if a < 20 || b < 20 || lastA > firstB {
 				t.Errorf("%d samples of phase_a, the last at %d; %d of phase_b, the first at %d", a, lastA, b, firstB)
 			}
 		})
