@@ -207,7 +207,12 @@ func (p *Profile) WriteSpeedscope(w io.Writer) error {
 		}
 		return stacks[i]
 	}
-	period := p.Interval.Nanoseconds()
+	// A sample weighs its interval; a profile that does not say its
+	// interval counts samples instead (speedscope ignores weights of 0).
+	period, unit := p.Interval.Nanoseconds(), "nanoseconds"
+	if period <= 0 {
+		period, unit = 1, "none"
+	}
 	weight := []byte(strconv.FormatInt(period, 10))
 	for i, th := range p.speedscopeThreads() {
 		if i > 0 {
@@ -222,7 +227,7 @@ func (p *Profile) WriteSpeedscope(w io.Writer) error {
 		}
 		bw.WriteString(`{"type":"sampled","name":`)
 		str(name)
-		fmt.Fprintf(bw, `,"unit":"nanoseconds","startValue":0,"endValue":%d,"samples":[`, th.samples*period)
+		fmt.Fprintf(bw, `,"unit":%q,"startValue":0,"endValue":%d,"samples":[`, unit, th.samples*period)
 		first := true
 		th.runs(func(s int, n int64, each bool) {
 			for k := int64(0); k < n; k++ {

@@ -186,7 +186,11 @@ func readSpeedscope(t *testing.T, p *Profile) *speedscopeFile {
 			t.Errorf("two profiles named %q", pr.Name)
 		}
 		names[pr.Name] = true
-		if pr.Type != "sampled" || pr.Unit != "nanoseconds" || pr.StartValue != 0 {
+		unit := "nanoseconds"
+		if p.Interval <= 0 {
+			unit = "none"
+		}
+		if pr.Type != "sampled" || pr.Unit != unit || pr.StartValue != 0 {
 			t.Errorf("profile %q: type %q unit %q start %d", pr.Name, pr.Type, pr.Unit, pr.StartValue)
 		}
 		if len(pr.Samples) != len(pr.Weights) {
@@ -211,7 +215,7 @@ func readSpeedscope(t *testing.T, p *Profile) *speedscopeFile {
 			}
 		}
 	}
-	if want := p.Total() * p.Interval.Nanoseconds(); total != want {
+	if want := p.Total() * max(p.Interval.Nanoseconds(), 1); total != want {
 		t.Errorf("weights sum to %d, want %d samples × %v", total, p.Total(), p.Interval)
 	}
 	return &f
@@ -347,6 +351,11 @@ func TestSpeedscopeAggregated(t *testing.T) {
 	}
 	if got := strings.Join(leaves(f, 0), " "); got != "handle" || f.Profiles[0].Weights[0] != 5e7 {
 		t.Errorf("main thread: %q weighing %v", got, f.Profiles[0].Weights)
+	}
+	// Without an interval, samples are counted.
+	p.Interval = 0
+	if f := readSpeedscope(t, p); f.Profiles[0].Weights[0] != 5 {
+		t.Errorf("without an interval, main thread weighs %v", f.Profiles[0].Weights)
 	}
 }
 
