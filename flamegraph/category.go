@@ -35,9 +35,8 @@ func (c Cat) String() string {
 // and PyPy's lib-python.
 var stdlibDir = regexp.MustCompile(`(^|/)(lib(64)?/python[0-9]+(\.[0-9]+)?[a-z]*|lib-python/[0-9.]+)/`)
 
-// Category classifies a frame by its file. It can only see what the
-// recorder kept: a path shortened to "json/decoder.py" is indistinguishable
-// from application code.
+// Category classifies a frame by its file, the full path the interpreter
+// holds: a file shown shortened, as "json/decoder.py", could be anyone's.
 func Category(f profile.Frame) Cat {
 	switch f.Kind {
 	case profile.Process:
@@ -45,7 +44,7 @@ func Category(f profile.Frame) Cat {
 	case profile.Thread:
 		return CatThread
 	}
-	file := strings.ReplaceAll(f.File, `\`, "/")
+	file := strings.ReplaceAll(f.FullPath(), `\`, "/")
 	switch {
 	// Checked before the stdlib directory, which contains site-packages.
 	case strings.Contains(file, "site-packages/"), strings.Contains(file, "dist-packages/"):

@@ -371,7 +371,9 @@ func escapeText(w io.Writer, s string) {
 
 // Title describes the recording in one line, as the graph's default
 // title: "gunicorn (pid 1234, 3 subprocesses) — 8.0 s at 100 Hz — 3,200
-// samples, 2 errors".
+// samples in 800 rounds, 2 errors". Samples are the stacks recorded, as
+// the root frame counts them and record's summary says; a round samples
+// every thread of every process once.
 func Title(p *profile.Profile) string {
 	var b strings.Builder
 	cmd := p.Command
@@ -404,17 +406,16 @@ func Title(p *profile.Profile) string {
 			b.WriteString(strconv.FormatFloat(p.Rate, 'f', -1, 64) + " Hz")
 		}
 	}
-	samples := p.Samples
-	if samples == 0 {
-		samples = p.Total()
-	}
 	b.WriteString(" \u2014 ")
-	b.WriteString(plural(samples, "sample"))
+	b.WriteString(plural(p.Total(), "sample"))
+	if p.Rounds > 0 {
+		b.WriteString(" in " + plural(p.Rounds, "round"))
+	}
 	if p.Errors > 0 {
 		b.WriteString(", " + plural(p.Errors, "error"))
 	}
 	if p.Missed > 0 {
-		b.WriteString(", " + plural(p.Missed, "missed sample"))
+		b.WriteString(", " + plural(p.Missed, "missed round"))
 	}
 	return b.String()
 }

@@ -199,6 +199,9 @@ func TestCategory(t *testing.T) {
 		{py("<module>", "<string>", 1), CatStdlib},
 		{py("sleep", "<built-in>", 0), CatStdlib},
 		{py("<built-in method sleep>", "", 0), CatStdlib},
+		// Shown shortened, classified by the full path.
+		{profile.Frame{Kind: profile.Python, Name: "JSONDecoder.decode", File: "json/decoder.py", Path: "/usr/lib/python3.11/json/decoder.py"}, CatStdlib},
+		{profile.Frame{Kind: profile.Python, Name: "SyncWorker.run", File: "gunicorn/workers/sync.py", Path: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py"}, CatLibrary},
 		{profile.ProcessFrame(12, "python app.py"), CatProcess},
 		{profile.ThreadFrame(13, "MainThread"), CatThread},
 	}
@@ -239,25 +242,32 @@ func TestColourDeterministicAndDistinct(t *testing.T) {
 }
 
 func TestTitle(t *testing.T) {
+	stacks := func(counts ...int64) []profile.Stack {
+		var out []profile.Stack
+		for _, c := range counts {
+			out = append(out, profile.Stack{Count: c})
+		}
+		return out
+	}
 	tests := []struct {
 		name string
 		p    profile.Profile
 		want string
 	}{{
 		"gunicorn",
-		profile.Profile{Command: "gunicorn", Pids: []int{1234, 1, 2, 3}, Duration: 8 * time.Second, Rate: 100, Samples: 3200, Errors: 2},
-		"gunicorn (pid 1234, 3 subprocesses) \u2014 8.0 s at 100 Hz \u2014 3,200 samples, 2 errors",
+		profile.Profile{Command: "gunicorn", Pids: []int{1234, 1, 2, 3}, Duration: 8 * time.Second, Rate: 100, Stacks: stacks(3000, 200), Rounds: 800, Errors: 2},
+		"gunicorn (pid 1234, 3 subprocesses) \u2014 8.0 s at 100 Hz \u2014 3,200 samples in 800 rounds, 2 errors",
 	}, {
-		"one process, missed samples",
-		profile.Profile{Command: "python app.py", Pids: []int{7}, Duration: 1500 * time.Millisecond, Rate: 250.5, Samples: 1, Errors: 1, Missed: 12},
-		"python app.py (pid 7) \u2014 1.5 s at 250.5 Hz \u2014 1 sample, 1 error, 12 missed samples",
+		"one process, missed rounds",
+		profile.Profile{Command: "python app.py", Pids: []int{7}, Duration: 1500 * time.Millisecond, Rate: 250.5, Stacks: stacks(1), Rounds: 1, Errors: 1, Missed: 12},
+		"python app.py (pid 7) \u2014 1.5 s at 250.5 Hz \u2014 1 sample in 1 round, 1 error, 12 missed rounds",
 	}, {
 		"command that names its pids, long recording",
-		profile.Profile{Command: "gunicorn (pid 1234) and 3 subprocesses", Pids: []int{1234, 1, 2, 3}, Duration: 125 * time.Second, Rate: 100, Samples: 1234567},
-		"gunicorn (pid 1234) and 3 subprocesses \u2014 2m5s at 100 Hz \u2014 1,234,567 samples",
+		profile.Profile{Command: "gunicorn (pid 1234) and 3 subprocesses", Pids: []int{1234, 1, 2, 3}, Duration: 125 * time.Second, Rate: 100, Stacks: stacks(1234567), Rounds: 1234000},
+		"gunicorn (pid 1234) and 3 subprocesses \u2014 2m5s at 100 Hz \u2014 1,234,567 samples in 1,234,000 rounds",
 	}, {
 		"no metadata: samples from the stacks",
-		profile.Profile{Stacks: []profile.Stack{{Count: 5}, {Count: 6}}},
+		profile.Profile{Stacks: stacks(5, 6)},
 		"pyprof \u2014 11 samples",
 	}}
 	for _, tc := range tests {

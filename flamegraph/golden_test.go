@@ -31,7 +31,7 @@ func small() *profile.Profile {
 	m.Pids = []int{100}
 	m.Duration = 3 * time.Second
 	m.Rate = 100
-	m.Samples = 12
+	m.Rounds = 12
 	return b.Profile()
 }
 

@@ -102,7 +102,7 @@ func webApp() *profile.Profile {
 	m.Interval = 10 * time.Millisecond
 	m.Errors = 2
 	p := b.Profile()
-	p.Samples = p.Total()
+	p.Rounds = p.Total()
 	return p
 }
 
@@ -196,6 +196,6 @@ func synthetic(n int) *profile.Profile {
 	m.Rate = 100
 	m.Interval = 10 * time.Millisecond
 	p := b.Profile()
-	p.Samples = p.Total()
+	p.Rounds = p.Total()
 	return p
 }

@@ -2,6 +2,7 @@ package pyspy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -10,10 +11,6 @@ import (
 
 // MaxValueLen is the longest rendered value; longer ones end in "...".
 const MaxValueLen = 200
-
-// maxReprDepth is how deeply containers nest in a rendered value before
-// the inner ones print as "...".
-const maxReprDepth = 6
 
 // maxLocals bounds the variables listed for one frame.
 const maxLocals = 4096
@@ -205,17 +202,44 @@ func (b byPos) Swap(i, j int) {
 
 // Repr renders the object at addr as repr() would in the target, for the
 // builtin types pyprof decodes, and as "<TypeName at 0xADDR>" otherwise.
+//
+// Containers nest to any depth, as in repr(): each one writes its opening
+// bracket before its items, so the MaxValueLen cut also bounds how deep a
+// value is followed (and what is read for it), even in corrupt memory.
 func (r *Reader) Repr(addr uint64) string {
-	b := pyrepr.Builder{Max: MaxValueLen}
-	r.repr(&b, addr, 0)
-	return b.String()
+	c := reprCall{b: pyrepr.Builder{Max: MaxValueLen}}
+	r.repr(&c, addr)
+	return c.b.String()
 }
+
+// reprCall is one Repr: the text so far, and the containers whose repr
+// is under way on the way down to the current object. CPython marks these
+// with Py_ReprEnter, and a container met again inside its own repr (a
+// cycle) prints as "[...]", "{...}" or "(...)" instead of its items; one
+// merely met twice, side by side, prints in full both times.
+type reprCall struct {
+	b    pyrepr.Builder
+	path []uint64
+}
+
+// enter reports whether the container at addr is already being printed,
+// and if not puts it on the path; leave takes it off again.
+func (c *reprCall) enter(addr uint64) bool {
+	if slices.Contains(c.path, addr) {
+		return false
+	}
+	c.path = append(c.path, addr)
+	return true
+}
+
+func (c *reprCall) leave() { c.path = c.path[:len(c.path)-1] }
 
 func (r *Reader) reprVersion() pyrepr.Version {
 	return pyrepr.Version{Major: r.v.Major, Minor: r.v.Minor}
 }
 
-func (r *Reader) repr(b *pyrepr.Builder, addr uint64, depth int) {
+func (r *Reader) repr(c *reprCall, addr uint64) {
+	b := &c.b
 	if addr == 0 {
 		b.WriteString("<NULL>")
 		return
@@ -225,7 +249,7 @@ func (r *Reader) repr(b *pyrepr.Builder, addr uint64, depth int) {
 		fmt.Fprintf(b, "<unreadable object at %#x>", addr)
 		return
 	}
-	if err := r.reprBuiltin(b, name, addr, depth); err != nil {
+	if err := r.reprBuiltin(c, name, addr); err != nil {
 		fmt.Fprintf(b, "<%s at %#x: %v>", name, addr, err)
 	} else if name == "" || !reprable[name] {
 		tn := name
@@ -245,7 +269,8 @@ var reprable = map[string]bool{
 	"tuple": true, "list": true, "dict": true, "set": true, "frozenset": true,
 }
 
-func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth int) error {
+func (r *Reader) reprBuiltin(c *reprCall, name string, addr uint64) error {
+	b := &c.b
 	v := r.reprVersion()
 	switch name {
 	case "NoneType":
@@ -306,6 +331,20 @@ func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth 
 		}
 		b.WriteBytesRepr(data, false)
 	case "tuple", "list":
+		// A tuple, immutable, can still be inside itself through a list
+		// or dict it holds; tuplerepr guards against it as list_repr
+		// does. (CPython returns "()" and "[]" before Py_ReprEnter; an
+		// empty container holds nothing that leads back to it, so
+		// entering it here changes nothing.)
+		if !c.enter(addr) {
+			if name == "list" {
+				b.WriteString(pyrepr.RecursiveList)
+			} else {
+				b.WriteString(pyrepr.RecursiveTuple)
+			}
+			return nil
+		}
+		defer c.leave()
 		items, n, err := r.seqItems(addr, name == "list", MaxValueLen)
 		if err != nil {
 			return err
@@ -313,10 +352,6 @@ func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth 
 		open, close := "(", pyrepr.TupleClose(n)
 		if name == "list" {
 			open, close = "[", "]"
-		}
-		if depth >= maxReprDepth && n > 0 {
-			b.WriteString(open + "..." + close)
-			return nil
 		}
 		b.WriteString(open)
 		for i, it := range items {
@@ -326,37 +361,38 @@ func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth 
 			if i > 0 {
 				b.WriteString(pyrepr.Sep)
 			}
-			r.repr(b, it, depth+1)
+			r.repr(c, it)
 		}
 		b.WriteString(close)
 	case "set", "frozenset":
+		// set_repr has a guard too, but a set never meets itself here:
+		// its elements are hashable, and no hashable builtin that pyprof
+		// descends into (a tuple or frozenset) can hold a set, or be
+		// inside itself without a list or dict, which are unhashable.
 		items, n, err := r.setItems(addr, MaxValueLen)
 		if err != nil {
 			return err
 		}
 		b.WriteString(pyrepr.SetOpen(name, n, v))
-		if depth >= maxReprDepth && n > 0 {
-			b.WriteString("...")
-		} else {
-			for i, it := range items {
-				if b.Full() {
-					return nil
-				}
-				if i > 0 {
-					b.WriteString(pyrepr.Sep)
-				}
-				r.repr(b, it, depth+1)
+		for i, it := range items {
+			if b.Full() {
+				return nil
 			}
+			if i > 0 {
+				b.WriteString(pyrepr.Sep)
+			}
+			r.repr(c, it)
 		}
 		b.WriteString(pyrepr.SetClose(name, n, v))
 	case "dict":
-		items, n, err := r.dictItems(addr, MaxValueLen)
+		if !c.enter(addr) {
+			b.WriteString(pyrepr.RecursiveDict)
+			return nil
+		}
+		defer c.leave()
+		items, _, err := r.dictItems(addr, MaxValueLen)
 		if err != nil {
 			return err
-		}
-		if depth >= maxReprDepth && n > 0 {
-			b.WriteString("{...}")
-			return nil
 		}
 		b.WriteString("{")
 		for i, it := range items {
@@ -366,9 +402,9 @@ func (r *Reader) reprBuiltin(b *pyrepr.Builder, name string, addr uint64, depth 
 			if i > 0 {
 				b.WriteString(pyrepr.Sep)
 			}
-			r.repr(b, it.key, depth+1)
+			r.repr(c, it.key)
 			b.WriteString(pyrepr.KeySep)
-			r.repr(b, it.value, depth+1)
+			r.repr(c, it.value)
 		}
 		b.WriteString("}")
 	}

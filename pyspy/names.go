@@ -14,7 +14,12 @@ const (
 )
 
 type nameCache struct {
-	byID      map[uint64]string
+	byID map[uint64]string
+	// native holds the OS thread id each named ident had at the last
+	// refresh. The C library reuses a finished thread's struct pthread,
+	// and with it the ident, for a thread it starts later: a thread of a
+	// named ident but another OS thread id is not the one named.
+	native    map[uint64]int
 	refreshed int    // sample of the last refresh
 	module    uint64 // the threading module's dict, once found
 }
@@ -36,8 +41,8 @@ func (r *Reader) threadNames(ts []Thread) {
 	c := &r.names
 	age := r.stats.Samples - c.refreshed
 	stale := age >= refreshEvery
-	for _, t := range ts {
-		if _, ok := c.byID[t.ID]; !ok && age >= recheckEvery {
+	for i := range ts {
+		if _, ok := c.name(&ts[i]); !ok && age >= recheckEvery {
 			stale = true
 		}
 	}
@@ -45,11 +50,27 @@ func (r *Reader) threadNames(ts []Thread) {
 		c.refreshed = r.stats.Samples
 		if names, err := r.readThreadNames(); err == nil {
 			c.byID = names
+			c.native = make(map[uint64]int, len(ts))
+			for _, t := range ts {
+				if _, ok := names[t.ID]; ok {
+					c.native[t.ID] = t.NativeID
+				}
+			}
 		}
 	}
 	for i := range ts {
-		ts[i].Name, ts[i].HasName = c.byID[ts[i].ID]
+		ts[i].Name, ts[i].HasName = c.name(&ts[i])
 	}
+}
+
+// name is t's name as cached: none for a thread that reuses the ident of
+// a thread named before it (it is named at the next refresh).
+func (c *nameCache) name(t *Thread) (string, bool) {
+	name, ok := c.byID[t.ID]
+	if n, seen := c.native[t.ID]; ok && seen && n != t.NativeID {
+		return "", false
+	}
+	return name, ok
 }
 
 func (r *Reader) readThreadNames() (map[uint64]string, error) {

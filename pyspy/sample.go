@@ -99,8 +99,23 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 			errs = append(errs, &ThreadError{addr, err})
 			continue
 		}
+		if ts.id == 0 {
+			// From 3.12 a new thread's state is made and linked by the
+			// thread that starts it, and gets its ident and native id
+			// only when the new thread binds it: until then it is no
+			// thread (a C library ident is never 0).
+			continue
+		}
 
 		t := Thread{ID: ts.id, NativeID: r.nativeID(&ts), OwnsGIL: addr == gil, Addr: addr}
+		if t.NativeID == 0 && (r.l.Thread.NativeThreadID >= 0 || r.native.found) {
+			// An ident without an OS thread id: from 3.11 the thread
+			// is between writing its two ids as it binds its state;
+			// before, the C library cleared the id in struct pthread
+			// as the OS thread ended, and the state was read from a
+			// thread list that changed meanwhile. Neither runs.
+			continue
+		}
 		if m := r.stillStack(addr, &ts, gil, opts); m != nil {
 			start := len(frames)
 			frames = append(frames, m.frames...)
@@ -169,10 +184,49 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		r.nextVerify = r.nextVerify[:0]
 	}
 	r.framesHint = max(r.framesHint, len(frames)+16)
+	threads = dropStarting(threads)
 	if !opts.NoNames {
 		r.threadNames(threads)
 	}
 	return threads, errors.Join(errs...)
+}
+
+// dropStarting removes the thread states of threads still being started.
+// From 3.7 to 3.11, _thread.start_new_thread allocates the new thread's
+// state in the thread that starts it, which fills in its own ident (and,
+// from 3.8, native id), and links it before the new thread runs: until
+// the new thread writes its own ids, the state is a copy of its starter
+// without a frame. (2.7 and 3.6 make the state in the new thread, and
+// 3.12+ leaves the ids 0 until then, which Sample skips.) A frameless
+// state whose ident another state has is therefore dropped; of several
+// frameless ones, the last in the list stays, the oldest, since new
+// states are linked at the head. Threads with frames are never dropped.
+func dropStarting(ts []Thread) []Thread {
+	out := ts[:0]
+	for i, t := range ts {
+		if len(t.Frames) == 0 && hasTwin(out, ts[i+1:], t.ID) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// hasTwin reports whether a frameless thread of ident id has a twin that
+// stands for it: one with frames before it (kept holds every such thread,
+// as none is dropped), or any one after it (later).
+func hasTwin(kept, later []Thread, id uint64) bool {
+	for _, k := range kept {
+		if k.ID == id && len(k.Frames) > 0 {
+			return true
+		}
+	}
+	for _, l := range later {
+		if l.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // A thread that does not hold the GIL cannot change its Python stack, and

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/pyspy"
 )
@@ -58,6 +59,7 @@ var addSampleCases = []struct {
 	{"threads+subprocesses", recordOptions{threads: true}, true},
 	{"nolineno", recordOptions{nolineno: true, threads: true}, true},
 	{"function", recordOptions{function: true}, true},
+	{"full filenames", recordOptions{fullFilenames: true}, false},
 }
 
 // referenceAdd is addSample as it was written before it cached anything:
@@ -85,7 +87,11 @@ func referenceAdd(b *profile.Builder, smp sampler.Sample, o *recordOptions, proc
 			case o.function:
 				line = f.FirstLine
 			}
-			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+			file := f.Filename
+			if !o.fullFilenames {
+				file = pyfile.Short(file)
+			}
+			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
 		}
 		b.Add(frames, 1, smp.Pid, t.NativeID, name)
 	}

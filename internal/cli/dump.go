@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
 	"github.com/pyprof/pyprof/internal/proctree"
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyspy"
 )
@@ -279,7 +279,7 @@ func writeText(w io.Writer, d *processDump, o dumpOptions) {
 		for _, f := range t.Frames {
 			file := f.Filename
 			if !o.fullFilenames {
-				file = shortFilename(file)
+				file = pyfile.Short(file)
 			}
 			fmt.Fprintf(w, "    %s (%s:%d)\n", f.Function, file, f.Line)
 			if !o.locals {
@@ -307,22 +307,4 @@ func writeText(w io.Writer, d *processDump, o dumpOptions) {
 			fmt.Fprintln(w, "    ... (stack truncated)")
 		}
 	}
-}
-
-// shortFilename drops the install prefix of library files, which says
-// little and takes much of a terminal line: everything up to
-// site-packages/, dist-packages/ or lib/pythonX.Y/.
-func shortFilename(path string) string {
-	for _, marker := range []string{"/site-packages/", "/dist-packages/"} {
-		if i := strings.LastIndex(path, marker); i >= 0 {
-			return path[i+len(marker):]
-		}
-	}
-	if i := strings.Index(path, "/lib/python"); i >= 0 {
-		rest := path[i+len("/lib/python"):]
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			return rest[j+1:]
-		}
-	}
-	return path
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pyprof/pyprof/flamegraph"
 	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/pyspy"
 )
@@ -33,6 +34,8 @@ type recordOptions struct {
 	function bool
 	// hideProgress hides the status line, as py-spy's --hideprogress.
 	hideProgress bool
+	// fullFilenames keeps file names whole; pprof has them whole anyway.
+	fullFilenames bool
 }
 
 // samplingOptions are the flags record and top share: how often and how
@@ -114,6 +117,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
 	fs.BoolVarP(&o.function, "function", "F", false, "show each function at its first line")
+	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones (pprof always has them)")
 	fs.BoolVar(&o.hideProgress, "hideprogress", false, "no status line")
 	fs.MarkHidden("hideprogress")
 	if err := parse(fs, args); err != nil {
@@ -272,7 +276,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	meta.Pids = st.Seen
 	meta.Start, meta.Duration = start, elapsed
 	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
-	meta.Samples, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
+	meta.Rounds, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
 	p := b.Profile()
 
 	// A second Ctrl-C while writing abandons the output: no file appears,
@@ -308,10 +312,13 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
 	}
-	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples, %d errors (%d torn samples read again, %d paused, target stopped %.1f ms), %d processes, %.1f s, %.1f Hz achieved",
-		path, p.Total(), st.Errors, st.Retries, st.Paused, float64(st.Stopped)/float64(time.Millisecond), len(st.Seen), elapsed.Seconds(), rate)
+	// Samples are the thread stacks recorded, as the flame graph's title
+	// and root count them; a round samples every thread once, and the
+	// rate is of rounds.
+	fmt.Fprintf(stderr, "pyprof: wrote %s: %d samples in %d rounds, %d errors (%d torn samples read again, %d paused, target stopped %.1f ms), %d processes, %.1f s, %.1f Hz achieved",
+		path, p.Total(), st.Rounds, st.Errors, st.Retries, st.Paused, float64(st.Stopped)/float64(time.Millisecond), len(st.Seen), elapsed.Seconds(), rate)
 	if st.Missed > 0 {
-		fmt.Fprintf(stderr, ", %d samples missed after stalls", st.Missed)
+		fmt.Fprintf(stderr, ", %d rounds missed after stalls", st.Missed)
 	}
 	fmt.Fprintln(stderr)
 	if rt.launched != nil {
@@ -365,6 +372,7 @@ type aggregator struct {
 	threads    bool // a frame for each thread
 	nolineno   bool
 	function   bool
+	full       bool // file names whole (--full-filenames)
 	procFrames bool // a frame for each process
 
 	procs    map[int]procFrame // by pid
@@ -399,8 +407,13 @@ type funcLine struct {
 const maxFuncs = 1 << 16
 
 func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
+	if o.format == "speedscope" {
+		// Only speedscope shows samples in time order; the order
+		// costs a few bytes per change of a thread's stack.
+		b.KeepOrder()
+	}
 	return &aggregator{
-		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, procFrames: procFrames,
+		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, full: o.fullFilenames, procFrames: procFrames,
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
 		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
 	}
@@ -473,7 +486,13 @@ func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
 	if len(a.funcs) >= maxFuncs {
 		clear(a.funcs)
 	}
-	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: f.Filename, Line: line, FirstLine: f.FirstLine})
+	// Shortened as dump shows it, once per function and line: the
+	// cache above spares the lookups.
+	file := f.Filename
+	if !a.full {
+		file = pyfile.Short(file)
+	}
+	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
 	a.funcs[k] = id
 	return id
 }

@@ -340,7 +340,7 @@ func TestRecordStall(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	m := regexp.MustCompile(`(\d+) samples missed after stalls`).FindStringSubmatch(stderr.String())
+	m := regexp.MustCompile(`(\d+) rounds missed after stalls`).FindStringSubmatch(stderr.String())
 	if m == nil {
 		t.Fatalf("no missed samples reported:\n%s", stderr.String())
 	}

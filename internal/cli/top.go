@@ -27,6 +27,8 @@ type topOptions struct {
 	sort  string
 	lines bool
 	once  bool
+	// fullFilenames keeps file names whole in the table.
+	fullFilenames bool
 }
 
 // Terminal control sequences, used only when stdout is a terminal.
@@ -53,6 +55,7 @@ func runTop(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&o.sort, "sort", "own", "sort by own, total, owntime or totaltime")
 	fs.BoolVar(&o.lines, "lines", false, "one row per line instead of per function")
 	fs.BoolVar(&o.once, "once", false, "print one table after --delay and exit")
+	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
@@ -161,23 +164,44 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		cancel()
 	}()
 
+	// What to say on stderr when top ends, after the terminal is back
+	// and the last table is on it (this defer runs last).
+	var exitMsg string
+	defer func() {
+		if exitMsg != "" {
+			fmt.Fprintln(stderr, exitMsg)
+		}
+	}()
 	f, isFile := stdout.(*os.File)
 	tty := isFile && term.IsTerminal(int(f.Fd()))
 	keys := make(chan byte, 16)
+	var last []string // the table last drawn
 	if tty {
+		restore := func() {}
 		if in := os.Stdin; term.IsTerminal(int(in.Fd())) {
 			old, err := term.MakeRaw(int(in.Fd()))
 			if err == nil {
-				// The terminal is restored however top ends.
-				defer term.Restore(int(in.Fd()), old)
+				restore = func() { term.Restore(int(in.Fd()), old) }
 				go readKeys(in, keys)
 			}
 		}
 		fmt.Fprint(stdout, altScreenOn)
-		defer fmt.Fprint(stdout, altScreenOff)
+		// However top ends, the terminal is restored, and the last
+		// table, which leaving the alternate screen takes away, is
+		// printed again on the normal screen, as the final state.
+		defer func() {
+			fmt.Fprint(stdout, altScreenOff)
+			restore()
+			var b bytes.Buffer
+			for _, l := range last {
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+			stdout.Write(b.Bytes())
+		}()
 	}
 
-	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow}
+	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow, FullFilenames: o.fullFilenames}
 	procTicks := func() {
 		now := time.Now()
 		st.mu.Lock()
@@ -216,6 +240,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			st.stats.EndWindow()
 		}
 		st.mu.Unlock()
+		last = lines
 		var b bytes.Buffer
 		if tty {
 			b.WriteString(home)
@@ -294,8 +319,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			}
 			code := topExit(rt, cancel, sampled, &ending, why, nil)
 			if errors.Is(done, sampler.ErrTargetExited) {
-				// After the terminal is restored.
-				defer fmt.Fprintln(stderr, "pyprof: the target exited")
+				exitMsg = "pyprof: the target exited"
 			} else if done != nil {
 				return 0, done
 			}

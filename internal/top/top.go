@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/pyspy"
 )
@@ -326,6 +327,9 @@ type View struct {
 	Height int // rows available; 0 for no limit
 	// Procs lists the processes in the header (with subprocesses).
 	Procs bool
+	// FullFilenames shows file names whole; otherwise library paths
+	// are shortened as dump shows them (see internal/pyfile).
+	FullFilenames bool
 }
 
 // Render draws the table as lines without line terminators.
@@ -375,8 +379,11 @@ func (s *Stats) Render(v View) []string {
 	}
 	for _, r := range rows[:min(room, len(rows))] {
 		where := r.File
+		if !v.FullFilenames {
+			where = pyfile.Short(where)
+		}
 		if r.Line > 0 {
-			where = fmt.Sprintf("%s:%d", r.File, r.Line)
+			where = fmt.Sprintf("%s:%d", where, r.Line)
 		}
 		add("%7.2f%% %7.2f%% %9s %10s  %s (%s)", r.OwnPct, r.TotalPct, seconds(r.OwnTime), seconds(r.TotalTime), r.Function, where)
 	}

@@ -214,6 +214,30 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestRenderFilenames: library files are shown shortened, as dump shows
+// them, so that the line number fits; FullFilenames keeps them whole.
+func TestRenderFilenames(t *testing.T) {
+	sync := &pyspy.Function{Name: "SyncWorker.run", Filename: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py", FirstLine: 120}
+	sock := &pyspy.Function{Name: "socket.accept", Filename: "/usr/lib/python3.11/socket.py", FirstLine: 290}
+	app := &pyspy.Function{Name: "handle", Filename: "/srv/app/webapp.py", FirstLine: 10}
+	s := NewStats(10 * time.Millisecond)
+	s.Add(sampler.Sample{Pid: 7, Threads: []sampler.Thread{thread(true, true, stack(sync, 125, app, 12, sock, 294))}})
+	for _, tc := range []struct {
+		full bool
+		want []string
+	}{
+		{false, []string{"SyncWorker.run (gunicorn/workers/sync.py:125)", "socket.accept (socket.py:294)", "handle (/srv/app/webapp.py:12)"}},
+		{true, []string{"SyncWorker.run (/usr/lib/python3/dist-packages/gunicorn/workers/sync.py:125)", "socket.accept (/usr/lib/python3.11/socket.py:294)", "handle (/srv/app/webapp.py:12)"}},
+	} {
+		text := strings.Join(s.Render(View{Lines: true, FullFilenames: tc.full}), "\n")
+		for _, want := range tc.want {
+			if !strings.Contains(text, want+"\n") && !strings.HasSuffix(text, want) {
+				t.Errorf("full names %v: table lacks %q:\n%s", tc.full, want, text)
+			}
+		}
+	}
+}
+
 func TestParseSort(t *testing.T) {
 	for i, name := range []string{"own", "total", "owntime", "totaltime"} {
 		if got, ok := ParseSort(name); !ok || got != Sort(i) {

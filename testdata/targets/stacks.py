@@ -409,6 +409,28 @@ def locals_target(pos_a, captured_arg, *rest, kw_only, **extra):
     v_set_strs = {"x", "y", "z"}
     v_frozenset = frozenset([1, 2])
     v_object = object()
+    # Containers inside themselves: repr() prints the one already being
+    # printed as [...], {...} or (...), at any depth, and a container
+    # met twice side by side in full both times.
+    v_rec_list = [1, 2]
+    v_rec_list.append(v_rec_list)
+    v_rec_dict = {"a": 1}
+    v_rec_dict["self"] = v_rec_dict
+    v_rec_list_dict = [1]
+    v_rec_list_dict.append({"l": v_rec_list_dict})
+    v_rec_tuple = ([],)
+    v_rec_tuple[0].append(v_rec_tuple)
+    v_rec_deep = [0]
+    _level = v_rec_deep
+    for _i in range(1, 9):
+        _level.append([_i])
+        _level = _level[-1]
+    _level.append(v_rec_deep)
+    _level.append({"up": _level})
+    del _level, _i
+    _shared = [1]
+    v_shared = [_shared, (_shared, {"s": _shared})]
+    del _shared
     cell_v = [1, 2]
 
     def inner():

@@ -83,7 +83,7 @@ func allProfilers(pyprof, pyspy, austin string) []*profiler {
 }
 
 // pyprofSummary is record's last line on stderr.
-var pyprofSummary = regexp.MustCompile(`: (\d+) samples, (\d+) errors \((\d+) torn samples read again, (\d+) paused(?:, target stopped ([\d.]+) ms)?\)`)
+var pyprofSummary = regexp.MustCompile(`: (\d+) samples(?: in \d+ rounds)?, (\d+) errors \((\d+) torn samples read again, (\d+) paused(?:, target stopped ([\d.]+) ms)?\)`)
 
 func parsePyprof(out string, stdout, stderr []byte, r *run) error {
 	stacks, err := parseCollapsed(out)
