@@ -182,6 +182,11 @@ func (p *Process) seizeAll(tids []int, seen map[int]bool) ([]int, error) {
 			// Exited since the listing.
 		case errors.Is(err, syscall.EPERM) && p.threadGone(tid):
 			// A zombie thread cannot be traced.
+		case isRefusal(err):
+			if err := p.refused(tid, err); err != nil {
+				return fresh, err
+			}
+			fresh = append(fresh, tid)
 		default:
 			return fresh, err
 		}
