@@ -195,6 +195,12 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 		}
 	}
+	opts.PauseDenied = func(pid int, err error) {
+		if tty {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintln(stderr, unpausedNote(pid, err))
+	}
 	s, err := newSampler(rt, opts, sigs)
 	if err != nil {
 		return 0, &targetError{pid: rt.root, err: err}
@@ -235,7 +241,7 @@ func record(rt *resolved, o *recordOptions, stderr io.Writer) (int, error) {
 	st := s.Stats()
 	exited := errors.Is(runErr, sampler.ErrTargetExited) || rt.launched != nil && rt.launched.exited()
 	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {
-		return 0, runErr
+		return 0, samplingError(runErr)
 	}
 
 	meta := b.Meta()

@@ -97,6 +97,25 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		st.current = cur
 		st.mu.Unlock()
 	}
+	// A table redrawn in place would overwrite the note: it waits for the
+	// terminal to be restored.
+	var note string
+	defer func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}()
+	opts.PauseDenied = func(pid int, err error) {
+		if !isTerminal(stdout) {
+			fmt.Fprintln(stderr, unpausedNote(pid, err))
+			return
+		}
+		st.mu.Lock()
+		note = unpausedNote(pid, err)
+		st.mu.Unlock()
+	}
 	s, err := newSampler(rt, opts, sigs)
 	if err != nil {
 		return 0, &targetError{pid: rt.root, err: err}
@@ -270,7 +289,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 				// After the terminal is restored.
 				defer fmt.Fprintln(stderr, "pyprof: the target exited")
 			} else if done != nil {
-				return 0, done
+				return 0, samplingError(done)
 			}
 			return code, nil
 		}
