@@ -41,29 +41,36 @@ func (e *SeizeError) Unwrap() error { return e.Err }
 func (e *SeizeError) Is(target error) bool { return target == ErrPtraceDenied && e.Tracer == 0 }
 
 // refused examines a PTRACE_SEIZE of the live thread tid that failed with
-// err, a refusal (see isRefusal), on the tracer thread, and returns nil if
-// a second attempt seized the thread after all. A tracer that detached
-// between the refusal and the check of TracerPid would pass for a denial
-// of ptrace, which a caller may take as final; the second attempt tells
-// the two apart.
-func (p *Process) refused(tid int, err error) error {
+// err, a refusal (see isRefusal), on the tracer thread. A tracer that
+// detached between the refusal and the check of TracerPid would pass for a
+// denial of ptrace, which a caller may take as final, so the thread is
+// seized again before that is concluded: seized reports that this attempt
+// succeeded, and neither seized nor an error that the thread has exited
+// meanwhile.
+func (p *Process) refused(tid int, err error) (seized bool, _ error) {
 	if p.pid == os.Getpid() {
 		// The kernel never lets a process trace its own threads.
-		return err
+		return false, err
 	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
-		return err
+		return false, err
 	}
 	for retried := false; ; retried = true {
 		if st, serr := p.ThreadStatus(tid); serr == nil && st.TracerPid != 0 {
-			return &SeizeError{Tid: tid, Tracer: st.TracerPid, Err: errno}
+			return false, &SeizeError{Tid: tid, Tracer: st.TracerPid, Err: errno}
 		}
 		if retried {
-			return &SeizeError{Tid: tid, Err: errno}
+			return false, &SeizeError{Tid: tid, Err: errno}
 		}
-		if err := seize(tid); err == nil || !isRefusal(err) {
-			return err
+		err := seize(tid)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, syscall.ESRCH) || p.threadGone(tid):
+			return false, nil
+		case !isRefusal(err):
+			return false, err
 		}
 	}
 }

@@ -183,10 +183,13 @@ func (p *Process) seizeAll(tids []int, seen map[int]bool) ([]int, error) {
 		case errors.Is(err, syscall.EPERM) && p.threadGone(tid):
 			// A zombie thread cannot be traced.
 		case isRefusal(err):
-			if err := p.refused(tid, err); err != nil {
+			seized, err := p.refused(tid, err)
+			if err != nil {
 				return fresh, err
 			}
-			fresh = append(fresh, tid)
+			if seized {
+				fresh = append(fresh, tid)
+			}
 		default:
 			return fresh, err
 		}
