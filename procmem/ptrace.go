@@ -185,6 +185,14 @@ func (p *Process) seizeAll(tids []int, seen map[int]bool) ([]int, error) {
 			// Exited since the listing.
 		case errors.Is(err, syscall.EPERM) && p.threadGone(tid):
 			// A zombie thread cannot be traced.
+		case isRefusal(err):
+			seized, err := p.refused(tid, err)
+			if err != nil {
+				return fresh, err
+			}
+			if seized {
+				fresh = append(fresh, tid)
+			}
 		default:
 			return fresh, err
 		}

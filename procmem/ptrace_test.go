@@ -259,6 +259,9 @@ func TestPauseErrors(t *testing.T) {
 	defer pp.Resume()
 	if pp2, err := p.Pause(); !errors.Is(err, syscall.EPERM) {
 		t.Errorf("second Pause = %v, %v; want EPERM", pp2, err)
+	} else if se := (*SeizeError)(nil); !errors.As(err, &se) || se.Tracer == 0 || errors.Is(err, ErrPtraceDenied) {
+		// Traced by another: not a denial of ptrace.
+		t.Errorf("second Pause: %v (%#v); want a SeizeError naming the tracer", err, se)
 	}
 	checkPaused(t, p, pp, c.info["counters"])
 	st, err := p.Status()

@@ -14,6 +14,7 @@ import (
 	"github.com/pyprof/pyprof/internal/proctree"
 	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
 )
 
@@ -85,8 +86,9 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var dumps []*processDump
+	pz := &pauser{stderr: stderr}
 	for i, pid := range pids {
-		d, err := dumpProcess(pid, o)
+		d, err := dumpProcess(pid, o, pz)
 		if err != nil {
 			// Descendants that are not Python, or that just exited,
 			// are skipped; the root is not.
@@ -148,7 +150,7 @@ type localDump struct {
 	Argument bool   `json:"argument"`
 }
 
-func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
+func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 	p, err := target.Attach(pid, target.Options{})
 	if err != nil {
 		return nil, err
@@ -164,7 +166,7 @@ func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
 			}
 		}
 	}
-	threads, sampleErr := sampleOnce(p, o)
+	threads, sampleErr := sampleOnce(p, o, pz)
 	if threads == nil && sampleErr != nil {
 		return nil, sampleErr
 	}
@@ -213,18 +215,33 @@ func dumpProcess(pid int, o dumpOptions) (*processDump, error) {
 // testHookPaused, set by tests, runs while the target is paused.
 var testHookPaused func() error
 
+// pauser is what a dump learns about pausing its processes: once ptrace
+// is found denied to pyprof, it is denied for every process, and said once.
+type pauser struct {
+	stderr io.Writer
+	denied bool
+}
+
 // sampleOnce reads all stacks, with the process paused unless asked not
 // to. SIGINT and SIGTERM are held off while it is paused, so the process is
-// always resumed before pyprof exits.
-func sampleOnce(p *target.Process, o dumpOptions) ([]pyspy.Thread, error) {
+// always resumed before pyprof exits. A process that ptrace refuses to
+// pause (see pauseRefusal) is read without pausing, as with --nonblocking,
+// and stderr says so.
+func sampleOnce(p *target.Process, o dumpOptions, pz *pauser) ([]pyspy.Thread, error) {
 	opts := pyspy.SampleOptions{Locals: o.locals}
-	if o.nonblocking {
+	if o.nonblocking || pz.denied {
 		return p.Sample(opts)
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	paused, err := p.Proc.Pause()
+	var refused *procmem.SeizeError
+	if errors.As(err, &refused) {
+		pz.denied = errors.Is(err, procmem.ErrPtraceDenied)
+		fmt.Fprintf(pz.stderr, "pyprof: cannot pause process %d (%s); reading without pausing, so a stack may be inconsistent\n", p.Pid, pauseRefusal(err))
+		return p.Sample(opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pause process: %w", err)
 	}

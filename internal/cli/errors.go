@@ -130,9 +130,12 @@ func adviceFor(pid int, err error, h hostFacts) string {
 		b.WriteString("kernel.yama.ptrace_scope is 3: no process may be traced until reboot, not even by root.")
 		return b.String()
 	case h.hasCap:
-		b.WriteString("pyprof has CAP_SYS_PTRACE, yet was refused: the target may already be traced (TracerPid in /proc/PID/status), or a seccomp or LSM policy (SELinux, AppArmor) blocks ptrace.")
+		// Being traced by another program, or ptrace being denied alone,
+		// makes pyprof read without pausing rather than fail: what is
+		// left is reading memory itself.
+		b.WriteString("pyprof has CAP_SYS_PTRACE, yet was refused: a seccomp filter or a security module (SELinux, AppArmor) denies it access to the process. pyprof reads memory with process_vm_readv, or through /proc/PID/mem where that system call is denied, and the policy must allow one of them (it can do without ptrace).")
 		if h.container {
-			b.WriteString(" In a container, that can be the runtime's seccomp profile.")
+			b.WriteString(" In a container, that can be the runtime's seccomp profile (Kubernetes: securityContext.seccompProfile; Docker: --security-opt seccomp=PROFILE).")
 		}
 		return b.String()
 	}

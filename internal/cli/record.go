@@ -223,6 +223,12 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 		}
 	}
+	opts.PauseDenied = func(pid int, err error) {
+		if tty {
+			fmt.Fprint(stderr, "\r\x1b[K")
+		}
+		fmt.Fprintln(stderr, unpausedNote(pid, err))
+	}
 	s, err := newSampler(rt, opts, sigs)
 	var early *exitedEarlyError
 	if errors.As(err, &early) {
@@ -268,7 +274,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	st := s.Stats()
 	exited := errors.Is(runErr, sampler.ErrTargetExited) || rt.launched != nil && rt.launched.exited()
 	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {
-		return 0, runErr
+		return 0, samplingError(runErr)
 	}
 
 	meta := b.Meta()

@@ -107,6 +107,25 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 		st.current = cur
 		st.mu.Unlock()
 	}
+	// A table redrawn in place would overwrite the note: it waits for the
+	// terminal to be restored.
+	var note string
+	defer func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}()
+	opts.PauseDenied = func(pid int, err error) {
+		if !isTerminal(stdout) {
+			fmt.Fprintln(stderr, unpausedNote(pid, err))
+			return
+		}
+		st.mu.Lock()
+		note = unpausedNote(pid, err)
+		st.mu.Unlock()
+	}
 	s, err := newSampler(rt, opts, sigs)
 	var early *exitedEarlyError
 	if errors.As(err, &early) {
@@ -321,7 +340,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			if errors.Is(done, sampler.ErrTargetExited) {
 				exitMsg = "pyprof: the target exited"
 			} else if done != nil {
-				return 0, done
+				return 0, samplingError(done)
 			}
 			return code, nil
 		}

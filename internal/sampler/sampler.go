@@ -39,6 +39,12 @@ type Options struct {
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
+	// PauseDenied, if set, is called once, from the sampling goroutine,
+	// when Auto finds ptrace denied (see Sampler.denied), with the
+	// process it could not pause and the error, which matches
+	// procmem.ErrPtraceDenied. From then on Auto samples as Nonblocking
+	// does.
+	PauseDenied func(pid int, err error)
 }
 
 // Mode chooses between consistency and the target's speed.
@@ -143,6 +149,18 @@ type Sampler struct {
 	stats    Stats
 	seen     map[int]bool
 	rng      *rand.Rand
+	// paused is set once a pause succeeded: ptrace works, and a pause
+	// refused later is only that sample's failure.
+	paused bool
+	// denied is the error of the run's first pause if ptrace refused it
+	// (procmem.ErrPtraceDenied): a seccomp filter or a security policy
+	// denies ptrace to pyprof, as in a locked-down pod, while it may
+	// still read memory. That is taken as final, for every process: the
+	// policy is pyprof's, and each attempt would cost system calls for a
+	// sample lost anyway. Blocking's Run returns it; Auto stops pausing.
+	denied error
+	// deniedPid is the process that could not be paused.
+	deniedPid int
 }
 
 // New attaches to root. It fails if root cannot be attached, except that
@@ -297,7 +315,9 @@ func (s *Sampler) interval() time.Duration {
 
 // Run samples until ctx is done or every process has exited, calling emit
 // with each process's sample. It returns nil when ctx ends it and
-// ErrTargetExited when the targets are gone.
+// ErrTargetExited when the targets are gone. In Blocking mode, it returns
+// at once an error matching procmem.ErrPtraceDenied if ptrace refuses the
+// run's first pause.
 func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
 	period := time.Duration(float64(time.Second) / s.opts.Rate)
 	next := time.Now()
@@ -323,6 +343,9 @@ func (s *Sampler) Run(ctx context.Context, emit func(Sample)) error {
 		}
 		s.stats.Rounds++
 		s.round(now, emit)
+		if s.denied != nil && s.opts.Mode == Blocking {
+			return fmt.Errorf("pause process %d: %w", s.deniedPid, s.denied)
+		}
 		if s.opts.Tick != nil {
 			s.opts.Tick(s.Stats())
 		}
@@ -379,25 +402,35 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	// being resumed may show as running while it only wakes up to go back
 	// to waiting.
 	var states map[int]byte
-	if s.opts.Mode == Blocking {
+	mode := s.opts.Mode
+	if mode == Auto && s.denied != nil {
+		mode = Nonblocking
+	}
+	if mode == Blocking {
 		threads, states, err = s.pausedSample(p, p.holder)
 	} else {
 		// A running target can change between the reads of one sample;
 		// the reader keeps only stacks that existed, and sampling again
 		// at once usually succeeds.
-		opts := pyspy.SampleOptions{Verify: true, Reuse: true, Plausible: s.opts.Mode == Nonblocking}
+		opts := pyspy.SampleOptions{Verify: true, Reuse: true, Plausible: mode == Nonblocking}
 		threads, err = p.t.Sample(opts)
 		retries := maxRetries
-		if s.opts.Mode == Nonblocking {
+		if mode == Nonblocking {
 			retries = maxRetriesNonblocking
 		}
 		for retry := 0; retry < retries && hasThreadErrors(err); retry++ {
 			s.stats.Retries++
 			threads, err = p.t.Sample(opts)
 		}
-		if s.opts.Mode == Auto && hasThreadErrors(err) {
-			s.stats.Paused++
-			threads, states, err = s.pausedSample(p, gilHolder(threads, p.holder))
+		if mode == Auto && hasThreadErrors(err) {
+			pthreads, pstates, perr := s.pausedSample(p, gilHolder(threads, p.holder))
+			if s.denied == nil {
+				s.stats.Paused++
+				threads, states, err = pthreads, pstates, perr
+			} else if s.opts.PauseDenied != nil {
+				// The torn stacks of this sample are dropped.
+				s.opts.PauseDenied(s.deniedPid, s.denied)
+			}
 		}
 	}
 	if threads == nil && err != nil {
@@ -559,13 +592,27 @@ func gilHolder(threads []pyspy.Thread, last int) int {
 // (0 if unknown). The stacks are verified all the same, since the GIL may
 // have passed to another thread just before the stop; if they still move,
 // every thread is stopped instead, and whether each was running is read
-// while they are stopped (see procmem.StoppedInSyscall).
+// while they are stopped (see procmem.StoppedInSyscall). A refusal of the
+// run's first pause may be a denial of ptrace (see Sampler.denied).
 func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byte, error) {
 	// Our own thread pauses and resumes: the shared tracer thread would
 	// cost two thread switches each way, with the target stopped.
 	defer procmem.LockTracer()()
 	start := time.Now()
-	defer func() { s.stats.Stopped += time.Since(start) }()
+	threads, states, err := s.pauseAndSample(p, holder)
+	if !s.paused && errors.Is(err, procmem.ErrPtraceDenied) {
+		// Nothing was stopped.
+		if s.denied == nil {
+			s.denied, s.deniedPid = err, p.t.Pid
+		}
+		return threads, states, err
+	}
+	s.stats.Stopped += time.Since(start)
+	return threads, states, err
+}
+
+// pauseAndSample is pausedSample's work, without its bookkeeping.
+func (s *Sampler) pauseAndSample(p *proc, holder int) ([]pyspy.Thread, map[int]byte, error) {
 	if holder != 0 {
 		// The stopped thread's run state, read after the resume, would
 		// be that of a thread the stop woke up: it is read just before.
@@ -574,7 +621,11 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 			states = map[int]byte{holder: st}
 		}
 		pp, err := p.t.Proc.PauseThreads([]int{holder})
+		if errors.Is(err, procmem.ErrPtraceDenied) {
+			return nil, nil, err
+		}
 		if err == nil {
+			s.paused = true
 			threads, err := p.t.Sample(pyspy.SampleOptions{Verify: true})
 			if rerr := pp.Resume(); rerr != nil && err == nil {
 				err = rerr
@@ -589,6 +640,7 @@ func (s *Sampler) pausedSample(p *proc, holder int) ([]pyspy.Thread, map[int]byt
 	if err != nil {
 		return nil, nil, err
 	}
+	s.paused = true
 	// Whether each thread was running when it stopped: its run state now
 	// reads 't', and read before the pause or after the resume it may be
 	// that of a thread the previous pause woke up.

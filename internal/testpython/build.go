@@ -24,7 +24,7 @@ var pyprofBuild struct {
 func BuildPyprof(t testing.TB) string {
 	t.Helper()
 	pyprofBuild.once.Do(func() {
-		pyprofBuild.path, pyprofBuild.err = buildPyprof()
+		pyprofBuild.path, pyprofBuild.err = buildCommand("./cmd/pyprof")
 	})
 	if pyprofBuild.err != nil {
 		t.Fatalf("build pyprof: %v", pyprofBuild.err)
@@ -32,7 +32,10 @@ func BuildPyprof(t testing.TB) string {
 	return pyprofBuild.path
 }
 
-func buildPyprof() (string, error) {
+// buildCommand builds the main package pkg, a path relative to the module
+// root, into this test process's directory of binaries, under the
+// package's base name.
+func buildCommand(pkg string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -51,12 +54,12 @@ func buildPyprof() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "pyprof")
-	cmd := exec.Command(gobin, "build", "-o", bin, "./cmd/pyprof")
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command(gobin, "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/pyprof: %w\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
