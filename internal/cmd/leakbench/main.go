@@ -9,8 +9,8 @@
 //     Debian's gunicorn (-w 4 --max-requests 50, sync workers, webapp.py)
 //     under wrk load on loopback, where a worker is replaced every second
 //     or so; it counts the worker pids gunicorn booted too;
-//   - threads: achieved rate and CPU at -rate on busy.py with 500 threads
-//     (4 busy, 496 parked in Event.wait), pyprof's default mode beside
+//   - threads: achieved rate and CPU at -rate on manythreads.py with 500
+//     threads (4 busy, 496 parked in Event.wait), pyprof's default mode beside
 //     py-spy's default and --nonblocking in the same round, over -rounds
 //     rounds of -seconds each, in an order that rotates; medians.
 //
@@ -368,7 +368,7 @@ func benchThreads(targets, tmp string) {
 	}
 	results := make([][]measurement, len(profs))
 	for round := 0; round < *rounds; round++ {
-		tg, err := startScript([]string{*python, filepath.Join(targets, "busy.py"), "--threads", "3", "--idle", strconv.Itoa(idle)}, nil)
+		tg, err := startScript([]string{*python, filepath.Join(targets, "manythreads.py"), "--idle", strconv.Itoa(idle)}, nil)
 		if err != nil {
 			fatalf("threads target: %v", err)
 		}
@@ -382,7 +382,7 @@ func benchThreads(targets, tmp string) {
 		}
 		tg.c.kill()
 	}
-	fmt.Printf("\nthreads: %d threads (4 busy, %d in Event.wait) on %s, %d Hz for %d s, %d rounds, medians\n",
+	fmt.Printf("\nthreads: manythreads.py, %d threads (4 busy, %d in Event.wait) on %s, %d Hz for %d s, %d rounds, medians\n",
 		*threadsTotal, idle, *python, *rate, *seconds, *rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "profiler\trounds kept\tstacks/s\tCPU s\tCPU %% of a core\tCPU ms per round\tbehind warnings\tfailed\t\n")
