@@ -143,7 +143,7 @@ func (r *Reader) prefetchChunk(t *tstate) {
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
 // inside the chunk.
 func (r *Reader) chunkRegion(t *tstate) region {
-	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxFootprint {
+	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxRegion {
 		return region{}
 	}
 	end := t.top + chunkSlack
