@@ -341,13 +341,18 @@ type profiler struct {
 
 // measurement is one profiler's run in one round.
 type measurement struct {
-	cpu     time.Duration
-	wall    time.Duration
-	stacks  int     // stacks in the output
-	rounds  float64 // pyprof's own count of the rounds it took, as a rate; 0 if unknown
-	behind  int     // py-spy's "behind in sampling" warnings
-	failure string
+	cpu    time.Duration
+	wall   time.Duration
+	stacks int     // stacks in the output
+	rounds float64 // pyprof's own count of the rounds it took, as a rate; 0 if unknown
+	behind int     // py-spy's "behind in sampling" warnings
+	// unfinished says the profiler was stopped with SIGINT after
+	// -patience times its duration, before it had taken every sample.
+	unfinished bool
+	failure    string
 }
+
+var patience = flag.Int("patience", 10, "threads benchmark: a profiler still running after this many times -seconds is stopped with SIGINT")
 
 var achievedRE = regexp.MustCompile(`([\d.]+) Hz achieved`)
 
@@ -389,16 +394,24 @@ func benchThreads(targets, tmp string) {
 	due := float64(*rate * *seconds)
 	for i, p := range profs {
 		ms := results[i]
-		var cpu, stacks, kept, wall []float64
-		failed, behind := 0, 0
+		var cpu, stacks, kept, wall, perRound []float64
+		failed, behind, unfinished := 0, 0, 0
 		for _, m := range ms {
 			if m.failure != "" {
 				failed++
 				continue
 			}
+			if m.unfinished {
+				unfinished++
+			}
 			cpu = append(cpu, m.cpu.Seconds())
 			wall = append(wall, m.wall.Seconds())
 			stacks = append(stacks, float64(m.stacks)/m.wall.Seconds())
+			taken := due // py-spy's, unless stopped: then fewer
+			if m.rounds > 0 {
+				taken = m.rounds * m.wall.Seconds()
+			}
+			perRound = append(perRound, 1000*m.cpu.Seconds()/taken)
 			if m.rounds > 0 {
 				kept = append(kept, m.rounds/float64(*rate))
 			} else {
@@ -411,14 +424,25 @@ func benchThreads(targets, tmp string) {
 		if len(kept) > 0 {
 			keptS = fmt.Sprintf("%.1f%%", 100*median(kept))
 		}
+		if unfinished > 0 {
+			// Stopped before the end: fewer rounds than seconds over
+			// its wall time.
+			keptS = fmt.Sprintf("<%s (%d stopped)", keptS, unfinished)
+		}
 		c := median(cpu)
-		fmt.Fprintf(w, "%s\t%s\t%.1f\t%.0f\t%.2f\t%.1f%%\t%.2f\t%d\t%d\t\n", p.name, keptS, median(wall), median(stacks), c,
-			100*c/median(wall), 1000*c/due, behind, failed)
+		perRoundS := fmt.Sprintf("%.2f", median(perRound))
+		if unfinished > 0 {
+			perRoundS = ">" + perRoundS
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.1f\t%.0f\t%.2f\t%.1f%%\t%s\t%d\t%d\t\n", p.name, keptS, median(wall), median(stacks), c,
+			100*c/median(wall), perRoundS, behind, failed)
 	}
 	w.Flush()
 	fmt.Println("rounds kept: pyprof's own count of the rounds it took (\"Hz achieved\") over those due; py-spy takes every due")
 	fmt.Println("sample however long it takes, so its share is the duration asked over its wall time (start-up included).")
-	fmt.Println("CPU: utime+stime from /proc/PID/stat of the profiler at its exit; per round: over the rounds due.")
+	fmt.Printf("A profiler still running after %d times its duration is stopped with SIGINT (\"stopped\"): it took fewer rounds still.\n", *patience)
+	fmt.Println("CPU: utime+stime from /proc/PID/stat of the profiler at its exit; per round: over the rounds it took (\">\": of")
+	fmt.Println("a profiler stopped early, over the rounds due).")
 }
 
 // measure runs one profiler to its end and reads its CPU time and output.
@@ -433,18 +457,22 @@ func measure(argv []string, out string) measurement {
 	}
 	// py-spy takes rate × seconds samples however long that takes: a
 	// profiler that falls behind runs longer, and its achieved rate is
-	// read from its wall time.
-	if !c.exited(time.Duration(30**seconds+60) * time.Second) {
-		c.kill()
-		return measurement{failure: "did not finish"}
+	// read from its wall time; one far behind is stopped as Ctrl-C would.
+	m := measurement{}
+	if !c.exited(time.Duration(*patience**seconds) * time.Second) {
+		m.unfinished = true
+		syscall.Kill(c.pid(), syscall.SIGINT)
+		if !c.exited(30 * time.Second) {
+			c.kill()
+		}
 	}
-	m := measurement{cpu: c.cpu, wall: time.Since(start)}
-	if c.err != nil {
+	m.cpu, m.wall = c.cpu, time.Since(start)
+	if c.err != nil && !m.unfinished {
 		m.failure = fmt.Sprintf("%v: %s", c.err, tail(log.String()))
 		return m
 	}
 	b, err := os.ReadFile(out)
-	if err != nil {
+	if err != nil && !m.unfinished {
 		m.failure = err.Error()
 		return m
 	}
