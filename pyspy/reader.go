@@ -269,7 +269,9 @@ func (r *Reader) pointer(addr uint64) (uint64, error) {
 const maxCheckThreads = 64
 
 // checkInterp accepts an interpreter state only if every thread state in
-// its list (up to maxCheckThreads) points back to it and has a thread id.
+// its list (up to maxCheckThreads) points back to it and one at least has
+// a thread id: a thread being started is in the list before its id is set,
+// which a process that starts threads all the time shows at any moment.
 // A candidate found by scanning must also have a thread whose stack walks
 // to at least one frame: static data holds look-alikes whose empty stacks
 // would walk trivially. Walk errors are not held against a candidate found
@@ -286,7 +288,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 	if head == 0 || head%8 != 0 {
 		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
 	}
-	walked := false
+	walked, withID := false, false
 	var cyc brent
 	n := 0
 	for addr := head; addr != 0 && n < maxCheckThreads; n++ {
@@ -300,14 +302,15 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		if ts.interp != interp {
 			return fmt.Errorf("thread state at %#x belongs to interpreter %#x, not %#x", addr, ts.interp, interp)
 		}
-		if ts.id == 0 {
-			return fmt.Errorf("thread state at %#x has no thread id", addr)
-		}
-		if scanned && !walked {
+		withID = withID || ts.id != 0
+		if scanned && !walked && ts.id != 0 {
 			fs, err := r.walk(&ts, false, nil)
 			walked = len(fs) > 0 && (err == nil || errors.Is(err, ErrTruncated))
 		}
 		addr = ts.next
+	}
+	if !withID {
+		return fmt.Errorf("interpreter at %#x: no thread state has a thread id", interp)
 	}
 	if scanned && !walked {
 		return fmt.Errorf("interpreter at %#x: no thread has a Python stack", interp)
