@@ -75,8 +75,10 @@ type Reader struct {
 	// refresh the memory of those to walk again in the next sample.
 	memos   map[uint64]*stackMemo
 	refresh []region
-	// threadAddrs is threadList's result, reused.
+	// threadAddrs is threadList's result, reused, and threads the length
+	// of its last result (threadAddrs is kept empty between calls).
 	threadAddrs []uint64
+	threads     int
 	// hotPages maps the pages where recent walks met frame objects (before
 	// 3.11) to the last sample that did.
 	hotPages map[uint64]int

@@ -164,7 +164,7 @@ func (r *Reader) threadList() ([]uint64, error) {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
 	out := r.threadAddrs[:0]
-	defer func() { r.threadAddrs = out[:0] }()
+	defer func() { r.threadAddrs, r.threads = out[:0], len(out) }()
 	var brent brent
 	for addr := head; addr != 0; {
 		if len(out) >= maxThreads {
