@@ -6,7 +6,7 @@ FUZZTIME    ?= 60s
 BENCHTIME   ?= 3000x
 BIN         := bin/pyprof
 
-.PHONY: build test unit lint generate check-generate bench bench-record fuzz clean
+.PHONY: build test unit lint generate check-generate bench bench-record bench-leaks fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/pyprof
@@ -47,6 +47,15 @@ bench:
 RECORDBENCH ?= -rounds 3 -seconds 5
 bench-record: build
 	$(GO) run ./internal/cmd/recordbench $(RECORDBENCH)
+
+# What pyprof holds over long recordings (fds and RSS every minute of a
+# 20-minute record of a thread-churn target and of a 15-minute record of
+# gunicorn replacing its workers under wrk) and what 500 threads cost it
+# beside py-spy (needs gunicorn, python3-flask and wrk from Debian;
+# LEAKBENCH='-churn 3m -gunicorn-for 3m -rounds 1' for a quick run).
+LEAKBENCH ?=
+bench-leaks: build
+	$(GO) run ./internal/cmd/leakbench $(LEAKBENCH)
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

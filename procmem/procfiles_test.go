@@ -272,3 +272,48 @@ func TestProcessGone(t *testing.T) {
 		}
 	}
 }
+
+func TestThreadStaterPrune(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		read     []int // threads whose state is read first
+		live     []int // what Prune is told
+		wantOpen []int // threads whose files stay open
+	}{
+		{"all live", []int{4242, 4250, 4301}, []int{4301, 4242, 4250}, []int{4242, 4250, 4301}},
+		{"one gone", []int{4242, 4250, 4301}, []int{4242, 4301}, []int{4242, 4301}},
+		{"none live", []int{4242, 4250}, nil, nil},
+		{"live never read", []int{4242}, []int{4242, 4250, 9999}, []int{4242}},
+		{"nothing open", nil, []int{4242}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fixtureProcess(t).NewThreadStater()
+			defer s.Close()
+			for _, tid := range tc.read {
+				if _, err := s.State(tid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Prune(tc.live)
+			if got := s.Open(); got != len(tc.wantOpen) {
+				t.Errorf("%d files open after Prune, want %d", got, len(tc.wantOpen))
+			}
+			// A thread that stayed open is read again without opening
+			// its file: one syscall.
+			for _, tid := range tc.wantOpen {
+				before := s.Syscalls()
+				if _, err := s.State(tid); err != nil {
+					t.Fatal(err)
+				}
+				if n := s.Syscalls() - before; n != 1 {
+					t.Errorf("State(%d) after Prune took %d syscalls, want 1 (its file kept)", tid, n)
+				}
+			}
+			// A second Prune with the same live threads keeps them.
+			s.Prune(tc.live)
+			if got := s.Open(); got != len(tc.wantOpen) {
+				t.Errorf("%d files open after a second Prune, want %d", got, len(tc.wantOpen))
+			}
+		})
+	}
+}

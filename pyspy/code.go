@@ -17,7 +17,11 @@ type codeInfo struct {
 	// hotMark the sample whose first batch last listed the code as hot.
 	validated, hotMark int
 
-	fn    Function
+	// fn is allocated on its own: callers keep the Functions of frames
+	// (profiles, caches by pointer), and an interior pointer would keep
+	// the whole codeInfo, line table and bytecode with it, for every
+	// code object of every process that has exited.
+	fn    *Function
 	lines *lineTable
 	// codeStart is the address of the first instruction (3.11+), from
 	// which a frame's instruction pointer gives its offset.
@@ -301,7 +305,7 @@ func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
 	}
 	ci := &codeInfo{
 		addr:     addr,
-		fn:       Function{Code: addr, FirstLine: int(f.i32(c.Firstlineno))},
+		fn:       &Function{Code: addr, FirstLine: int(f.i32(c.Firstlineno))},
 		argcount: int(f.i32(c.Argcount)),
 		flags:    int(f.i32(c.Flags)),
 		nlocals:  int(f.i32(c.Nlocals)),

@@ -444,5 +444,5 @@ func (ci *codeInfo) frame(addrq int) Frame {
 	if line < 0 {
 		line = 0
 	}
-	return Frame{Function: &ci.fn, Line: line}
+	return Frame{Function: ci.fn, Line: line}
 }

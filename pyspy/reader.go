@@ -75,8 +75,10 @@ type Reader struct {
 	// refresh the memory of those to walk again in the next sample.
 	memos   map[uint64]*stackMemo
 	refresh []region
-	// threadAddrs is threadList's result, reused.
+	// threadAddrs is threadList's result, reused, and threads the length
+	// of its last result (threadAddrs is kept empty between calls).
 	threadAddrs []uint64
+	threads     int
 	// hotPages maps the pages where recent walks met frame objects (before
 	// 3.11) to the last sample that did.
 	hotPages map[uint64]int
@@ -269,9 +271,9 @@ func (r *Reader) pointer(addr uint64) (uint64, error) {
 const maxCheckThreads = 64
 
 // checkInterp accepts an interpreter state only if every thread state in
-// its list (up to maxCheckThreads) points back to it and has a thread id
-// (from 3.12, where a thread being started has a state without one until
-// it runs, at least one has).
+// its list (up to maxCheckThreads) points back to it and one at least has
+// a thread id: a thread being started is in the list before its id is set,
+// which a process that starts threads all the time shows at any moment.
 // A candidate found by scanning must also have a thread whose stack walks
 // to at least one frame: static data holds look-alikes whose empty stacks
 // would walk trivially. Walk errors are not held against a candidate found
@@ -288,7 +290,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 	if head == 0 || head%8 != 0 {
 		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
 	}
-	walked, bound := false, false
+	walked, withID := false, false
 	var cyc brent
 	n := 0
 	for addr := head; addr != 0 && n < maxCheckThreads; n++ {
@@ -302,17 +304,14 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		if ts.interp != interp {
 			return fmt.Errorf("thread state at %#x belongs to interpreter %#x, not %#x", addr, ts.interp, interp)
 		}
-		if ts.id == 0 && !r.v.AtLeast(3, 12) {
-			return fmt.Errorf("thread state at %#x has no thread id", addr)
-		}
-		bound = bound || ts.id != 0
-		if scanned && !walked {
+		withID = withID || ts.id != 0
+		if scanned && !walked && ts.id != 0 {
 			fs, err := r.walk(&ts, false, nil)
 			walked = len(fs) > 0 && (err == nil || errors.Is(err, ErrTruncated))
 		}
 		addr = ts.next
 	}
-	if !bound {
+	if !withID {
 		return fmt.Errorf("interpreter at %#x: no thread state has a thread id", interp)
 	}
 	if scanned && !walked {

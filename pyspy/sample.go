@@ -277,7 +277,10 @@ func (r *Reader) remember(addr uint64, ts *tstate, t *Thread, err error, gil uin
 	if r.memos == nil {
 		r.memos = map[uint64]*stackMemo{}
 	}
-	if len(r.memos) > 2*maxCheckThreads+2*len(r.threadAddrs) {
+	// Swept only once the memos outnumber the threads well: a sweep
+	// visits every memo, and one per thread would cost a process of
+	// many threads a pass over all of them for each.
+	if len(r.memos) > 2*maxCheckThreads+2*r.threads {
 		for a, m := range r.memos {
 			if r.stats.Samples-m.seen > reuseFor {
 				delete(r.memos, a)

@@ -143,7 +143,7 @@ func (r *Reader) prefetchChunk(t *tstate) {
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
 // inside the chunk.
 func (r *Reader) chunkRegion(t *tstate) region {
-	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxFootprint {
+	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxRegion {
 		return region{}
 	}
 	end := t.top + chunkSlack
@@ -164,7 +164,7 @@ func (r *Reader) threadList() ([]uint64, error) {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
 	out := r.threadAddrs[:0]
-	defer func() { r.threadAddrs = out[:0] }()
+	defer func() { r.threadAddrs, r.threads = out[:0], len(out) }()
 	var brent brent
 	for addr := head; addr != 0; {
 		if len(out) >= maxThreads {

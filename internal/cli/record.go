@@ -223,6 +223,9 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
 		}
 	}
+	b := profile.NewBuilder()
+	agg := newAggregator(b, o, rt.follow)
+	opts.Exited = agg.forget
 	opts.PauseDenied = func(pid int, err error) {
 		if tty {
 			fmt.Fprint(stderr, "\r\x1b[K")
@@ -240,7 +243,6 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	}
 	defer s.Close()
 
-	b := profile.NewBuilder()
 	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
 		s.Describe(), o.rate, opts.Mode, out.Name())
 
@@ -266,7 +268,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		}()
 	}
 	start = time.Now()
-	runErr := s.Run(ctx, newAggregator(b, o, rt.follow).addSample)
+	runErr := s.Run(ctx, agg.addSample)
 	elapsed := time.Since(start)
 	if tty {
 		fmt.Fprint(stderr, "\r\x1b[K")
@@ -446,6 +448,15 @@ func (a *aggregator) addSample(smp sampler.Sample) {
 		a.ids = ids
 		a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
 	}
+}
+
+// forget drops what the caches hold of a process that is no longer
+// sampled: its process frame, and the frames cached by Function pointer,
+// which would keep its reader's Functions alive. Its samples stay in the
+// profile.
+func (a *aggregator) forget(pid int) {
+	delete(a.procs, pid)
+	clear(a.funcs)
 }
 
 func (a *aggregator) processFrame(pid int, cmdline string) int {

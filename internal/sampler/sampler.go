@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -45,6 +46,11 @@ type Options struct {
 	// procmem.ErrPtraceDenied. From then on Auto samples as Nonblocking
 	// does.
 	PauseDenied func(pid int, err error)
+	// Exited, if set, is called from the sampling goroutine when a
+	// process is no longer sampled (it exited, or its pid now names
+	// another process), so that whatever the caller keeps for it (caches
+	// that hold its Functions) can be freed.
+	Exited func(pid int)
 }
 
 // Mode chooses between consistency and the target's speed.
@@ -136,6 +142,10 @@ type proc struct {
 	threads []Thread
 	// idle holds the threads last found waiting, by native id.
 	idle map[int]idleThread
+	// samples counts the samples read, for forgetExited's schedule, and
+	// live is its scratch.
+	samples int
+	live    []int
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -231,6 +241,7 @@ func (s *Sampler) rescan(now time.Time) {
 		}
 		delete(s.skipped, k.Pid)
 	}
+	s.forgetSkipped(kids)
 	if s.root != 0 {
 		if _, ok := s.procs[s.root]; !ok {
 			if t, ok := s.skipped[s.root]; ok && now.Sub(t) >= retryNotPython {
@@ -244,11 +255,32 @@ func (s *Sampler) rescan(now time.Time) {
 	}
 }
 
+// forgetSkipped forgets the descendants that were not Python and have
+// exited since: a shell that runs short commands would otherwise leave
+// one entry per command.
+func (s *Sampler) forgetSkipped(kids []proctree.Proc) {
+	if len(s.skipped) == 0 {
+		return
+	}
+	alive := make(map[int]bool, len(kids))
+	for _, k := range kids {
+		alive[k.Pid] = true
+	}
+	for pid := range s.skipped {
+		if pid != s.root && !alive[pid] {
+			delete(s.skipped, pid)
+		}
+	}
+}
+
 func (s *Sampler) drop(pid int) {
 	if p, ok := s.procs[pid]; ok {
 		p.states.Close()
 		p.t.Close()
 		delete(s.procs, pid)
+		if s.opts.Exited != nil {
+			s.opts.Exited(pid)
+		}
 	}
 }
 
@@ -437,6 +469,9 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		return smp, err
 	}
 	p.holder = gilHolder(threads, p.holder)
+	if p.samples++; p.samples%forgetEvery == 0 {
+		p.forgetExited(threads)
+	}
 	smp.Threads = p.threads[:0]
 	defer func() { p.threads = smp.Threads }()
 	failed := map[uint64]bool{}
@@ -538,6 +573,34 @@ func (p *proc) running(t pyspy.Thread, states map[int]byte) bool {
 
 // maxIdleThreads bounds the waiting threads remembered per process.
 const maxIdleThreads = 1 << 14
+
+// forgetEvery is how many samples of a process pass between two sweeps of
+// what is kept per thread. A thread that ends is not asked about again, so
+// only a sweep closes its /proc stat file: a process that starts a thread
+// every few milliseconds leaves this many samples' worth open at most. A
+// sweep costs about what reading a sample's thread list does.
+const forgetEvery = 32
+
+// forgetExited closes the run-state files, and forgets the waiting state,
+// of the threads not in threads, the process's Python threads now.
+func (p *proc) forgetExited(threads []pyspy.Thread) {
+	live := p.live[:0]
+	for i := range threads {
+		if id := threads[i].NativeID; id != 0 {
+			live = append(live, id)
+		}
+	}
+	p.live = live
+	p.states.Prune(live)
+	if len(p.idle) > 0 {
+		slices.Sort(live)
+		for tid := range p.idle {
+			if _, ok := slices.BinarySearch(live, tid); !ok {
+				delete(p.idle, tid)
+			}
+		}
+	}
+}
 
 // maxRetries bounds the immediate re-reads of a torn sample, in a mode
 // that pauses the target when they fail; one that never pauses has only

@@ -232,8 +232,14 @@ func (s *Stats) SetProcess(pid int, cmdline string, ticks, rss int64, now time.T
 	p.ticks, p.rss, p.at = ticks, rss, now
 }
 
-// DropProcess forgets a process that exited.
-func (s *Stats) DropProcess(pid int) { delete(s.procs, pid) }
+// DropProcess forgets a process that exited. The rows cached by Function
+// pointer go too: they would keep the process's Functions alive, and
+// finding the rows of the processes left by name again costs only lookups.
+func (s *Stats) DropProcess(pid int) {
+	delete(s.procs, pid)
+	clear(s.funcRows)
+	clear(s.lineRows)
+}
 
 // Reset clears every count, as the R key does.
 func (s *Stats) Reset() {
