@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,12 +29,18 @@ func runWithin(t *testing.T, limit time.Duration, env []string, args ...string) 
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
+	// A process left behind with pyprof's stdout or stderr would keep
+	// Run waiting for the pipes after pyprof exits; the leftover checks
+	// name it instead.
+	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("pyprof %s still running after %v; stderr:\n%s", strings.Join(args, " "), limit, e.String())
 	}
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+	if errors.Is(err, exec.ErrWaitDelay) {
+		t.Errorf("pyprof %s exited, but a process left behind holds its output", strings.Join(args, " "))
+	} else if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), cmd.ProcessState.ExitCode(), time.Since(start)
