@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,6 +268,14 @@ func (p *Process) ThreadStat(tid int) (state byte, err error) {
 // read) rather than running. A stopped thread's run state is only 't';
 // /proc/PID/task/TID/syscall still names the call it was in, or -1 when
 // it was running user code.
+//
+// A thread stopped on a system call instruction counts as in that call.
+// The kernel restarts a blocking call that a stop interrupted by backing
+// the thread up to the instruction that made it, so a thread that an
+// earlier pause took out of its wait, and that is stopped again before it
+// has re-entered the call (the next pause came first), reads -1 there,
+// though it only left the wait for the pause. A running thread stopped on
+// such an instruction by chance was about to make a call all the same.
 func (p *Process) StoppedInSyscall(tid int) (bool, error) {
 	tidStr := strconv.Itoa(tid)
 	b, err := os.ReadFile(p.path("task", tidStr, "syscall"))
@@ -276,7 +286,35 @@ func (p *Process) StoppedInSyscall(tid int) (bool, error) {
 	if len(f) == 0 {
 		return false, fmt.Errorf("thread %d syscall: empty", tid)
 	}
-	return f[0] != "-1" && f[0] != "running", nil
+	if f[0] == "running" {
+		return false, nil
+	}
+	if f[0] != "-1" {
+		return true, nil
+	}
+	pc, err := strconv.ParseUint(strings.TrimPrefix(f[len(f)-1], "0x"), 16, 64)
+	return err == nil && len(f) == 3 && p.atSyscallInsn(pc), nil
+}
+
+// syscallInsn is the instruction that enters the kernel, the one a
+// restarted call is backed up to: syscall on amd64, svc #0 on arm64. The
+// target runs on pyprof's own architecture.
+var syscallInsn = map[string][]byte{
+	"amd64": {0x0f, 0x05},
+	"arm64": {0x01, 0x00, 0x00, 0xd4},
+}[runtime.GOARCH]
+
+// atSyscallInsn reports whether the instruction at pc in the process's
+// memory is syscallInsn.
+func (p *Process) atSyscallInsn(pc uint64) bool {
+	if len(syscallInsn) == 0 || pc == 0 || pc > math.MaxInt64-uint64(len(syscallInsn)) {
+		return false
+	}
+	b := make([]byte, len(syscallInsn))
+	if _, err := p.ReadAt(b, int64(pc)); err != nil {
+		return false
+	}
+	return bytes.Equal(b, syscallInsn)
 }
 
 // parseStatState returns field 3 of a stat line. The command name in field 2

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 func fixtureProcess(t *testing.T) *Process {
@@ -164,6 +167,59 @@ func TestFixtureThreadSyscall(t *testing.T) {
 	if _, _, err := parseSyscall([]byte("x 0x1\n")); err == nil {
 		t.Error("parseSyscall accepted garbage")
 	}
+}
+
+// insnFixture holds a system call instruction after other code, in this
+// process's memory, for StoppedInSyscall to find at a stopped thread's pc.
+var insnFixture = append([]byte{0x90, 0x90, 0x90, 0x90}, syscallInsn...)
+
+// TestStoppedInSyscall reads fixture syscall files of stopped threads, with
+// their pcs in this process's own memory. A thread stopped with -1 on a
+// system call instruction is restarting a call that a pause interrupted
+// (the kernel backs it up to the instruction): it was waiting, as much as
+// one stopped inside the call.
+func TestStoppedInSyscall(t *testing.T) {
+	if len(syscallInsn) == 0 {
+		t.Skipf("no system call instruction known on %s", runtime.GOARCH)
+	}
+	insn := uint64(uintptr(unsafe.Pointer(&insnFixture[4])))
+	other := uint64(uintptr(unsafe.Pointer(&insnFixture[0])))
+	pid := os.Getpid()
+	root := t.TempDir()
+	cases := []struct {
+		syscall string
+		waiting bool
+	}{
+		{"202 0x55e34580cf90 0x189 0x0 0x0 0x0 0xffffffff 0x7ffeeb7764e0 0x7f4badb98f16", true}, // in a futex
+		{"219 0x0 0x0 0x0 0x0 0x0 0x0 0x7ffeeb7764e0 0x7f4badb98f14", true},                     // restart_syscall
+		{fmt.Sprintf("-1 0x7ffeeb7764e0 %#x", insn), true},                                      // backed up to restart its call
+		{fmt.Sprintf("-1 0x7ffeeb7764e0 %#x", other), false},                                    // in user code
+		{"-1 0x7ffeeb7764e0 0x0", false},
+		{"-1 0x7ffeeb7764e0 0x10", false}, // pc unreadable
+		{"-1 0x7ffeeb7764e0 0xzz", false},
+		{"running", false},
+	}
+	for i, tc := range cases {
+		dir := filepath.Join(root, strconv.Itoa(pid), "task", strconv.Itoa(i+1))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "syscall"), []byte(tc.syscall+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := NewFS(root).Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i, tc := range cases {
+		waiting, err := p.StoppedInSyscall(i + 1)
+		if err != nil || waiting != tc.waiting {
+			t.Errorf("syscall file %q: waiting %v, %v; want %v", tc.syscall, waiting, err, tc.waiting)
+		}
+	}
+	runtime.KeepAlive(insnFixture)
 }
 
 func TestFixtureExe(t *testing.T) {

@@ -632,3 +632,47 @@ time.sleep(%g)
 		})
 	}
 }
+
+// parkScript parks its main thread on a lock, in a futex wait, for good.
+const parkScript = `
+import _thread, json, os
+lock = _thread.allocate_lock()
+lock.acquire()
+print(json.dumps({"pid": os.getpid()}), flush=True)
+lock.acquire()
+`
+
+// A thread parked in a futex is waiting at every pause, also when the
+// pauses come back to back: each resume takes it out of its wait for the
+// kernel to restart the call, and the next pause may stop it before it is
+// back in it, backed up to the system call instruction (see
+// StoppedInSyscall), as a sampler running late pauses a process again at
+// once.
+func TestStoppedInSyscallBackToBack(t *testing.T) {
+	c := startPython(t, needFile(t, systemPython), parkScript)
+	p := c.open(t)
+	defer LockTracer()()
+	const pauses = 3000
+	restarting := 0
+	for range pauses {
+		pp, err := p.Pause()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting, err := p.StoppedInSyscall(c.pid)
+		nr, _, serr := p.ThreadSyscall(c.pid)
+		if rerr := pp.Resume(); rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+		if !waiting {
+			t.Fatalf("the parked thread was running when stopped (system call %d)", nr)
+		}
+		if nr == -1 {
+			restarting++
+		}
+	}
+	t.Logf("%d of %d pauses stopped the thread as it restarted its wait", restarting, pauses)
+}

@@ -326,15 +326,19 @@ type calleeEntry struct {
 }
 
 func (r *Reader) readCalleeCode(p uint64, depth int) (code uint64, known, plain bool) {
-	// PyFunctionObject's func_code and PyMethodObject's im_func follow
-	// the object header (3.0–3.10).
-	off := r.l.Object.Type + 8
-	f, err := r.read(p, uint64(off+8), "callable")
+	// PyMethodObject's im_func follows the object header, and so does
+	// PyFunctionObject's func_code up to 3.9; 3.10 puts func_globals,
+	// func_builtins, func_name and func_qualname before it.
+	imFunc, funcCode := r.l.Object.Type+8, r.l.Object.Type+8
+	if r.v.AtLeast(3, 10) {
+		funcCode += 4 * 8
+	}
+	f, err := r.read(p, uint64(max(imFunc, funcCode)+8), "callable")
 	if err != nil {
 		return 0, false, false
 	}
-	typ, next := f.ptr(r.l.Object.Type), f.ptr(off)
-	if f.err != nil || typ == 0 || next == 0 {
+	typ := f.ptr(r.l.Object.Type)
+	if f.err != nil || typ == 0 {
 		return 0, false, false
 	}
 	ti, err := r.typeInfo(typ)
@@ -343,9 +347,11 @@ func (r *Reader) readCalleeCode(p uint64, depth int) (code uint64, known, plain 
 	}
 	switch ti.name {
 	case "function":
-		return next, true, true
+		if code := f.ptr(funcCode); code != 0 {
+			return code, true, true
+		}
 	case "method":
-		if depth > 0 {
+		if next := f.ptr(imFunc); depth > 0 && next != 0 {
 			code, known, _ = r.readCalleeCode(next, depth-1)
 			return code, known, false
 		}
