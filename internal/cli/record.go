@@ -378,6 +378,7 @@ func commandTitle(rt *resolved, s *sampler.Sampler) string {
 type aggregator struct {
 	b          *profile.Builder
 	threads    bool // a frame for each thread
+	where      bool // stacks keep their thread's id and name
 	nolineno   bool
 	function   bool
 	full       bool // file names whole (--full-filenames)
@@ -414,6 +415,12 @@ type funcLine struct {
 // alive; clearing it only costs the lookups by value again.
 const maxFuncs = 1 << 16
 
+// maxThreads bounds the thread frames and names cached: a program that
+// starts a thread per task has a new thread id every time, and the
+// sampler does not say when one ends. Clearing them costs a lookup by
+// value, and a string, for each thread sampled again.
+const maxThreads = 1 << 12
+
 func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
 	if o.format == "speedscope" {
 		// Only speedscope shows samples in time order; the order
@@ -422,6 +429,11 @@ func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggre
 	}
 	return &aggregator{
 		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, full: o.fullFilenames, procFrames: procFrames,
+		// The flame graph and collapsed stacks merge threads (pprof's
+		// labels and speedscope's profiles do not): keeping their
+		// stacks apart would only cost memory for each thread a
+		// program starts.
+		where: o.format != "svg" && o.format != "collapsed",
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
 		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
 	}
@@ -446,7 +458,11 @@ func (a *aggregator) addSample(smp sampler.Sample) {
 			ids = append(ids, a.pythonFrame(&t.Frames[i]))
 		}
 		a.ids = ids
-		a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
+		if a.where {
+			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
+		} else {
+			a.b.AddStack(ids, 1, smp.Pid, 0, "")
+		}
 	}
 }
 
@@ -473,6 +489,9 @@ func (a *aggregator) threadFrame(tid int, name string) int {
 	if id, ok := a.thrFrame[k]; ok {
 		return id
 	}
+	if len(a.thrFrame) >= maxThreads {
+		clear(a.thrFrame)
+	}
 	id := a.b.FrameID(profile.ThreadFrame(tid, name))
 	a.thrFrame[k] = id
 	return id
@@ -482,6 +501,9 @@ func (a *aggregator) threadFrame(tid int, name string) int {
 func (a *aggregator) hexName(ident uint64) string {
 	name, ok := a.hexNames[ident]
 	if !ok {
+		if len(a.hexNames) >= maxThreads {
+			clear(a.hexNames)
+		}
 		name = "0x" + strconv.FormatUint(ident, 16)
 		a.hexNames[ident] = name
 	}

@@ -529,3 +529,23 @@ func BenchmarkAdd(b *testing.B) {
 		pb.Add(stacks[i%len(stacks)], 1, 4242, 4242+i%len(stacks), "worker")
 	}
 }
+
+// BenchmarkAddStack is BenchmarkAdd without the frames' interning: the
+// aggregation itself, as record's aggregator calls it.
+func BenchmarkAddStack(b *testing.B) {
+	pb := NewBuilder()
+	var stacks [][]int
+	for i, s := range steadyStacks() {
+		var ids []int
+		for _, f := range s {
+			ids = append(ids, pb.FrameID(f))
+		}
+		stacks = append(stacks, ids)
+		pb.AddStack(ids, 1, 4242, 4242+i, "worker")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		pb.AddStack(stacks[i%len(stacks)], 1, 4242, 4242+i%len(stacks), "worker")
+	}
+}
