@@ -3,6 +3,7 @@ package pyspy
 import (
 	"fmt"
 
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -56,21 +57,21 @@ type codeInfo struct {
 // type, the pointers to its names and line table, and its first line.
 type fingerprint [6]uint64
 
-func (r *Reader) fingerprint(f *fields) fingerprint {
+func (r *Reader) fingerprint(f *mem.Fields) fingerprint {
 	c := &r.l.Code
 	var fp fingerprint
 	for i, off := range [...]int64{r.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable} {
 		if off >= 0 {
-			fp[i] = f.ptr(off)
+			fp[i] = f.Ptr(off)
 		}
 	}
-	fp[5] = uint64(f.u32(c.Firstlineno))
+	fp[5] = uint64(f.U32(c.Firstlineno))
 	return fp
 }
 
 func codeHeaderSize(l *pyversions.Layout) uint64 {
 	c := &l.Code
-	return extent(l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
+	return mem.Extent(l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
 		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
 		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable, c.Code)
 }
@@ -93,14 +94,15 @@ func (r *Reader) code(addr uint64) (*codeInfo, error) {
 		r.lastCode = ci
 		return ci, nil
 	}
-	b, err := r.cache.exact(addr, r.codeHeader)
+	b, err := r.cache.Exact(addr, r.codeHeader)
 	if err != nil {
 		return nil, fmt.Errorf("code object: %w", err)
 	}
-	f := &fields{b: b, addr: addr, what: "code object"}
+	fd := mem.NewFields(b, addr, "code object")
+	f := &fd
 	fp := r.fingerprint(f)
-	if f.err != nil {
-		return nil, f.err
+	if f.Err() != nil {
+		return nil, f.Err()
 	}
 	if ci, ok := r.codes[addr]; ok && ci.check == fp {
 		ci.validated = r.stats.Samples
@@ -133,14 +135,14 @@ const (
 // hotRegionsList is what the next sample's first batch reads besides the
 // last sample's footprint: hot code objects, and before 3.11 the pages
 // where recent samples found frame objects.
-func (r *Reader) hotRegionsList() []region {
+func (r *Reader) hotRegionsList() []mem.Region {
 	regs := append(r.hotCodeRegions(), r.refresh...)
 	for p, seen := range r.hotPages {
 		if r.stats.Samples-seen >= hotSamples {
 			delete(r.hotPages, p)
 			continue
 		}
-		regs = append(regs, region{p, pageSize})
+		regs = append(regs, mem.Region{Addr: p, Len: mem.PageSize})
 	}
 	r.hotRegions = regs
 	return regs
@@ -156,7 +158,7 @@ const maxHotPages = 128
 func (r *Reader) hotPage(addr uint64) {
 	p := r.hotWord(addr)
 	// A frame may straddle a page boundary.
-	if e := (addr + uint64(r.l.Frame.Localsplus) - 1) &^ (pageSize - 1); e != p {
+	if e := (addr + uint64(r.l.Frame.Localsplus) - 1) &^ (mem.PageSize - 1); e != p {
 		r.hotPage(e)
 	}
 }
@@ -166,7 +168,7 @@ func (r *Reader) hotWord(addr uint64) uint64 {
 	if r.hotPages == nil {
 		r.hotPages = map[uint64]int{}
 	}
-	p := addr &^ (pageSize - 1)
+	p := addr &^ (mem.PageSize - 1)
 	if _, ok := r.hotPages[p]; ok || len(r.hotPages) < maxHotPages {
 		r.hotPages[p] = r.stats.Samples
 	}
@@ -178,7 +180,7 @@ func (r *Reader) hotWord(addr uint64) uint64 {
 // than the previous sample's (a function returned, another called) then
 // still meets its code objects in that batch instead of reading each on
 // its own, after the frames.
-func (r *Reader) hotCodeRegions() []region {
+func (r *Reader) hotCodeRegions() []mem.Region {
 	keep := r.hot[:0]
 	r.hotRegions = r.hotRegions[:0]
 	for _, ci := range r.hot {
@@ -187,7 +189,7 @@ func (r *Reader) hotCodeRegions() []region {
 		}
 		ci.hotMark = r.stats.Samples + 1
 		keep = append(keep, ci)
-		r.hotRegions = append(r.hotRegions, region{ci.addr, r.codeHeader})
+		r.hotRegions = append(r.hotRegions, mem.Region{Addr: ci.addr, Len: r.codeHeader})
 	}
 	r.hot = keep
 	return r.hotRegions
@@ -241,7 +243,7 @@ func (r *Reader) decodePushes(ci *codeInfo) (pushes, calls []uint64) {
 	if ci.codeLen <= 0 || ci.codeLen > maxPushScan {
 		return nil, nil
 	}
-	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.codeStart, uint64(ci.codeLen))
 	if err != nil {
 		return nil, nil
 	}
@@ -297,54 +299,54 @@ func (r *Reader) isCode(addr uint64, typ uint64) error {
 	return nil
 }
 
-func (r *Reader) decodeCode(f *fields) (*codeInfo, error) {
+func (r *Reader) decodeCode(f *mem.Fields) (*codeInfo, error) {
 	c := &r.l.Code
-	addr := f.addr
-	if err := r.isCode(addr, f.ptr(r.l.Object.Type)); err != nil {
+	addr := f.Addr()
+	if err := r.isCode(addr, f.Ptr(r.l.Object.Type)); err != nil {
 		return nil, err
 	}
 	ci := &codeInfo{
 		addr:     addr,
-		fn:       &Function{Code: addr, FirstLine: int(f.i32(c.Firstlineno))},
-		argcount: int(f.i32(c.Argcount)),
-		flags:    int(f.i32(c.Flags)),
-		nlocals:  int(f.i32(c.Nlocals)),
+		fn:       &Function{Code: addr, FirstLine: int(f.I32(c.Firstlineno))},
+		argcount: int(f.I32(c.Argcount)),
+		flags:    int(f.I32(c.Flags)),
+		nlocals:  int(f.I32(c.Nlocals)),
 	}
 	if c.Kwonlyargcount >= 0 {
-		ci.kwonly = int(f.i32(c.Kwonlyargcount))
+		ci.kwonly = int(f.I32(c.Kwonlyargcount))
 	}
 	if c.Nlocalsplus >= 0 {
-		ci.nlocalsplus = int(f.i32(c.Nlocalsplus))
-		ci.localsNames, ci.localsKinds = f.ptr(c.Localsplusnames), f.ptr(c.Localspluskinds)
+		ci.nlocalsplus = int(f.I32(c.Nlocalsplus))
+		ci.localsNames, ci.localsKinds = f.Ptr(c.Localsplusnames), f.Ptr(c.Localspluskinds)
 	} else {
-		ci.varnames, ci.cellvars, ci.freevars = f.ptr(c.Varnames), f.ptr(c.Cellvars), f.ptr(c.Freevars)
+		ci.varnames, ci.cellvars, ci.freevars = f.Ptr(c.Varnames), f.Ptr(c.Cellvars), f.Ptr(c.Freevars)
 	}
 	ci.codeLen = -1
 	if c.CodeAdaptive >= 0 {
 		ci.codeStart = addr + uint64(c.CodeAdaptive)
 		// From 3.11 the code object is a PyVarObject holding its
 		// bytecode, ob_size counting 2-byte code units.
-		if n := f.i64(r.l.Object.Size); n >= 0 && n <= maxCodeUnits {
+		if n := f.I64(r.l.Object.Size); n >= 0 && n <= maxCodeUnits {
 			ci.codeLen = int(2 * n)
 		}
 	}
 	if c.FirstTraceable >= 0 {
-		ci.firstTraceable = int(f.i32(c.FirstTraceable))
+		ci.firstTraceable = int(f.I32(c.FirstTraceable))
 	}
-	namePtr, filePtr, linePtr := f.ptr(c.Name), f.ptr(c.Filename), f.ptr(c.Linetable)
+	namePtr, filePtr, linePtr := f.Ptr(c.Name), f.Ptr(c.Filename), f.Ptr(c.Linetable)
 	if c.Code >= 0 {
 		// Up to 3.10 the bytecode is a bytes object of its own.
-		ci.codeBytes = f.ptr(c.Code)
+		ci.codeBytes = f.Ptr(c.Code)
 		if n, err := r.bytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
 			ci.codeLen = n
 		}
 	}
 	var qualPtr uint64
 	if c.Qualname >= 0 {
-		qualPtr = f.ptr(c.Qualname)
+		qualPtr = f.Ptr(c.Qualname)
 	}
-	if f.err != nil {
-		return nil, f.err
+	if f.Err() != nil {
+		return nil, f.Err()
 	}
 	var err error
 	if ci.fn.ShortName, err = r.str(namePtr); err != nil {

@@ -167,26 +167,3 @@ func mustLocations(t *testing.T, b []byte, first int32) *lineTable {
 	}
 	return lt
 }
-
-// TestCoalesceNeverSpansAHole checks the rule that makes merging regions
-// safe: merged regions only cover pages that a region touches.
-func TestCoalesceNeverSpansAHole(t *testing.T) {
-	regs := []region{{0x1000, 8}, {0x1000 + 8 + pageSize - 1, 8}, {0x5000, 16}, {0x5010, 16}, {0x9000, 100}}
-	out := coalesce(append([]region(nil), regs...), mergeGap)
-	touched := map[uint64]bool{}
-	for _, r := range regs {
-		for p := r.addr &^ (pageSize - 1); p < r.addr+r.n; p += pageSize {
-			touched[p] = true
-		}
-	}
-	for _, r := range out {
-		for p := r.addr &^ (pageSize - 1); p < r.addr+r.n; p += pageSize {
-			if !touched[p] {
-				t.Errorf("merged region %#x+%d reads page %#x that no region touches", r.addr, r.n, p)
-			}
-		}
-	}
-	if len(out) != 3 {
-		t.Errorf("got %d regions, want 3: %+v", len(out), out)
-	}
-}

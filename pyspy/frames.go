@@ -3,6 +3,8 @@ package pyspy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // maxDepth bounds a stack walk. CPython's default recursion limit is 1000;
@@ -140,9 +142,9 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if err != nil {
 			return frames, err
 		}
-		typ, code, back, lasti := f.ptr(r.l.Object.Type), f.ptr(l.Code), f.ptr(l.Back), int(f.i32(l.Lasti))
-		if f.err != nil {
-			return frames, f.err
+		typ, code, back, lasti := f.Ptr(r.l.Object.Type), f.Ptr(l.Code), f.Ptr(l.Back), int(f.I32(l.Lasti))
+		if f.Err() != nil {
+			return frames, f.Err()
 		}
 		if err := r.isFrame(addr, typ); err != nil {
 			return frames, err
@@ -152,7 +154,7 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		// cached "zombie" frame: the stack changed while it was read.
 		// Innermost frames that died after the frame pointer was read
 		// have returned; their callers are the stack now.
-		if refcnt := f.i64(0); refcnt <= 0 {
+		if refcnt := f.I64(0); refcnt <= 0 {
 			if len(frames) == base && skipped < maxDepth {
 				skipped++
 				r.stats.Popped++
@@ -239,10 +241,10 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if err != nil {
 			return frames, err
 		}
-		code, prev, instr, owner := f.ptr(l.Code), f.ptr(l.Previous), f.ptr(l.Instr), f.u8(l.Owner)
+		code, prev, instr, owner := f.Ptr(l.Code), f.Ptr(l.Previous), f.Ptr(l.Instr), f.U8(l.Owner)
 		entry := false
 		if l.IsEntry >= 0 {
-			entry = f.u8(l.IsEntry) != 0
+			entry = f.U8(l.IsEntry) != 0
 		}
 		// 3.12 and 3.13 set stacktop to -1 while a frame runs and to its
 		// stack depth when it calls (_PyFrame_GetStackPointer and
@@ -250,15 +252,15 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// its stack pointer only in debug builds.
 		stacktop := int32(-1)
 		if l.Stacktop >= 0 {
-			stacktop = f.i32(l.Stacktop)
+			stacktop = f.I32(l.Stacktop)
 		}
 		running := r.stacktopMarksRunning && stacktop == -1
 		var fn uint64
 		if l.Func >= 0 {
-			fn = r.untag(f.ptr(l.Func))
+			fn = r.untag(f.Ptr(l.Func))
 		}
-		if f.err != nil {
-			return frames, f.err
+		if f.Err() != nil {
+			return frames, f.Err()
 		}
 		code = r.untag(code)
 		cur := addr
@@ -271,7 +273,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// Frames of ordinary calls live in the thread's data stack,
 		// below its top; one at or above the top was popped while the
 		// stack was read. The top is read after the frames and their
-		// pointer before (see sampleCache.beginOrdered), so innermost
+		// pointer before (see mem.Cache.BeginOrdered), so innermost
 		// frames above it have returned since the pointer was read, and
 		// their callers are the stack now; further down it is a tear.
 		// Within one chunk a caller sits below its callee: the stack
@@ -405,11 +407,11 @@ func (r *Reader) holdsCallee(cur uint64, ci *codeInfo, addrq int, stacktop int32
 	// The slots lie in the memory the frame was read with (the data
 	// stack chunk, a generator's page); what is not there (a snapshot
 	// holds only what its walk read) cannot be told.
-	b := r.cache.find(cur+uint64(l.Localsplus)+8*uint64(stacktop), 16)
+	b := r.cache.Held(cur+uint64(l.Localsplus)+8*uint64(stacktop), 16)
 	if b == nil {
 		return true
 	}
-	return r.untag(le64(b)) == fn || r.untag(le64(b[8:])) == fn
+	return r.untag(mem.LE64(b)) == fn || r.untag(mem.LE64(b[8:])) == fn
 }
 
 // untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the

@@ -77,7 +77,7 @@ func fuzzReader(t *testing.T, s *Snapshot, mem Memory) *Reader {
 		t.Skip(err)
 	}
 	r := newReader(mem, l, s.Version, true)
-	r.cache.begin()
+	r.cache.Begin()
 	switch {
 	case s.Config.Runtime != 0:
 		p, err := r.pointer(s.Config.Runtime + uint64(l.Runtime.InterpretersHead))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/pyprof/pyprof/internal/pyrepr"
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // MaxValueLen is the longest rendered value; longer ones end in "...".
@@ -148,14 +149,14 @@ func (r *Reader) frameLocals(ci *codeInfo, slots uint64) []Local {
 	if len(vars) == 0 {
 		return nil
 	}
-	b, err := r.cache.bytes(slots, uint64(len(vars))*8)
+	b, err := r.cache.Bytes(slots, uint64(len(vars))*8)
 	if err != nil {
 		return []Local{{Name: "?", Value: "<" + err.Error() + ">"}}
 	}
 	var out []Local
 	var pos []int
 	for i, v := range vars {
-		ref := le64(b[8*i:])
+		ref := mem.LE64(b[8*i:])
 		if n, ok := r.stackRefInt(ref); ok && !v.skip && !v.cell {
 			out = append(out, Local{Name: v.name, Value: strconv.FormatInt(n, 10), Argument: v.arg})
 			pos = append(pos, v.pos)
@@ -287,11 +288,11 @@ func (r *Reader) reprBuiltin(c *reprCall, name string, addr uint64) error {
 		}
 	case "int", "long":
 		if r.py2 && name == "int" {
-			raw, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+			raw, err := r.cache.Bytes(addr+uint64(r.l.Int.Ival), 8)
 			if err != nil {
 				return err
 			}
-			b.WriteString(strconv.FormatInt(int64(le64(raw)), 10))
+			b.WriteString(strconv.FormatInt(int64(mem.LE64(raw)), 10))
 			return nil
 		}
 		d, neg, err := r.intDigits(addr)

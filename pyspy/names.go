@@ -1,6 +1,10 @@
 package pyspy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
+)
 
 // Thread names are read from threading._active, a dict from thread ident
 // to Thread object. Walking sys.modules to find it takes many reads, so
@@ -139,13 +143,13 @@ func (r *Reader) attribute(obj uint64, attr string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := r.read(typ, extent(r.l.Type.Flags, r.l.Type.Dictoffset, r.l.Type.Basicsize), "type")
+	f, err := r.read(typ, mem.Extent(r.l.Type.Flags, r.l.Type.Dictoffset, r.l.Type.Basicsize), "type")
 	if err != nil {
 		return 0, err
 	}
-	flags, dictoffset, basicsize := f.ptr(r.l.Type.Flags), f.i64(r.l.Type.Dictoffset), f.i64(r.l.Type.Basicsize)
-	if f.err != nil {
-		return 0, f.err
+	flags, dictoffset, basicsize := f.Ptr(r.l.Type.Flags), f.I64(r.l.Type.Dictoffset), f.I64(r.l.Type.Basicsize)
+	if f.Err() != nil {
+		return 0, f.Err()
 	}
 	if r.v.AtLeast(3, 11) && flags&tpManagedDict != 0 {
 		// The managed dict pointer sits three words before the object.

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // Bounds on what is read from the target. They protect against corrupt
@@ -36,24 +38,24 @@ type typeInfo struct {
 }
 
 func (r *Reader) typeOf(addr uint64) (uint64, error) {
-	b, err := r.cache.bytes(addr+uint64(r.l.Object.Type), 8)
+	b, err := r.cache.Bytes(addr+uint64(r.l.Object.Type), 8)
 	if err != nil {
 		return 0, err
 	}
-	return le64(b), nil
+	return mem.LE64(b), nil
 }
 
 func (r *Reader) typeInfo(typ uint64) (*typeInfo, error) {
 	if ti, ok := r.types[typ]; ok {
 		return ti, nil
 	}
-	f, err := r.read(typ, extent(r.l.Type.Name, r.l.Type.Flags), "type")
+	f, err := r.read(typ, mem.Extent(r.l.Type.Name, r.l.Type.Flags), "type")
 	if err != nil {
 		return nil, err
 	}
-	namePtr, flags := f.ptr(r.l.Type.Name), f.ptr(r.l.Type.Flags)
-	if f.err != nil {
-		return nil, f.err
+	namePtr, flags := f.Ptr(r.l.Type.Name), f.Ptr(r.l.Type.Flags)
+	if f.Err() != nil {
+		return nil, f.Err()
 	}
 	name, err := r.cstring(namePtr, maxTypeName)
 	if err != nil {
@@ -84,15 +86,15 @@ func (r *Reader) builtinType(obj uint64) (string, uint64, error) {
 }
 
 // read fetches n bytes of a struct for field decoding.
-func (r *Reader) read(addr uint64, n uint64, what string) (fields, error) {
+func (r *Reader) read(addr uint64, n uint64, what string) (mem.Fields, error) {
 	if addr == 0 {
-		return fields{}, fmt.Errorf("%s: null pointer", what)
+		return mem.Fields{}, fmt.Errorf("%s: null pointer", what)
 	}
-	b, err := r.cache.bytes(addr, n)
+	b, err := r.cache.Bytes(addr, n)
 	if err != nil {
-		return fields{}, fmt.Errorf("%s: %w", what, err)
+		return mem.Fields{}, fmt.Errorf("%s: %w", what, err)
 	}
-	return fields{b: b, addr: addr, what: what}, nil
+	return mem.NewFields(b, addr, what), nil
 }
 
 // cstring reads a NUL-terminated C string of at most max bytes.
@@ -102,12 +104,12 @@ func (r *Reader) cstring(addr uint64, max int) (string, error) {
 	}
 	// Read up to the end of the page first: most names are short, and the
 	// next page may be unmapped.
-	n := uint64(pageSize - addr%pageSize)
+	n := uint64(mem.PageSize - addr%mem.PageSize)
 	if n > uint64(max) {
 		n = uint64(max)
 	}
 	for {
-		b, err := r.cache.bytes(addr, n)
+		b, err := r.cache.Bytes(addr, n)
 		if err != nil {
 			return "", err
 		}
@@ -136,13 +138,13 @@ type strData struct {
 func (r *Reader) strInfo(addr uint64) (strData, error) {
 	l := &r.l.Unicode
 	if r.py2 {
-		f, err := r.read(addr, extent(l.Length, l.Str), "unicode")
+		f, err := r.read(addr, mem.Extent(l.Length, l.Str), "unicode")
 		if err != nil {
 			return strData{}, err
 		}
-		s := strData{kind: int(l.UnicodeSize), length: int(f.i64(l.Length)), data: f.ptr(l.Str)}
-		if f.err != nil {
-			return strData{}, f.err
+		s := strData{kind: int(l.UnicodeSize), length: int(f.I64(l.Length)), data: f.Ptr(l.Str)}
+		if f.Err() != nil {
+			return strData{}, f.Err()
 		}
 		if s.length < 0 || s.kind != 2 && s.kind != 4 {
 			return strData{}, badObject(addr, "unicode", "length %d, unit %d", s.length, s.kind)
@@ -153,9 +155,9 @@ func (r *Reader) strInfo(addr uint64) (strData, error) {
 	if err != nil {
 		return strData{}, err
 	}
-	state := f.u32(l.State)
+	state := f.U32(l.State)
 	s := strData{
-		length: int(f.i64(l.Length)),
+		length: int(f.I64(l.Length)),
 		kind:   int(state >> l.KindBit & 7),
 		ascii:  state>>l.ASCIIBit&1 != 0,
 	}
@@ -166,10 +168,10 @@ func (r *Reader) strInfo(addr uint64) (strData, error) {
 	case compact:
 		s.data = addr + uint64(l.CompactSize)
 	default:
-		s.data = f.ptr(l.Data)
+		s.data = f.Ptr(l.Data)
 	}
-	if f.err != nil {
-		return strData{}, f.err
+	if f.Err() != nil {
+		return strData{}, f.Err()
 	}
 	if s.length < 0 || s.kind != 1 && s.kind != 2 && s.kind != 4 || s.ascii && s.kind != 1 {
 		return strData{}, badObject(addr, "str", "length %d, kind %d", s.length, s.kind)
@@ -188,7 +190,7 @@ func (r *Reader) codePoints(addr uint64, max int) ([]rune, bool, error) {
 	if n > max {
 		n, more = max, true
 	}
-	b, err := r.cache.bytes(s.data, uint64(n*s.kind))
+	b, err := r.cache.Bytes(s.data, uint64(n*s.kind))
 	if err != nil {
 		return nil, false, fmt.Errorf("str data at %#x: %w", s.data, err)
 	}
@@ -269,7 +271,7 @@ func (r *Reader) strEquals(addr uint64, s string) bool {
 	if err != nil || info.length != len(s) || info.kind != 1 {
 		return false
 	}
-	b, err := r.cache.bytes(info.data, uint64(len(s)))
+	b, err := r.cache.Bytes(info.data, uint64(len(s)))
 	return err == nil && string(b) == s
 }
 
@@ -280,9 +282,9 @@ func (r *Reader) bytesLen(addr uint64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := f.i64(r.l.Object.Size)
-	if f.err != nil {
-		return 0, f.err
+	n := f.I64(r.l.Object.Size)
+	if f.Err() != nil {
+		return 0, f.Err()
 	}
 	if n < 0 {
 		return 0, badObject(addr, "bytes", "size %d", n)
@@ -295,9 +297,9 @@ func (r *Reader) bytesData(addr uint64, max int) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	n := f.i64(r.l.Object.Size)
-	if f.err != nil {
-		return nil, false, f.err
+	n := f.I64(r.l.Object.Size)
+	if f.Err() != nil {
+		return nil, false, f.Err()
 	}
 	if n < 0 {
 		return nil, false, badObject(addr, "bytes", "size %d", n)
@@ -306,7 +308,7 @@ func (r *Reader) bytesData(addr uint64, max int) ([]byte, bool, error) {
 	if n > int64(max) {
 		n, more = int64(max), true
 	}
-	b, err := r.cache.bytes(addr+uint64(r.l.Bytes.Sval), uint64(n))
+	b, err := r.cache.Bytes(addr+uint64(r.l.Bytes.Sval), uint64(n))
 	if err != nil {
 		return nil, false, fmt.Errorf("bytes data at %#x: %w", addr, err)
 	}
@@ -323,9 +325,9 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		tag := f.ptr(l.Tag)
-		if f.err != nil {
-			return nil, false, f.err
+		tag := f.Ptr(l.Tag)
+		if f.Err() != nil {
+			return nil, false, f.Err()
 		}
 		// 3.12+: digit count above bit 3, sign in the low two bits
 		// (0 positive, 1 zero, 2 negative; 3 is never written).
@@ -341,9 +343,9 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		n = f.i64(r.l.Object.Size)
-		if f.err != nil {
-			return nil, false, f.err
+		n = f.I64(r.l.Object.Size)
+		if f.Err() != nil {
+			return nil, false, f.Err()
 		}
 		if n < 0 {
 			n, neg = -n, true
@@ -364,7 +366,7 @@ func (r *Reader) intDigits(addr uint64) ([]uint32, bool, error) {
 	if n == 0 {
 		return nil, false, nil
 	}
-	b, err := r.cache.bytes(addr+uint64(l.Digit), uint64(n)*uint64(size))
+	b, err := r.cache.Bytes(addr+uint64(l.Digit), uint64(n)*uint64(size))
 	if err != nil {
 		return nil, false, fmt.Errorf("int digits at %#x: %w", addr, err)
 	}
@@ -401,11 +403,11 @@ func pairDigits15(addr uint64, b []byte) ([]uint32, error) {
 func (r *Reader) intValue(addr uint64) (uint64, bool, error) {
 	if r.py2 {
 		if name, _, err := r.builtinType(addr); err == nil && name == "int" {
-			b, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+			b, err := r.cache.Bytes(addr+uint64(r.l.Int.Ival), 8)
 			if err != nil {
 				return 0, false, err
 			}
-			v := int64(le64(b))
+			v := int64(mem.LE64(b))
 			if v < 0 {
 				return uint64(-v), true, nil
 			}
@@ -430,11 +432,11 @@ func (r *Reader) intValue(addr uint64) (uint64, bool, error) {
 // in 2.7, where bool subclasses the C-long int, and as digits in 3.x.
 func (r *Reader) boolValue(addr uint64) (bool, error) {
 	if r.py2 {
-		b, err := r.cache.bytes(addr+uint64(r.l.Int.Ival), 8)
+		b, err := r.cache.Bytes(addr+uint64(r.l.Int.Ival), 8)
 		if err != nil {
 			return false, fmt.Errorf("bool at %#x: %w", addr, err)
 		}
-		return le64(b) != 0, nil
+		return mem.LE64(b) != 0, nil
 	}
 	d, _, err := r.intDigits(addr)
 	if err != nil {
@@ -444,11 +446,11 @@ func (r *Reader) boolValue(addr uint64) (bool, error) {
 }
 
 func (r *Reader) floatValue(addr uint64) (float64, error) {
-	b, err := r.cache.bytes(addr+uint64(r.l.Float.Fval), 8)
+	b, err := r.cache.Bytes(addr+uint64(r.l.Float.Fval), 8)
 	if err != nil {
 		return 0, fmt.Errorf("float at %#x: %w", addr, err)
 	}
-	return math.Float64frombits(le64(b)), nil
+	return math.Float64frombits(mem.LE64(b)), nil
 }
 
 // seqItems returns the item pointers of a tuple or list, at most max.
@@ -457,17 +459,17 @@ func (r *Reader) seqItems(addr uint64, list bool, max int) ([]uint64, int, error
 	if list {
 		what = "list"
 	}
-	f, err := r.read(addr, extent(r.l.Object.Size, r.l.List.Item), what)
+	f, err := r.read(addr, mem.Extent(r.l.Object.Size, r.l.List.Item), what)
 	if err != nil {
 		return nil, 0, err
 	}
-	n := f.i64(r.l.Object.Size)
+	n := f.I64(r.l.Object.Size)
 	items := addr + uint64(r.l.Tuple.Item)
 	if list {
-		items = f.ptr(r.l.List.Item)
+		items = f.Ptr(r.l.List.Item)
 	}
-	if f.err != nil {
-		return nil, 0, f.err
+	if f.Err() != nil {
+		return nil, 0, f.Err()
 	}
 	if n < 0 || n > maxItems {
 		return nil, 0, badObject(addr, what, "size %d", n)
@@ -479,13 +481,13 @@ func (r *Reader) seqItems(addr uint64, list bool, max int) ([]uint64, int, error
 	if k == 0 {
 		return nil, int(n), nil
 	}
-	b, err := r.cache.bytes(items, uint64(k)*8)
+	b, err := r.cache.Bytes(items, uint64(k)*8)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s items at %#x: %w", what, items, err)
 	}
 	out := make([]uint64, k)
 	for i := range out {
-		out[i] = le64(b[8*i:])
+		out[i] = mem.LE64(b[8*i:])
 	}
 	return out, int(n), nil
 }
@@ -500,13 +502,13 @@ func (r *Reader) dictItems(addr uint64, max int) ([]kv, int, error) {
 		return r.dictItems27(addr, max)
 	}
 	l := &r.l.Dict
-	f, err := r.read(addr, extent(l.Used, l.Keys, l.Values), "dict")
+	f, err := r.read(addr, mem.Extent(l.Used, l.Keys, l.Values), "dict")
 	if err != nil {
 		return nil, 0, err
 	}
-	used, keys, values := f.i64(l.Used), f.ptr(l.Keys), f.ptr(l.Values)
-	if f.err != nil {
-		return nil, 0, f.err
+	used, keys, values := f.I64(l.Used), f.Ptr(l.Keys), f.Ptr(l.Values)
+	if f.Err() != nil {
+		return nil, 0, f.Err()
 	}
 	if used < 0 || used > maxItems {
 		return nil, 0, badObject(addr, "dict", "size %d", used)
@@ -524,20 +526,20 @@ func (r *Reader) keysEntries(keys uint64, max int) (ks, vs []uint64, err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	nentries := f.i64(lk.Nentries)
+	nentries := f.I64(lk.Nentries)
 	var size, ixBytes int64
 	entrySize, keyOff, valOff := lk.EntrySize, lk.EntryKey, lk.EntryValue
 	if lk.Log2Size >= 0 {
-		log2, log2ix := int64(f.u8(lk.Log2Size)), int64(f.u8(lk.Log2IndexBytes))
+		log2, log2ix := int64(f.U8(lk.Log2Size)), int64(f.U8(lk.Log2IndexBytes))
 		if log2 > 40 || log2ix > 43 {
 			return nil, nil, badObject(keys, "dict keys", "log2 size %d, log2 index bytes %d", log2, log2ix)
 		}
 		size, ixBytes = 1<<log2, 1<<log2ix
-		if f.u8(lk.Kind) != 0 { // unicode or split keys: no hash member
+		if f.U8(lk.Kind) != 0 { // unicode or split keys: no hash member
 			entrySize, keyOff, valOff = lk.UnicodeEntrySize, 0, 8
 		}
 	} else {
-		size = f.i64(lk.Size)
+		size = f.I64(lk.Size)
 		switch {
 		case size <= 0xff:
 			ixBytes = size
@@ -549,8 +551,8 @@ func (r *Reader) keysEntries(keys uint64, max int) (ks, vs []uint64, err error) 
 			ixBytes = 8 * size
 		}
 	}
-	if f.err != nil {
-		return nil, nil, f.err
+	if f.Err() != nil {
+		return nil, nil, f.Err()
 	}
 	if size <= 0 || size > 1<<32 || nentries < 0 || nentries > size || nentries > maxItems {
 		return nil, nil, badObject(keys, "dict keys", "size %d with %d entries", size, nentries)
@@ -560,14 +562,14 @@ func (r *Reader) keysEntries(keys uint64, max int) (ks, vs []uint64, err error) 
 		n = int64(max)
 	}
 	entries := keys + uint64(lk.Indices) + uint64(ixBytes)
-	b, err := r.cache.bytes(entries, uint64(n)*uint64(entrySize))
+	b, err := r.cache.Bytes(entries, uint64(n)*uint64(entrySize))
 	if err != nil {
 		return nil, nil, fmt.Errorf("dict entries at %#x: %w", entries, err)
 	}
 	ks, vs = make([]uint64, n), make([]uint64, n)
 	for i := range ks {
 		e := b[int64(i)*entrySize:]
-		ks[i], vs[i] = le64(e[keyOff:]), le64(e[valOff:])
+		ks[i], vs[i] = mem.LE64(e[keyOff:]), mem.LE64(e[valOff:])
 	}
 	return ks, vs, nil
 }
@@ -625,25 +627,25 @@ func (r *Reader) keysItems(keys, values uint64, max int) ([]kv, error) {
 // order.
 func (r *Reader) dictItems27(addr uint64, max int) ([]kv, int, error) {
 	l, lk := &r.l.Dict, &r.l.DictKeys
-	f, err := r.read(addr, extent(l.Used, l.Mask, l.Table), "dict")
+	f, err := r.read(addr, mem.Extent(l.Used, l.Mask, l.Table), "dict")
 	if err != nil {
 		return nil, 0, err
 	}
-	used, mask, table := f.i64(l.Used), f.i64(l.Mask), f.ptr(l.Table)
-	if f.err != nil {
-		return nil, 0, f.err
+	used, mask, table := f.I64(l.Used), f.I64(l.Mask), f.Ptr(l.Table)
+	if f.Err() != nil {
+		return nil, 0, f.Err()
 	}
 	if used < 0 || mask < 0 || mask+1 > maxItems || used > mask+1 {
 		return nil, 0, badObject(addr, "dict", "used %d mask %d", used, mask)
 	}
-	b, err := r.cache.bytes(table, uint64(mask+1)*uint64(lk.EntrySize))
+	b, err := r.cache.Bytes(table, uint64(mask+1)*uint64(lk.EntrySize))
 	if err != nil {
 		return nil, 0, fmt.Errorf("dict table at %#x: %w", table, err)
 	}
 	var out []kv
 	for i := int64(0); i <= mask && len(out) < max; i++ {
 		e := b[i*lk.EntrySize:]
-		if k, v := le64(e[lk.EntryKey:]), le64(e[lk.EntryValue:]); k != 0 && v != 0 {
+		if k, v := mem.LE64(e[lk.EntryKey:]), mem.LE64(e[lk.EntryValue:]); k != 0 && v != 0 {
 			out = append(out, kv{k, v})
 		}
 	}
@@ -653,18 +655,18 @@ func (r *Reader) dictItems27(addr uint64, max int) ([]kv, int, error) {
 // setItems returns a set's keys in table order, at most max.
 func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	l := &r.l.Set
-	f, err := r.read(addr, extent(l.Used, l.Mask, l.Table), "set")
+	f, err := r.read(addr, mem.Extent(l.Used, l.Mask, l.Table), "set")
 	if err != nil {
 		return nil, 0, err
 	}
-	used, mask, table := f.i64(l.Used), f.i64(l.Mask), f.ptr(l.Table)
-	if f.err != nil {
-		return nil, 0, f.err
+	used, mask, table := f.I64(l.Used), f.I64(l.Mask), f.Ptr(l.Table)
+	if f.Err() != nil {
+		return nil, 0, f.Err()
 	}
 	if used < 0 || mask < 0 || mask+1 > maxItems || used > mask+1 {
 		return nil, 0, badObject(addr, "set", "used %d mask %d", used, mask)
 	}
-	b, err := r.cache.bytes(table, uint64(mask+1)*uint64(l.EntrySize))
+	b, err := r.cache.Bytes(table, uint64(mask+1)*uint64(l.EntrySize))
 	if err != nil {
 		return nil, 0, fmt.Errorf("set table at %#x: %w", table, err)
 	}
@@ -674,7 +676,7 @@ func (r *Reader) setItems(addr uint64, max int) ([]uint64, int, error) {
 	dummy := r.setDummy
 	var out []uint64
 	for i := int64(0); i <= mask && len(out) < max; i++ {
-		k := le64(b[i*l.EntrySize+l.EntryKey:])
+		k := mem.LE64(b[i*l.EntrySize+l.EntryKey:])
 		if k == 0 {
 			continue
 		}
@@ -704,7 +706,7 @@ func (r *Reader) setKeys27(table []byte, used int64, max int) []uint64 {
 	l := &r.l.Set
 	var keys []uint64
 	for off := int64(0); off+l.EntrySize <= int64(len(table)); off += l.EntrySize {
-		if k := le64(table[off+l.EntryKey:]); k != 0 {
+		if k := mem.LE64(table[off+l.EntryKey:]); k != 0 {
 			keys = append(keys, k)
 		}
 	}
@@ -746,11 +748,11 @@ func (r *Reader) dictLookup(addr uint64, key string) (uint64, error) {
 		// as the key has settle every comparison.
 		hdr = uint64(r.l.Bytes.Sval) + uint64(len(key))
 	}
-	regs := make([]region, 0, len(items))
+	regs := make([]mem.Region, 0, len(items))
 	for _, it := range items {
-		regs = append(regs, region{it.key, hdr})
+		regs = append(regs, mem.Region{Addr: it.key, Len: hdr})
 	}
-	r.cache.prefetch(regs...)
+	r.cache.Prefetch(regs...)
 	for _, it := range items {
 		if r.strEquals(it.key, key) {
 			return it.value, nil
@@ -780,7 +782,7 @@ func (r *Reader) readSplitValues(values uint64, nkeys int) (splitValues, error) 
 	case r.v.AtLeast(3, 13):
 		// {capacity, size, embedded, valid} bytes, the values, then
 		// capacity bytes of insertion order.
-		h, err := r.cache.bytes(values, 4)
+		h, err := r.cache.Bytes(values, 4)
 		if err != nil {
 			return sv, fmt.Errorf("dict values at %#x: %w", values, err)
 		}
@@ -790,7 +792,7 @@ func (r *Reader) readSplitValues(values uint64, nkeys int) (splitValues, error) 
 		}
 		sv.n, sv.valid = min(nkeys, capacity), h[3] != 0
 		orderAt := sv.array + uint64(8*capacity)
-		o, err := r.cache.bytes(orderAt, uint64(size))
+		o, err := r.cache.Bytes(orderAt, uint64(size))
 		if err != nil {
 			return sv, fmt.Errorf("dict values order at %#x: %w", orderAt, err)
 		}
@@ -798,7 +800,7 @@ func (r *Reader) readSplitValues(values uint64, nkeys int) (splitValues, error) 
 	case r.v.AtLeast(3, 11):
 		// The bytes before the array: [-1] is the prefix size, [-2]
 		// the number of values, and [-3-i] the i-th inserted index.
-		p, err := r.cache.bytes(values-1, 1)
+		p, err := r.cache.Bytes(values-1, 1)
 		if err != nil {
 			return sv, fmt.Errorf("dict values prefix at %#x: %w", values, err)
 		}
@@ -806,7 +808,7 @@ func (r *Reader) readSplitValues(values uint64, nkeys int) (splitValues, error) 
 		if prefix < 2 {
 			return sv, badObject(values, "dict values", "prefix size %d", prefix)
 		}
-		b, err := r.cache.bytes(values-uint64(prefix), uint64(prefix))
+		b, err := r.cache.Bytes(values-uint64(prefix), uint64(prefix))
 		if err != nil {
 			return sv, fmt.Errorf("dict values prefix at %#x: %w", values, err)
 		}
@@ -832,13 +834,13 @@ func (r *Reader) slots(sv splitValues) ([]uint64, error) {
 	if sv.n == 0 {
 		return nil, nil
 	}
-	b, err := r.cache.bytes(sv.array, uint64(sv.n)*8)
+	b, err := r.cache.Bytes(sv.array, uint64(sv.n)*8)
 	if err != nil {
 		return nil, fmt.Errorf("dict values at %#x: %w", sv.array, err)
 	}
 	out := make([]uint64, sv.n)
 	for i := range out {
-		out[i] = le64(b[8*i:])
+		out[i] = mem.LE64(b[8*i:])
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -49,32 +50,31 @@ var ErrNotInitialized = errors.New("python interpreter not initialized yet")
 // immutable objects (code objects, type names) between samples and is not
 // safe for concurrent use.
 type Reader struct {
-	mem   Memory
 	l     *pyversions.Layout
 	v     pyversions.Version
 	py2   bool
-	cache *sampleCache
+	cache *mem.Cache
 	// fresh holds verify's second read; links and verifying are the
 	// sample's walks and the threads verify looks at, kept to be reused.
-	fresh     *sampleCache
+	fresh     *mem.Cache
 	links     []link
 	verifying []verifyEntry
 	// firstWords and lastRegions order the next sample's batch (see
-	// sampleCache.beginOrdered): each thread's frame pointer, and each
+	// mem.Cache.BeginOrdered): each thread's frame pointer, and each
 	// thread state.
 	firstWords  []uint64
-	lastRegions []region
+	lastRegions []mem.Region
 	// nextVerify is what verify read, for the next sample to read again
 	// right after its first batch.
-	nextVerify []region
+	nextVerify []mem.Region
 	// hot holds the recently validated code objects, possibly more than
 	// once, and hotRegions their headers (see hotCodeRegions).
 	hot        []*codeInfo
-	hotRegions []region
+	hotRegions []mem.Region
 	// memos are the stacks of waiting threads, by thread state, and
 	// refresh the memory of those to walk again in the next sample.
 	memos   map[uint64]*stackMemo
-	refresh []region
+	refresh []mem.Region
 	// threadAddrs is threadList's result, reused, and threads the length
 	// of its last result (threadAddrs is kept empty between calls).
 	threadAddrs []uint64
@@ -114,6 +114,8 @@ type Reader struct {
 	names      nameCache
 	native     nativeIDs
 	stats      Stats
+	// freshReads counts the fetches of the second read in this sample.
+	freshReads int
 }
 
 // Stats counts work done, for benchmarks and status lines.
@@ -137,7 +139,7 @@ type Stats struct {
 }
 
 // New locates the interpreter and returns a Reader for it.
-func New(mem Memory, cfg Config) (*Reader, error) {
+func New(m Memory, cfg Config) (*Reader, error) {
 	if cfg.Layout == nil {
 		return nil, errors.New("no layout")
 	}
@@ -145,7 +147,7 @@ func New(mem Memory, cfg Config) (*Reader, error) {
 	if v.Major == 0 {
 		v = cfg.Layout.Version
 	}
-	r := newReader(mem, cfg.Layout, v, !cfg.NoReadahead)
+	r := newReader(m, cfg.Layout, v, !cfg.NoReadahead)
 	if err := r.locate(cfg); err != nil {
 		return nil, err
 	}
@@ -153,18 +155,17 @@ func New(mem Memory, cfg Config) (*Reader, error) {
 }
 
 // newReader returns a reader that has not located its interpreter yet.
-func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
+func newReader(m Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
 	r := &Reader{
-		mem:        mem,
 		l:          l,
 		v:          v,
 		py2:        v.Major == 2,
-		cache:      newSampleCache(mem, readahead),
-		fresh:      newSampleCache(mem, readahead),
+		cache:      mem.NewCache(m, readahead),
+		fresh:      mem.NewCache(m, readahead),
 		codes:      map[uint64]*codeInfo{},
 		types:      map[uint64]*typeInfo{},
 		codeHeader: codeHeaderSize(l),
-		tstateSize: extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
+		tstateSize: mem.Extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
 			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
 	}
 	r.names.init()
@@ -173,7 +174,7 @@ func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead
 	} else if v.AtLeast(3, 8) {
 		r.effects = pyversions.StackEffectsFor(v.MinorString())
 	}
-	r.cache.bodyFirst = v.AtLeast(3, 11)
+	r.cache.BodyFirst = v.AtLeast(3, 11)
 	f := l.IFrame
 	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
 	return r
@@ -193,7 +194,7 @@ func (r *Reader) Runtime() uint64 { return r.runtime }
 func (r *Reader) Stats() Stats { return r.stats }
 
 func (r *Reader) locate(cfg Config) error {
-	r.cache.begin()
+	r.cache.Begin()
 	var tried []string
 	// A symbol (or the .PyRuntime section) is authoritative: if it says
 	// there is no interpreter yet, the process is still starting, and
@@ -260,11 +261,11 @@ func (r *Reader) setRuntime(runtime, interp uint64) {
 func (r *Reader) pointer(addr uint64) (uint64, error) {
 	// Pointers are read exactly: the page around a lone pointer (a C
 	// stack, a global) is rarely of further use.
-	b, err := r.cache.exact(addr, 8)
+	b, err := r.cache.Exact(addr, 8)
 	if err != nil {
 		return 0, err
 	}
-	return le64(b), nil
+	return mem.LE64(b), nil
 }
 
 // maxCheckThreads bounds the threads checkInterp looks at.
@@ -331,12 +332,12 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		return fmt.Errorf("size %d out of range", rg.Size)
 	}
 	buf := make([]byte, rg.Size&^7)
-	if _, err := r.mem.ReadAt(buf, int64(rg.Addr)); err != nil {
+	if _, err := r.cache.ReadAt(buf, int64(rg.Addr)); err != nil {
 		return err
 	}
 	checked := map[uint64]bool{}
 	for off := 0; off+8 <= len(buf); off += 8 {
-		p := le64(buf[off:])
+		p := mem.LE64(buf[off:])
 		if p < 0x1000 || p%8 != 0 || p > 0x7fffffffffff || checked[p] {
 			continue
 		}
@@ -362,7 +363,7 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		// interpreters.main.
 		if hd := int(r.l.Runtime.InterpretersHead); hd >= 0 {
 			for o := off; o+16 <= len(buf); o += 8 {
-				if o >= hd && le64(buf[o:]) == p && le64(buf[o+8:]) == p {
+				if o >= hd && mem.LE64(buf[o:]) == p && mem.LE64(buf[o+8:]) == p {
 					r.setRuntime(rg.Addr+uint64(o-hd), p)
 					break
 				}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // SampleOptions choose what a sample reads beyond the stacks.
@@ -62,23 +64,24 @@ func (e *ThreadError) Unwrap() error { return e.Err }
 func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	// The frame pointers first and the thread states (with their data
 	// stack tops) last, as the previous sample found them.
-	r.cache.beginOrdered(r.firstWords, r.hotRegionsList(), r.lastRegions)
+	r.cache.BeginOrdered(r.firstWords, r.hotRegionsList(), r.lastRegions)
 	r.refresh = r.refresh[:0]
 	r.firstWords, r.lastRegions = r.firstWords[:0], r.lastRegions[:0]
 	r.links = r.links[:0]
 	r.stats.Samples++
+	r.freshReads = 0
 	r.checkCalls = opts.Verify
 	if opts.Verify {
-		r.fresh.reset()
+		r.fresh.Reset()
 		for _, rg := range r.nextVerify {
-			r.fresh.want(rg.addr, rg.n)
+			r.fresh.Want(rg.Addr, rg.Len)
 		}
 		if len(r.nextVerify) > 0 {
-			r.fresh.fetchWanted()
-			r.cache.reads++
+			r.fresh.FetchWanted()
+			r.freshReads++
 		}
 	}
-	defer func() { r.stats.Reads += r.cache.reads }()
+	defer func() { r.stats.Reads += r.cache.Reads() + r.freshReads }()
 	addrs, err := r.threadList()
 	if err != nil && len(addrs) == 0 {
 		return nil, err
@@ -93,7 +96,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 	frames := make([]Frame, 0, r.framesHint)
 	read := r.verifying[:0]
 	for _, addr := range addrs {
-		fetches := r.cache.reads
+		fetches := r.cache.Reads()
 		ts, err := r.readThread(addr)
 		if err != nil {
 			errs = append(errs, &ThreadError{addr, err})
@@ -130,10 +133,10 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		// top: a frame pushed after the copy of its slot is then above
 		// the top only if it also was when copied. Before 3.11 the thread
 		// state last too, for its newer frame pointer.
-		if c := r.chunkRegion(&ts); c.n > 0 {
+		if c := r.chunkRegion(&ts); c.Len > 0 {
 			r.lastRegions = append(r.lastRegions, c)
 		}
-		r.lastRegions = append(r.lastRegions, region{addr, r.tstateSize})
+		r.lastRegions = append(r.lastRegions, mem.Region{Addr: addr, Len: r.tstateSize})
 		start := len(frames)
 		frames, err = r.walk(&ts, opts.Locals, frames)
 		t.Frames = frames[start:len(frames):len(frames)]
@@ -168,7 +171,7 @@ func (r *Reader) Sample(opts SampleOptions) ([]Thread, error) {
 		// on are still their callers' callees. Only a stack that needed
 		// reads of its own, or was read in no such order, is read
 		// again.
-		if r.cache.reads == fetches && r.ordered(&ts, addr == gil) {
+		if r.cache.Reads() == fetches && r.ordered(&ts, addr == gil) {
 			r.stats.Ordered++
 			continue
 		}
@@ -244,10 +247,10 @@ type stackMemo struct {
 	frames     []Frame
 	truncated  bool
 	frame, top uint64
-	walked     int      // sample of the walk
-	seen       int      // last sample the thread was there
-	window     int      // samples it may be reused for
-	regions    []region // memory the walk read, for the refreshing batch
+	walked     int          // sample of the walk
+	seen       int          // last sample the thread was there
+	window     int          // samples it may be reused for
+	regions    []mem.Region // memory the walk read, for the refreshing batch
 }
 
 // stillStack returns the stack remembered for the thread at addr when it
@@ -298,11 +301,11 @@ func (r *Reader) remember(addr uint64, ts *tstate, t *Thread, err error, gil uin
 	// Spread the walks of many waiting threads over the samples.
 	m.window = reuseFor/2 + int(addr>>4)%reuseFor
 	m.regions = m.regions[:0]
-	if c := r.chunkRegion(ts); c.n > 0 {
+	if c := r.chunkRegion(ts); c.Len > 0 {
 		m.regions = append(m.regions, c)
 	} else {
 		for _, lk := range r.links[ts.links : ts.links+ts.nlinks] {
-			m.regions = append(m.regions, region{lk.addr, uint64(r.l.Frame.Localsplus)})
+			m.regions = append(m.regions, mem.Region{Addr: lk.addr, Len: uint64(r.l.Frame.Localsplus)})
 		}
 	}
 }
@@ -318,13 +321,13 @@ var testHookVerify func()
 // the stack of the thread that holds the GIL and runs is always read
 // again.
 func (r *Reader) ordered(t *tstate, holder bool) bool {
-	if _, ok := r.cache.earlyU64(t.framePtr); !ok {
+	if _, ok := r.cache.Early(t.framePtr); !ok {
 		return false
 	}
 	if r.l.Thread.DatastackTop < 0 {
 		return !holder
 	}
-	return r.cache.inTail(t.addr)
+	return r.cache.CopiedLast(t.addr)
 }
 
 // verify decides, from a second read, whether each thread's stack as the
@@ -363,9 +366,9 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64, plausibl
 	hdr := r.frameHeader()
 	r.nextVerify = r.nextVerify[:0]
 	want := func(addr, n uint64) {
-		r.nextVerify = append(r.nextVerify, region{addr, n})
-		if fc.find(addr, n) == nil {
-			fc.want(addr, n)
+		r.nextVerify = append(r.nextVerify, mem.Region{Addr: addr, Len: n})
+		if fc.Held(addr, n) == nil {
+			fc.Want(addr, n)
 		}
 	}
 	for _, v := range ts {
@@ -381,12 +384,12 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64, plausibl
 			// The whole used data stack chunk, or before 3.11 the
 			// pages of the frame objects, so that the next sample's
 			// early read covers a stack of another shape too.
-			if c := r.chunkRegion(t); c.n > 0 {
+			if c := r.chunkRegion(t); c.Len > 0 {
 				r.nextVerify = append(r.nextVerify, c)
 			}
 			if r.l.IFrame.Code < 0 {
 				for p := range r.hotPages {
-					r.nextVerify = append(r.nextVerify, region{p, pageSize})
+					r.nextVerify = append(r.nextVerify, mem.Region{Addr: p, Len: mem.PageSize})
 				}
 			}
 			for _, lk := range r.links[t.links : t.links+t.nlinks] {
@@ -394,9 +397,9 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64, plausibl
 			}
 		}
 	}
-	if len(fc.foot) > 0 {
-		fc.fetchWanted()
-		r.cache.reads++
+	if fc.Wanting() {
+		fc.FetchWanted()
+		r.freshReads++
 	}
 	var errs []error
 	for _, v := range ts {
@@ -410,14 +413,14 @@ func (r *Reader) verify(threads []Thread, ts []verifyEntry, gil uint64, plausibl
 // verifyThread is verify's decision for one thread.
 func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader, plausible bool) error {
 	fc := r.fresh
-	now, ok := fc.u64(t.framePtr)
+	now, ok := fc.U64(t.framePtr)
 	if !ok {
 		return ErrTorn
 	}
 	if t.cframe != 0 {
 		// The thread entered or left a nested evaluation: the C frame
 		// read through has no say about where it is now.
-		if cf, ok := fc.u64(t.addr + uint64(r.l.Thread.CFrame)); !ok || cf != t.cframe {
+		if cf, ok := fc.U64(t.addr + uint64(r.l.Thread.CFrame)); !ok || cf != t.cframe {
 			now = ^uint64(0)
 		}
 	}
@@ -432,7 +435,7 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 	}
 	top := t.top
 	if t.chunk != 0 {
-		if top, ok = fc.u64(t.addr + uint64(r.l.Thread.DatastackTop)); !ok {
+		if top, ok = fc.U64(t.addr + uint64(r.l.Thread.DatastackTop)); !ok {
 			return ErrTorn
 		}
 	}
@@ -447,7 +450,7 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 	keep := 0
 	for i := from; i < len(links); i++ {
 		lk := &links[i]
-		f, ok := fc.frame(lk.addr, hdr)
+		f, ok := readFresh(fc, lk.addr, hdr)
 		if !ok || r.untag(f.code) != lk.code || f.prev != lk.prev || !r.live(t, lk, f, top) {
 			return ErrTorn
 		}
@@ -512,7 +515,7 @@ func (r *Reader) verifyObjects(th *Thread, t *tstate, now uint64, hdr frameHeade
 	var callerInstr uint64
 	for anchor > 0 {
 		lk := &links[anchor-1]
-		f, ok := fc.frame(lk.addr, hdr)
+		f, ok := readFresh(fc, lk.addr, hdr)
 		if !ok || f.code != lk.code || f.prev != lk.prev || f.refcnt <= 0 ||
 			anchor < len(links) && callerInstr != links[anchor].instr {
 			break
@@ -553,7 +556,7 @@ func (r *Reader) verifyObjects(th *Thread, t *tstate, now uint64, hdr frameHeade
 		if i < still {
 			return ErrTorn
 		}
-		if after, ok := r.cache.copiedAfter(links[i-1].addr, links[i].addr); !plausible && (!ok || !after) {
+		if after, ok := r.cache.CopiedAfter(links[i-1].addr, links[i].addr); !plausible && (!ok || !after) {
 			return ErrTorn
 		}
 	}
@@ -622,20 +625,20 @@ type freshFrame struct {
 }
 
 // frame decodes the header of the frame at addr from the second read.
-func (c *sampleCache) frame(addr uint64, h frameHeader) (freshFrame, bool) {
-	b := c.find(addr+h.start, h.n)
+func readFresh(c *mem.Cache, addr uint64, h frameHeader) (freshFrame, bool) {
+	b := c.Held(addr+h.start, h.n)
 	if b == nil {
 		return freshFrame{}, false
 	}
 	at := func(off int64) []byte { return b[off-int64(h.start):] }
-	f := freshFrame{code: le64(at(h.code)), prev: le64(at(h.prev))}
+	f := freshFrame{code: mem.LE64(at(h.code)), prev: mem.LE64(at(h.prev))}
 	if h.instrLen == 8 {
-		f.instr = le64(at(h.instr))
+		f.instr = mem.LE64(at(h.instr))
 	} else {
 		f.instr = uint64(binary.LittleEndian.Uint32(at(h.instr)))
 	}
 	if h.refcnt >= 0 {
-		f.refcnt = int64(le64(at(h.refcnt)))
+		f.refcnt = int64(mem.LE64(at(h.refcnt)))
 	}
 	return f, true
 }

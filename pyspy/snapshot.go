@@ -50,7 +50,7 @@ type Recorder struct {
 }
 
 // NewRecorder wraps mem.
-func NewRecorder(mem Memory) *Recorder { return &Recorder{mem: mem, spans: map[uint64][]byte{}} }
+func NewRecorder(m Memory) *Recorder { return &Recorder{mem: m, spans: map[uint64][]byte{}} }
 
 // ReadAt reads from the wrapped memory and records what it returns.
 func (r *Recorder) ReadAt(p []byte, off int64) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -107,9 +108,9 @@ func TestSplitValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem := &Snapshot{Spans: []Span{{Addr: at - uint64(tc.lead), Data: tc.mem}}}
-			r := newReader(mem, l, v, false)
-			r.cache.begin()
+			m := &Snapshot{Spans: []Span{{Addr: at - uint64(tc.lead), Data: tc.mem}}}
+			r := newReader(m, l, v, false)
+			r.cache.Begin()
 			sv, err := r.readSplitValues(at, tc.nkeys)
 			if tc.bad {
 				if err == nil {
@@ -127,7 +128,7 @@ func TestSplitValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(slots) != sv.n || sv.n > 0 && slots[0] != le64(tc.mem[tc.lead+int(l.Dict.ValuesArray):]) {
+			if len(slots) != sv.n || sv.n > 0 && slots[0] != mem.LE64(tc.mem[tc.lead+int(l.Dict.ValuesArray):]) {
 				t.Errorf("slots %#x", slots)
 			}
 		})

@@ -1,6 +1,9 @@
 package pyspy
 
-import "github.com/pyprof/pyprof/pyversions"
+import (
+	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyversions"
+)
 
 // maxStackDepth bounds the value stack depth the analysis accepts;
 // CPython's compiler rejects code far shallower.
@@ -243,11 +246,11 @@ func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link)
 		// A caller's stack may lie past the page of its frame's
 		// header: the next samples' first batch reads that page too.
 		r.hotWord(a)
-		b := r.cache.find(a, 8)
+		b := r.cache.Held(a, 8)
 		if b == nil {
 			return 0, false
 		}
-		return le64(b), true
+		return mem.LE64(b), true
 	}
 	// args is the slot of the first value the callee's frame got as its
 	// first argument, and nargs how many it got in a row, when that is
@@ -290,8 +293,8 @@ func (r *Reader) checkCallee(addr uint64, ci *codeInfo, addrq int, callee *link)
 	if cci, ok := r.codes[callee.code]; ok && plain && args >= 0 && nargs > 0 {
 		if ccs := r.callState(cci); ccs != nil {
 			n := uint64(min(nargs, ccs.argsKept, maxCheckedArgs))
-			mine := r.cache.find(base+8*uint64(args), 8*n)
-			theirs := r.cache.find(callee.addr+uint64(r.l.Frame.Localsplus), 8*n)
+			mine := r.cache.Held(base+8*uint64(args), 8*n)
+			theirs := r.cache.Held(callee.addr+uint64(r.l.Frame.Localsplus), 8*n)
 			if n > 0 && mine != nil && theirs != nil && string(mine) != string(theirs) {
 				return callTorn
 			}
@@ -333,8 +336,8 @@ func (r *Reader) readCalleeCode(p uint64, depth int) (code uint64, known, plain 
 	if err != nil {
 		return 0, false, false
 	}
-	typ, next := f.ptr(r.l.Object.Type), f.ptr(off)
-	if f.err != nil || typ == 0 || next == 0 {
+	typ, next := f.Ptr(r.l.Object.Type), f.Ptr(off)
+	if f.Err() != nil || typ == 0 || next == 0 {
 		return 0, false, false
 	}
 	ti, err := r.typeInfo(typ)
@@ -362,9 +365,9 @@ func (r *Reader) tupleLen(addr uint64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := f.i64(r.l.Object.Size)
-	if f.err != nil {
-		return 0, f.err
+	n := f.I64(r.l.Object.Size)
+	if f.Err() != nil {
+		return 0, f.Err()
 	}
 	if n < 0 || n > maxLocals {
 		return 0, badObject(addr, "tuple", "size %d", n)

@@ -3,6 +3,8 @@ package pyspy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // maxThreads bounds the thread list; real processes have hundreds at most.
@@ -57,52 +59,52 @@ func (t *tstate) inChunk(addr uint64) bool {
 
 func (r *Reader) readThread(addr uint64) (tstate, error) {
 	l := &r.l.Thread
-	b, err := r.cache.exact(addr, r.tstateSize)
+	b, err := r.cache.Exact(addr, r.tstateSize)
 	if err != nil {
 		return tstate{}, fmt.Errorf("thread state: %w", err)
 	}
-	f := fields{b: b, addr: addr, what: "thread state"}
-	t := tstate{addr: addr, next: f.ptr(l.Next), interp: f.ptr(l.Interp), id: f.ptr(l.ThreadID)}
+	f := mem.NewFields(b, addr, "thread state")
+	t := tstate{addr: addr, next: f.Ptr(l.Next), interp: f.Ptr(l.Interp), id: f.Ptr(l.ThreadID)}
 	if l.NativeThreadID >= 0 {
-		t.nativeID = f.ptr(l.NativeThreadID)
+		t.nativeID = f.Ptr(l.NativeThreadID)
 	}
 	if l.DatastackChunk >= 0 {
-		t.chunk, t.top, t.limit = f.ptr(l.DatastackChunk), f.ptr(l.DatastackTop), f.ptr(l.DatastackLimit)
+		t.chunk, t.top, t.limit = f.Ptr(l.DatastackChunk), f.Ptr(l.DatastackTop), f.Ptr(l.DatastackLimit)
 	}
 	switch {
 	case l.Frame >= 0:
-		t.late = f.ptr(l.Frame)
+		t.late = f.Ptr(l.Frame)
 		t.frame, t.framePtr = r.early(t.late, addr+uint64(l.Frame))
 	case l.CurrentFrame >= 0:
-		t.frame, t.framePtr = r.early(f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
-		if f.err == nil {
+		t.frame, t.framePtr = r.early(f.Ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
+		if f.Err() == nil {
 			// The frames of ordinary calls are in the data stack
 			// chunk: one read fetches them all.
 			r.prefetchChunk(&t)
 		}
 	case l.CFrame >= 0:
-		cframe := f.ptr(l.CFrame)
-		if f.err != nil {
-			return tstate{}, f.err
+		cframe := f.Ptr(l.CFrame)
+		if f.Err() != nil {
+			return tstate{}, f.Err()
 		}
 		t.cframe = cframe
 		if cframe != 0 {
 			// The C frame and the data stack chunk are read in one go.
 			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
 			t.framePtr = cur
-			if _, ok := r.cache.earlyU64(cur); !ok {
-				r.cache.prefetch(region{cur, 8})
+			if _, ok := r.cache.Early(cur); !ok {
+				r.cache.Prefetch(mem.Region{Addr: cur, Len: 8})
 			}
 			r.prefetchChunk(&t)
-			if v, ok := r.cache.earlyU64(cur); ok {
+			if v, ok := r.cache.Early(cur); ok {
 				t.frame = v
 			} else if t.frame, err = r.pointer(cur); err != nil {
 				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)
 			}
 		}
 	}
-	if f.err != nil {
-		return tstate{}, f.err
+	if f.Err() != nil {
+		return tstate{}, f.Err()
 	}
 	if t.interp != r.interp && r.interp != 0 {
 		return tstate{}, fmt.Errorf("thread state at %#x belongs to interpreter %#x", addr, t.interp)
@@ -112,9 +114,9 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 
 // early returns the innermost frame's address as the start of the
 // sample's batch read it, if it read the slot at ptr, else v: see
-// sampleCache.beginOrdered.
+// mem.Cache.BeginOrdered.
 func (r *Reader) early(v, ptr uint64) (uint64, uint64) {
-	if e, ok := r.cache.earlyU64(ptr); ok {
+	if e, ok := r.cache.Early(ptr); ok {
 		return e, ptr
 	}
 	return v, ptr
@@ -130,21 +132,21 @@ const chunkSlack = 2048
 // adds is for later samples, and lacking it is no reason for another read.
 func (r *Reader) prefetchChunk(t *tstate) {
 	c := r.chunkRegion(t)
-	if c.n == 0 {
+	if c.Len == 0 {
 		return
 	}
-	if t.top > t.chunk && r.cache.find(t.chunk, t.top-t.chunk) != nil {
+	if t.top > t.chunk && r.cache.Held(t.chunk, t.top-t.chunk) != nil {
 		return
 	}
-	r.cache.prefetch(c)
+	r.cache.Prefetch(c)
 }
 
 // chunkRegion is the used part of the thread's current data stack chunk,
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
 // inside the chunk.
-func (r *Reader) chunkRegion(t *tstate) region {
-	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxRegion {
-		return region{}
+func (r *Reader) chunkRegion(t *tstate) mem.Region {
+	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > mem.MaxRegion {
+		return mem.Region{}
 	}
 	end := t.top + chunkSlack
 	if t.limit > t.top && end > t.limit {
@@ -153,7 +155,7 @@ func (r *Reader) chunkRegion(t *tstate) region {
 	if t.limit <= t.top {
 		end = t.top
 	}
-	return region{t.chunk, end - t.chunk}
+	return mem.Region{Addr: t.chunk, Len: end - t.chunk}
 }
 
 // threadList walks the interpreter's thread states. The result is reused
@@ -197,12 +199,12 @@ func (r *Reader) gilHolder() uint64 {
 		if err != nil || gil == 0 {
 			return 0
 		}
-		f, err := r.read(gil, extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
+		f, err := r.read(gil, mem.Extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
 		if err != nil {
 			return 0
 		}
-		locked, holder := f.i32(r.l.GIL.Locked), f.ptr(r.l.GIL.LastHolder)
-		if f.err != nil || locked == 0 {
+		locked, holder := f.I32(r.l.GIL.Locked), f.Ptr(r.l.GIL.LastHolder)
+		if f.Err() != nil || locked == 0 {
 			return 0
 		}
 		return holder

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -233,7 +234,7 @@ func TestStructuralChecks(t *testing.T) {
 		// What a case has read in the sample's first batch, as a live
 		// target's data stack is: memory the walk finds there rather
 		// than reads.
-		fetch := map[string][]region{}
+		fetch := map[string][]mem.Region{}
 		cases := []tc{
 			{"instruction past its code", map[uint64][]byte{links[1].addr + uint64(instrOff): pastBytes}, ErrTorn, 0},
 		}
@@ -278,8 +279,8 @@ func TestStructuralChecks(t *testing.T) {
 					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(r0.codeType), u64(0)...)}, nil, len(deep.Frames) - 1},
 					tc{"caller holds its callee", map[uint64][]byte{slots: holds}, nil, len(deep.Frames)},
 				)
-				fetch["caller holds another callable"] = []region{{slots, 16}}
-				fetch["caller holds its callee"] = []region{{slots, 16}}
+				fetch["caller holds another callable"] = []mem.Region{{Addr: slots, Len: 16}}
+				fetch["caller holds its callee"] = []mem.Region{{Addr: slots, Len: 16}}
 			}
 			// The caller of the innermost frame was running when copied
 			// (3.12 and 3.13 mark it so), though at a call.
@@ -347,7 +348,7 @@ func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
 	if r.ops == nil {
 		t.Fatal("no opcode table")
 	}
-	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.codeStart, uint64(ci.codeLen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
 // holding unit not, or -1.
 func callUnit(t testing.TB, r *Reader, ci *codeInfo, not int) int {
 	t.Helper()
-	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.codeStart, uint64(ci.codeLen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +587,7 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 	// A function object of a given code, its type "function", at
 	// addresses the snapshot does not use.
 	const fnBase, typAddr, nameAddr = 0x7ff000000000, 0x7ff000001000, 0x7ff000002ff0
-	typ := make([]byte, extent(l.Type.Name, l.Type.Flags))
+	typ := make([]byte, mem.Extent(l.Type.Name, l.Type.Flags))
 	copy(typ[l.Type.Name:], u64(nameAddr))
 	function := func(i int, code uint64) (uint64, map[uint64][]byte) {
 		a := fnBase + 64*uint64(i)
@@ -623,7 +624,7 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 				r := f.reader(t, m)
 				// The stack and the arguments are in the first batch,
 				// as the pages of a live target's frames are.
-				r.refresh = append(r.refresh, region{stack, 16}, region{args, 8})
+				r.refresh = append(r.refresh, mem.Region{Addr: stack, Len: 16}, mem.Region{Addr: args, Len: 8})
 				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: verify})
 				got := tornErrOf(err, deep.Addr)
 				if want := c.torn && verify; want != errors.Is(got, ErrTorn) {
@@ -678,7 +679,7 @@ func TestVerifyFrameObjects(t *testing.T) {
 				// The two innermost frames in the first batch, which
 				// copies them in address order.
 				n := uint64(l.Frame.Localsplus)
-				r.refresh = append(r.refresh, region{links[0].addr, n}, region{links[1].addr, n})
+				r.refresh = append(r.refresh, mem.Region{Addr: links[0].addr, Len: n}, mem.Region{Addr: links[1].addr, Len: n})
 				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true, Plausible: plausible})
 				got := tornErrOf(err, deep.Addr)
 				want := c.strict

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -169,6 +170,13 @@ func (p *Process) calibrate(threads int) {
 	}
 }
 
+// A live process is read in batches, and a batch that fails in part says
+// which regions it could not read, as the reader's cache expects.
+var (
+	_ mem.BatchReader  = (*procmem.Process)(nil)
+	_ mem.PartialError = (*procmem.BatchError)(nil)
+)
+
 var libpythonRE = regexp.MustCompile(`^libpython[23]\.\d+[a-z]*\.so`)
 
 // Attach opens pid and locates its interpreter. It does not pause the
@@ -240,11 +248,11 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 		}
 		return link + bias
 	}
-	var mem pyspy.Memory = batchMemory{proc}
+	var m pyspy.Memory = proc
 	if opts.Wrap != nil {
-		mem = opts.Wrap(mem)
+		m = opts.Wrap(m)
 	}
-	layout, desc, err := chooseLayout(mem, info.version, at(info.runtime))
+	layout, desc, err := chooseLayout(m, info.version, at(info.runtime))
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +272,7 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	for _, s := range info.scan {
 		cfg.Scan = append(cfg.Scan, pyspy.Range{Addr: at(s.Addr), Size: s.Size, Name: s.Name})
 	}
-	r, err := pyspy.New(mem, cfg)
+	r, err := pyspy.New(m, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("python %s in %s: %w", info.version, bin, err)
 	}
@@ -418,31 +426,4 @@ func binary(proc *procmem.Process, m procmem.Mapping) (*binaryInfo, error) {
 	}
 	binaries.byKey[key] = info
 	return info, nil
-}
-
-// batchMemory adapts procmem's batch errors to what pyspy's cache expects:
-// the indexes of the regions that failed.
-type batchMemory struct{ *procmem.Process }
-
-type failedRegions []int
-
-func (f failedRegions) Error() string { return fmt.Sprintf("%d regions unreadable", len(f)) }
-func (f failedRegions) Failed() []int { return f }
-
-func (b batchMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
-	err := b.Process.ReadBatch(addrs, bufs)
-	if err == nil {
-		// Before errors.As, whose target would escape: this runs twice
-		// a sample.
-		return nil
-	}
-	var be *procmem.BatchError
-	if errors.As(err, &be) {
-		f := make(failedRegions, len(be.Errs))
-		for i, e := range be.Errs {
-			f[i] = e.Index
-		}
-		return f
-	}
-	return err
 }
