@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 )
 
 // maxDepth bounds a stack walk. CPython's default recursion limit is 1000;
@@ -14,22 +15,12 @@ const maxDepth = 8192
 // ErrTruncated marks a stack cut at maxDepth; the frames read are kept.
 var ErrTruncated = errors.New("stack deeper than the walk limit")
 
-// Function is what a frame runs: the immutable facts of a code object.
-// Frames of the same code object share one Function, so a sample
-// allocates no strings and profiles can key on the pointer.
-type Function struct {
-	// Name is the function's co_qualname where the version has one (3.11+)
-	// and its co_name otherwise.
-	Name string
-	// ShortName is co_name.
-	ShortName string
-	// Filename is co_filename as the interpreter holds it.
-	Filename string
-	// FirstLine is the function's first line (co_firstlineno).
-	FirstLine int
-	// Code is the code object's address.
-	Code uint64
-}
+// Function is what a frame runs: the immutable facts of a code object,
+// shared by its frames.
+type Function = pyobj.Function
+
+// Local is one variable of a frame, rendered for display.
+type Local = pyobj.Local
 
 // Frame is one Python function activation.
 type Frame struct {
@@ -99,15 +90,6 @@ var errAllReturned = fmt.Errorf("every frame returned while read: %w", ErrTorn)
 // suspended (it unlinks itself then), so it is torn.
 var ErrNoBase = fmt.Errorf("stack does not reach the thread's first frame: %w", ErrTorn)
 
-// Code flags that mark a generator, coroutine or async generator's code
-// (CO_GENERATOR, CO_COROUTINE, CO_ITERABLE_COROUTINE, CO_ASYNC_GENERATOR).
-const (
-	coGenerator         = 0x20
-	coCoroutine         = 0x80
-	coIterableCoroutine = 0x100
-	coAsyncGenerator    = 0x200
-)
-
 // checkBase rejects a walk whose outermost frame runs a generator.
 func (r *Reader) checkBase(frames []Frame, base, popped int) error {
 	if len(frames) == base {
@@ -119,7 +101,7 @@ func (r *Reader) checkBase(frames []Frame, base, popped int) error {
 		return nil
 	}
 	outer := frames[len(frames)-1]
-	if ci, ok := r.codes[outer.Code]; ok && ci.flags&(coGenerator|coCoroutine|coIterableCoroutine|coAsyncGenerator) != 0 {
+	if ci, ok := r.dec.CachedCode(outer.Code); ok && ci.IsGenerator() {
 		return ErrNoBase
 	}
 	return nil
@@ -138,7 +120,7 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if cyc.step(addr) {
 			return frames, fmt.Errorf("frame list: %w", ErrCycle)
 		}
-		f, err := r.read(addr, uint64(l.Localsplus), "frame")
+		f, err := r.dec.Read(addr, uint64(l.Localsplus), "frame")
 		if err != nil {
 			return frames, err
 		}
@@ -146,7 +128,7 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		if f.Err() != nil {
 			return frames, f.Err()
 		}
-		if err := r.isFrame(addr, typ); err != nil {
+		if err := r.dec.IsFrame(addr, typ); err != nil {
 			return frames, err
 		}
 		// A frame on a live stack is referenced. A frame with no
@@ -163,13 +145,13 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 			}
 			return frames, fmt.Errorf("frame at %#x is dead (refcount %d): %w", addr, refcnt, ErrTorn)
 		}
-		ci, err := r.code(code)
+		ci, err := r.dec.Code(code)
 		if err != nil {
 			return frames, fmt.Errorf("frame at %#x: %w", addr, err)
 		}
-		addrq := r.lastiOffset(lasti)
-		if !ci.holds(addrq) {
-			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", addr, addrq, ci.codeLen, ErrTorn)
+		addrq := r.dec.Offset(ci, uint64(uint32(lasti)))
+		if !ci.Holds(addrq) {
+			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", addr, addrq, ci.Len(), ErrTorn)
 		}
 		// A stack read while it changed can pair a caller with a frame
 		// of another of its calls, the same function's or not.
@@ -181,42 +163,14 @@ func (r *Reader) walkFrameObjects(t *tstate, locals bool, frames []Frame) ([]Fra
 		}
 		r.links = append(r.links, link{addr: addr, code: code, prev: back, instr: uint64(uint32(lasti)),
 			frame: int32(len(frames) - base), confirmed: verdict == callConfirmed})
-		fr := ci.frame(addrq)
-		fr.Addr = addr
+		fr := Frame{Function: ci.Function(), Line: ci.Line(addrq), Addr: addr}
 		if locals {
-			fr.Locals = r.frameLocals(ci, addr+uint64(l.Localsplus))
+			fr.Locals = r.dec.Locals(ci, addr+uint64(l.Localsplus))
 		}
 		frames = append(frames, fr)
 		addr = back
 	}
 	return frames, r.checkBase(frames, base, skipped)
-}
-
-// lastiOffset turns f_lasti into a byte offset: 3.10 counts it in 2-byte
-// code units, earlier versions in bytes.
-func (r *Reader) lastiOffset(lasti int) int {
-	if r.v.AtLeast(3, 10) && lasti >= 0 {
-		return lasti * 2
-	}
-	return lasti
-}
-
-func (r *Reader) isFrame(addr, typ uint64) error {
-	if r.frameType != 0 {
-		if typ != r.frameType {
-			return fmt.Errorf("object at %#x is not a frame", addr)
-		}
-		return nil
-	}
-	ti, err := r.typeInfo(typ)
-	if err != nil {
-		return fmt.Errorf("frame at %#x: %w", addr, err)
-	}
-	if ti.name != "frame" {
-		return fmt.Errorf("object at %#x is a %q, not a frame", addr, ti.name)
-	}
-	r.frameType = typ
-	return nil
 }
 
 // walkInterpreterFrames follows _PyInterpreterFrame.previous (3.11+). The
@@ -237,7 +191,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if cyc.step(addr) {
 			return frames, fmt.Errorf("frame list: %w", ErrCycle)
 		}
-		f, err := r.read(addr, uint64(l.Localsplus), "interpreter frame")
+		f, err := r.dec.Read(addr, uint64(l.Localsplus), "interpreter frame")
 		if err != nil {
 			return frames, err
 		}
@@ -257,12 +211,12 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		running := r.stacktopMarksRunning && stacktop == -1
 		var fn uint64
 		if l.Func >= 0 {
-			fn = r.untag(f.Ptr(l.Func))
+			fn = r.dec.Untag(f.Ptr(l.Func))
 		}
 		if f.Err() != nil {
 			return frames, f.Err()
 		}
-		code = r.untag(code)
+		code = r.dec.Untag(code)
 		cur := addr
 		addr = prev
 		// The previous iteration's frame, if this one called it
@@ -303,23 +257,23 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// A code object met before is validated by r.code from its
 		// header alone, type included; reading its type on its own would
 		// copy its whole page into every later sample's batch.
-		var ci *codeInfo
-		if _, known := r.codes[code]; known && r.v.AtLeast(3, 13) {
-			ci, _ = r.code(code)
+		var ci *pyobj.Code
+		if _, known := r.dec.CachedCode(code); known && r.v.AtLeast(3, 13) {
+			ci, _ = r.dec.Code(code)
 		}
 		if ci == nil && r.v.AtLeast(3, 13) {
 			// f_executable may be something other than a code object
 			// (None) in frames that run no bytecode.
-			typ, err := r.typeOf(code)
+			typ, err := r.dec.TypeOf(code)
 			if err != nil {
 				return frames, fmt.Errorf("frame at %#x: executable: %w", cur, err)
 			}
-			if r.isCode(code, typ) != nil {
+			if r.dec.IsCode(code, typ) != nil {
 				// Only None stands in for code. Anything else was not
 				// a frame when copied: the frame pointer was read while
 				// the thread ran a stack of other frames' sizes, and
 				// points into one's locals now.
-				if ti, err := r.typeInfo(typ); err != nil || ti.name != "NoneType" {
+				if name, _, err := r.dec.TypeName(typ); err != nil || name != "NoneType" {
 					return frames, fmt.Errorf("frame at %#x: executable is not code or None: %w", cur, ErrTorn)
 				}
 				r.links = append(r.links, lk)
@@ -327,13 +281,13 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 			}
 		}
 		if ci == nil {
-			if ci, err = r.code(code); err != nil {
+			if ci, err = r.dec.Code(code); err != nil {
 				return frames, fmt.Errorf("frame at %#x: %w", cur, err)
 			}
 		}
-		addrq := int(int64(instr - ci.codeStart))
-		if !ci.holds(addrq) {
-			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", cur, addrq, ci.codeLen, ErrTorn)
+		addrq := r.dec.Offset(ci, instr)
+		if !ci.Holds(addrq) {
+			return frames, fmt.Errorf("frame at %#x: instruction %d outside its code's %d bytes: %w", cur, addrq, ci.Len(), ErrTorn)
 		}
 		// A frame that called the one above it directly is suspended on
 		// an instruction that pushes frames. One that is not was running
@@ -350,7 +304,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		// function is one it called earlier (3.11 leaves no mark on a
 		// caller that runs: it may be in a call to C code meanwhile, or
 		// about to push the callee it holds).
-		if direct != 0 && (running || addrq < 0 || !r.mayPush(ci, addrq) || !r.holdsCallee(cur, ci, addrq, stacktop, directFunc)) {
+		if direct != 0 && (running || addrq < 0 || !r.dec.MayPush(ci, addrq) || !r.holdsCallee(cur, ci, addrq, stacktop, directFunc)) {
 			r.stats.Popped += len(r.links) - t.links
 			popped += len(r.links) - t.links
 			r.links, frames = r.links[:t.links], frames[:base]
@@ -361,7 +315,7 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		if canBeCalled {
 			callee, calleeFunc = cur, fn
 		}
-		if owner != ownedByGenerator && addrq < 2*ci.firstTraceable {
+		if owner != ownedByGenerator && addrq < 2*ci.FirstTraceable() {
 			// Its caller is not checked for the function it holds: a
 			// trampoline never gets this far (3.13's shim that runs a
 			// class's __init__, with None for its function and the
@@ -373,10 +327,9 @@ func (r *Reader) walkInterpreterFrames(t *tstate, locals bool, frames []Frame) (
 		}
 		lk.frame = int32(len(frames) - base)
 		r.links = append(r.links, lk)
-		fr := ci.frame(addrq)
-		fr.Addr = cur
+		fr := Frame{Function: ci.Function(), Line: ci.Line(addrq), Addr: cur}
 		if locals {
-			fr.Locals = r.frameLocals(ci, cur+uint64(l.Localsplus))
+			fr.Locals = r.dec.Locals(ci, cur+uint64(l.Localsplus))
 		}
 		frames = append(frames, fr)
 	}
@@ -396,12 +349,12 @@ const maxStackSlots = 1 << 16
 // self) before 3.13, the callable and then self or NULL from 3.13. Where
 // this cannot be told (3.14 keeps a stack pointer rather than an offset,
 // a version without an opcode table) the caller passes.
-func (r *Reader) holdsCallee(cur uint64, ci *codeInfo, addrq int, stacktop int32, fn uint64) bool {
+func (r *Reader) holdsCallee(cur uint64, ci *pyobj.Code, addrq int, stacktop int32, fn uint64) bool {
 	l := &r.l.IFrame
-	if l.Func < 0 || l.Stacktop < 0 || fn == 0 || !r.isCall(ci, addrq) {
+	if l.Func < 0 || l.Stacktop < 0 || fn == 0 || !r.dec.InCall(ci, addrq) {
 		return true
 	}
-	if int(stacktop) < ci.nlocalsplus || int(stacktop) >= ci.nlocalsplus+maxStackSlots {
+	if int(stacktop) < ci.NLocalsPlus() || int(stacktop) >= ci.NLocalsPlus()+maxStackSlots {
 		return false
 	}
 	// The slots lie in the memory the frame was read with (the data
@@ -411,40 +364,5 @@ func (r *Reader) holdsCallee(cur uint64, ci *codeInfo, addrq int, stacktop int32
 	if b == nil {
 		return true
 	}
-	return r.untag(mem.LE64(b)) == fn || r.untag(mem.LE64(b[8:])) == fn
-}
-
-// untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the
-// object pointer it holds. Its low bits are tags, free because objects are
-// at least 8-byte aligned; a bare tag is NULL. Both tag bits set mark a
-// tagged int, which holds no object at all (see stackRefInt). Earlier
-// versions hold plain pointers.
-func (r *Reader) untag(ref uint64) uint64 {
-	if !r.v.AtLeast(3, 14) {
-		return ref
-	}
-	if ref&stackRefIntTag == stackRefIntTag {
-		return 0
-	}
-	return ref &^ 7
-}
-
-// stackRefIntTag marks a _PyStackRef that holds a small int itself, shifted
-// left by two, rather than a pointer (Py_INT_TAG, 3.14+).
-const stackRefIntTag = 3
-
-// stackRefInt returns the value of a tagged-int _PyStackRef.
-func (r *Reader) stackRefInt(ref uint64) (int64, bool) {
-	if !r.v.AtLeast(3, 14) || ref&stackRefIntTag != stackRefIntTag {
-		return 0, false
-	}
-	return int64(ref) >> 2, true
-}
-
-func (ci *codeInfo) frame(addrq int) Frame {
-	line := ci.lines.line(addrq)
-	if line < 0 {
-		line = 0
-	}
-	return Frame{Function: ci.fn, Line: line}
+	return r.dec.Untag(mem.LE64(b)) == fn || r.dec.Untag(mem.LE64(b[8:])) == fn
 }

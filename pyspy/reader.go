@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -67,9 +68,8 @@ type Reader struct {
 	// nextVerify is what verify read, for the next sample to read again
 	// right after its first batch.
 	nextVerify []mem.Region
-	// hot holds the recently validated code objects, possibly more than
-	// once, and hotRegions their headers (see hotCodeRegions).
-	hot        []*codeInfo
+	// hotRegions is what the next sample's first batch reads besides
+	// the last one's footprint (see hotRegionsList).
 	hotRegions []mem.Region
 	// memos are the stacks of waiting threads, by thread state, and
 	// refresh the memory of those to walk again in the next sample.
@@ -87,28 +87,15 @@ type Reader struct {
 	// gilVar is the address of the variable holding the thread state that
 	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
 	gilVar uint64
-	codes  map[uint64]*codeInfo
-	// ops is the version's opcode table (3.11+), for mayPush.
-	ops *pyversions.Opcodes
-	// effects is the version's stack effects (3.8–3.10), for the
-	// callable check of frame objects, which runs in samples that verify
-	// (checkCalls); callees caches what callables call.
-	effects    *pyversions.StackEffects
+	// checkCalls runs the callable check of frame objects (3.8–3.10)
+	// in samples that verify.
 	checkCalls bool
-	callees    map[uint64]calleeEntry
 	// stacktopMarksRunning: a frame's stacktop is -1 exactly while it
 	// runs (3.12, 3.13).
 	stacktopMarksRunning bool
-	// lastCode memoizes the last code object validated this sample.
-	lastCode *codeInfo
-	// codeHeader and tstateSize are how much of a code object and of a
-	// thread state are read.
-	codeHeader, tstateSize uint64
-	types                  map[uint64]*typeInfo
-	// codeType and frameType are learnt from the first valid objects and
-	// let later reads reject pointers to something else.
-	codeType, frameType uint64
-	setDummy            uint64
+	// tstateSize is how much of a thread state is read.
+	tstateSize uint64
+	dec        *pyobj.Decoder
 	// framesHint sizes a sample's frames from the largest sample seen.
 	framesHint int
 	names      nameCache
@@ -157,23 +144,16 @@ func New(m Memory, cfg Config) (*Reader, error) {
 // newReader returns a reader that has not located its interpreter yet.
 func newReader(m Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
 	r := &Reader{
-		l:          l,
-		v:          v,
-		py2:        v.Major == 2,
-		cache:      mem.NewCache(m, readahead),
-		fresh:      mem.NewCache(m, readahead),
-		codes:      map[uint64]*codeInfo{},
-		types:      map[uint64]*typeInfo{},
-		codeHeader: codeHeaderSize(l),
+		l:     l,
+		v:     v,
+		py2:   v.Major == 2,
+		cache: mem.NewCache(m, readahead),
+		fresh: mem.NewCache(m, readahead),
 		tstateSize: mem.Extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
 			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
 	}
+	r.dec = pyobj.NewDecoder(r.cache, pyobj.NewFacts(l, v))
 	r.names.init()
-	if v.AtLeast(3, 11) {
-		r.ops = pyversions.OpcodesFor(v.MinorString())
-	} else if v.AtLeast(3, 8) {
-		r.effects = pyversions.StackEffectsFor(v.MinorString())
-	}
 	r.cache.BodyFirst = v.AtLeast(3, 11)
 	f := l.IFrame
 	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
@@ -191,7 +171,11 @@ func (r *Reader) Interpreter() uint64 { return r.interp }
 func (r *Reader) Runtime() uint64 { return r.runtime }
 
 // Stats returns counters accumulated since New.
-func (r *Reader) Stats() Stats { return r.stats }
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.CodeMisses = r.dec.CodeMisses()
+	return s
+}
 
 func (r *Reader) locate(cfg Config) error {
 	r.cache.Begin()
@@ -200,7 +184,7 @@ func (r *Reader) locate(cfg Config) error {
 	// there is no interpreter yet, the process is still starting, and
 	// scanning would only find look-alikes in static data.
 	if cfg.Runtime != 0 && r.l.Runtime.InterpretersHead >= 0 {
-		interp, err := r.pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
+		interp, err := r.dec.Pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
 		if err == nil && interp == 0 {
 			return ErrNotInitialized
 		}
@@ -214,7 +198,7 @@ func (r *Reader) locate(cfg Config) error {
 		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", ErrNoInterpreter, cfg.Runtime, err)
 	}
 	if cfg.InterpHead != 0 {
-		interp, err := r.pointer(cfg.InterpHead)
+		interp, err := r.dec.Pointer(cfg.InterpHead)
 		if err == nil && interp == 0 {
 			return ErrNotInitialized
 		}
@@ -258,16 +242,6 @@ func (r *Reader) setRuntime(runtime, interp uint64) {
 	}
 }
 
-func (r *Reader) pointer(addr uint64) (uint64, error) {
-	// Pointers are read exactly: the page around a lone pointer (a C
-	// stack, a global) is rarely of further use.
-	b, err := r.cache.Exact(addr, 8)
-	if err != nil {
-		return 0, err
-	}
-	return mem.LE64(b), nil
-}
-
 // maxCheckThreads bounds the threads checkInterp looks at.
 const maxCheckThreads = 64
 
@@ -284,7 +258,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 	if interp == 0 || interp%8 != 0 {
 		return fmt.Errorf("bad interpreter pointer %#x", interp)
 	}
-	head, err := r.pointer(interp + uint64(r.l.Interp.ThreadsHead))
+	head, err := r.dec.Pointer(interp + uint64(r.l.Interp.ThreadsHead))
 	if err != nil {
 		return fmt.Errorf("interpreter at %#x: %w", interp, err)
 	}
@@ -347,11 +321,11 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		checked[p] = true
 		// The cheap test first: a pointer to a thread list head whose
 		// interp points back.
-		head, err := r.pointer(p + uint64(r.l.Interp.ThreadsHead))
+		head, err := r.dec.Pointer(p + uint64(r.l.Interp.ThreadsHead))
 		if err != nil || head == 0 || head%8 != 0 {
 			continue
 		}
-		if back, err := r.pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
+		if back, err := r.dec.Pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
 			continue
 		}
 		if err := r.checkInterp(p, true); err != nil {

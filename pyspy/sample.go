@@ -451,7 +451,7 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 	for i := from; i < len(links); i++ {
 		lk := &links[i]
 		f, ok := readFresh(fc, lk.addr, hdr)
-		if !ok || r.untag(f.code) != lk.code || f.prev != lk.prev || !r.live(t, lk, f, top) {
+		if !ok || r.dec.Untag(f.code) != lk.code || f.prev != lk.prev || !r.live(t, lk, f, top) {
 			return ErrTorn
 		}
 		if lk.frame < 0 {
@@ -468,8 +468,8 @@ func (r *Reader) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader
 		if i > from {
 			return ErrTorn
 		}
-		if ci, ok := r.codes[lk.code]; ok {
-			th.Frames[lk.frame].Line = ci.frame(r.instrOffset(ci, f.instr)).Line
+		if ci, ok := r.dec.CachedCode(lk.code); ok {
+			th.Frames[lk.frame].Line = ci.Line(r.dec.Offset(ci, f.instr))
 		}
 	}
 	if keep == 0 && len(th.Frames) > 0 {
@@ -531,8 +531,8 @@ func (r *Reader) verifyObjects(th *Thread, t *tstate, now uint64, hdr frameHeade
 		keep := len(th.Frames)
 		if lk.frame >= 0 {
 			keep -= int(lk.frame)
-			if ci, ok := r.codes[lk.code]; ok && f.instr != lk.instr {
-				th.Frames[lk.frame].Line = ci.frame(r.instrOffset(ci, f.instr)).Line
+			if ci, ok := r.dec.CachedCode(lk.code); ok && f.instr != lk.instr {
+				th.Frames[lk.frame].Line = ci.Line(r.dec.Offset(ci, f.instr))
 			}
 		}
 		if keep < len(th.Frames) {
@@ -574,15 +574,6 @@ func (r *Reader) live(t *tstate, lk *link, f freshFrame, top uint64) bool {
 		return lk.owner != ownedByThread || !t.inChunk(lk.addr) || lk.addr < top
 	}
 	return f.refcnt > 0
-}
-
-// instrOffset turns a frame's instruction, as the frame holds it, into a
-// byte offset into its code.
-func (r *Reader) instrOffset(ci *codeInfo, instr uint64) int {
-	if r.l.IFrame.Code >= 0 {
-		return int(int64(instr - ci.codeStart))
-	}
-	return r.lastiOffset(int(int32(uint32(instr))))
 }
 
 // verifyEntry is a thread verify looks at, and where its Thread is.

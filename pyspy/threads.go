@@ -98,7 +98,7 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 			r.prefetchChunk(&t)
 			if v, ok := r.cache.Early(cur); ok {
 				t.frame = v
-			} else if t.frame, err = r.pointer(cur); err != nil {
+			} else if t.frame, err = r.dec.Pointer(cur); err != nil {
 				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)
 			}
 		}
@@ -161,7 +161,7 @@ func (r *Reader) chunkRegion(t *tstate) mem.Region {
 // threadList walks the interpreter's thread states. The result is reused
 // by the next call.
 func (r *Reader) threadList() ([]uint64, error) {
-	head, err := r.pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
+	head, err := r.dec.Pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
 	if err != nil {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
@@ -176,7 +176,7 @@ func (r *Reader) threadList() ([]uint64, error) {
 			return out, fmt.Errorf("thread list: %w", ErrCycle)
 		}
 		out = append(out, addr)
-		next, err := r.pointer(addr + uint64(r.l.Thread.Next))
+		next, err := r.dec.Pointer(addr + uint64(r.l.Thread.Next))
 		if err != nil {
 			return out, fmt.Errorf("thread state at %#x: %w", addr, err)
 		}
@@ -189,17 +189,17 @@ func (r *Reader) threadList() ([]uint64, error) {
 func (r *Reader) gilHolder() uint64 {
 	switch {
 	case r.gilVar != 0:
-		p, err := r.pointer(r.gilVar)
+		p, err := r.dec.Pointer(r.gilVar)
 		if err != nil {
 			return 0
 		}
 		return p
 	case r.l.Interp.CevalGIL >= 0:
-		gil, err := r.pointer(r.interp + uint64(r.l.Interp.CevalGIL))
+		gil, err := r.dec.Pointer(r.interp + uint64(r.l.Interp.CevalGIL))
 		if err != nil || gil == 0 {
 			return 0
 		}
-		f, err := r.read(gil, mem.Extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
+		f, err := r.dec.Read(gil, mem.Extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
 		if err != nil {
 			return 0
 		}

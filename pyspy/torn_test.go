@@ -8,7 +8,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/pyprof/pyprof/pyspy/bytecode"
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -153,6 +155,23 @@ func (f *tornFixture) reader(t testing.TB, m *moving) *Reader {
 	return r
 }
 
+// codeAt returns the code object at addr as r decoded it, or nil.
+func codeAt(r *Reader, addr uint64) *pyobj.Code {
+	c, _ := r.dec.CachedCode(addr)
+	return c
+}
+
+// codeType returns the address of the code type: the type of the code
+// object at code.
+func codeType(t testing.TB, r *Reader, code uint64) uint64 {
+	t.Helper()
+	typ, err := r.dec.TypeOf(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return typ
+}
+
 func u64(v uint64) []byte {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], v)
@@ -213,17 +232,17 @@ func TestStructuralChecks(t *testing.T) {
 		}
 		// The code of the caller of the innermost frame, and where its
 		// bytecode ends.
-		ci := r0.codes[links[1].code]
+		ci := codeAt(r0, links[1].code)
 		if ci == nil {
 			t.Fatalf("%s: code of frame 1 not decoded", file)
 		}
-		past := uint64(ci.codeLen + 64)
+		past := uint64(ci.Len() + 64)
 		if interp {
-			past += ci.codeStart
+			past += ci.Start()
 		}
 		pastBytes := u64(past)
 		if instrLen == 4 {
-			pastBytes = u32(uint32(ci.codeLen/2 + 64))
+			pastBytes = u32(uint32(ci.Len()/2 + 64))
 		}
 		type tc struct {
 			name    string
@@ -250,15 +269,15 @@ func TestStructuralChecks(t *testing.T) {
 			// instruction that cannot push a frame: it was running
 			// when copied, and the frame above it is an old one.
 			if u := plainUnit(t, r0, ci); u >= 0 {
-				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart + 2*uint64(u))}, nil, len(deep.Frames) - 1})
+				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.Start() + 2*uint64(u))}, nil, len(deep.Frames) - 1})
 			}
 			// The caller of the innermost frame had not begun: the
 			// frame above it is old, and it is hidden itself.
-			cases = append(cases, tc{"caller not begun", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart - 2)}, nil, len(deep.Frames) - 2})
+			cases = append(cases, tc{"caller not begun", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.Start() - 2)}, nil, len(deep.Frames) - 2})
 			// The frame pointer led into other frames' locals: what
 			// stands where the executable would be is no code object.
 			if r0.v.AtLeast(3, 13) {
-				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].addr + uint64(l.IFrame.Code): u64(r0.codeType)}, ErrTorn, 0})
+				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].addr + uint64(l.IFrame.Code): u64(codeType(t, r0, links[0].code))}, ErrTorn, 0})
 			}
 			// The caller of the innermost frame is in a call of another
 			// function than the one above it (3.11-3.13, which keep the
@@ -276,7 +295,7 @@ func TestStructuralChecks(t *testing.T) {
 					holds = append(append([]byte{}, fn...), u64(0)...)
 				}
 				cases = append(cases,
-					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(r0.codeType), u64(0)...)}, nil, len(deep.Frames) - 1},
+					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(codeType(t, r0, links[0].code)), u64(0)...)}, nil, len(deep.Frames) - 1},
 					tc{"caller holds its callee", map[uint64][]byte{slots: holds}, nil, len(deep.Frames)},
 				)
 				fetch["caller holds another callable"] = []mem.Region{{Addr: slots, Len: 16}}
@@ -298,7 +317,7 @@ func TestStructuralChecks(t *testing.T) {
 		for _, th := range f.threads {
 			tl := f.links[th.Addr]
 			for i, lk := range tl {
-				if c := r0.codes[lk.code]; c != nil && c.flags&coCoroutine != 0 && i+1 < len(tl) {
+				if c := codeAt(r0, lk.code); c != nil && c.Flags()&bytecode.CoCoroutine != 0 && i+1 < len(tl) {
 					cases = append(cases, tc{"stack ending in a coroutine", map[uint64][]byte{lk.addr + uint64(prevOff): u64(0)}, ErrNoBase, 0})
 					break
 				}
@@ -343,21 +362,21 @@ func TestStructuralChecks(t *testing.T) {
 
 // plainUnit returns a code unit of ci, past its first traceable one, that
 // starts an instruction whose family never pushes a frame, or -1.
-func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
+func plainUnit(t testing.TB, r *Reader, ci *pyobj.Code) int {
 	t.Helper()
-	if r.ops == nil {
+	if r.dec.Facts().Opcodes == nil {
 		t.Fatal("no opcode table")
 	}
-	code, err := r.cache.Bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.Start(), uint64(ci.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < ci.codeLen/2; {
+	for i := 0; i < ci.Len()/2; {
 		op := code[2*i]
-		if i >= ci.firstTraceable && r.ops.Class[op] == pyversions.OpPlain {
+		if i >= ci.FirstTraceable() && r.dec.Facts().Opcodes.Class[op] == pyversions.OpPlain {
 			return i
 		}
-		i += 1 + int(r.ops.Caches[op])
+		i += 1 + int(r.dec.Facts().Opcodes.Caches[op])
 	}
 	t.Fatal("no plain instruction")
 	return -1
@@ -365,16 +384,16 @@ func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
 
 // callUnit returns the first unit of a call in ci other than the one
 // holding unit not, or -1.
-func callUnit(t testing.TB, r *Reader, ci *codeInfo, not int) int {
+func callUnit(t testing.TB, r *Reader, ci *pyobj.Code, not int) int {
 	t.Helper()
-	code, err := r.cache.Bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.Start(), uint64(ci.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < ci.codeLen/2; {
+	for i := 0; i < ci.Len()/2; {
 		op := code[2*i]
-		n := 1 + int(r.ops.Caches[op])
-		if r.ops.Class[op] == pyversions.OpCall && (not < i || not >= i+n) {
+		n := 1 + int(r.dec.Facts().Opcodes.Caches[op])
+		if r.dec.Facts().Opcodes.Class[op] == pyversions.OpCall && (not < i || not >= i+n) {
 			return i
 		}
 		i += n
@@ -411,11 +430,11 @@ func TestVerify(t *testing.T) {
 			// A caller below the frame the thread is at now moved on to
 			// an instruction that cannot push: it returned from the
 			// callee the first read kept above it.
-			ci := f.r.codes[links[2].code]
+			ci := codeAt(f.r, links[2].code)
 			u := plainUnit(t, f.r, ci)
 			cases = append(cases, verifyCase{"a caller moved off its call", map[uint64][]byte{
 				ts.framePtr:                            u64(links[1].addr),
-				links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+				links[2].addr + uint64(l.IFrame.Instr): u64(ci.Start() + 2*uint64(u)),
 			}, true, 0})
 		}
 		// A caller below the frame the thread is at now moved on to
@@ -423,11 +442,11 @@ func TestVerify(t *testing.T) {
 		// above it, and that frame, unchanged in code and caller, is
 		// another call's.
 		if l.IFrame.Code >= 0 {
-			ci := f.r.codes[links[2].code]
-			if u := callUnit(t, f.r, ci, int(links[2].instr-ci.codeStart)/2); u >= 0 {
+			ci := codeAt(f.r, links[2].code)
+			if u := callUnit(t, f.r, ci, int(links[2].instr-ci.Start())/2); u >= 0 {
 				cases = append(cases, verifyCase{"a caller moved to another call", map[uint64][]byte{
 					ts.framePtr:                            u64(links[1].addr),
-					links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+					links[2].addr + uint64(l.IFrame.Instr): u64(ci.Start() + 2*uint64(u)),
 				}, true, 0})
 			}
 		} else {
@@ -559,6 +578,25 @@ func TestReuse(t *testing.T) {
 	}
 }
 
+// asm assembles 3.9 bytecode from opcode, argument pairs.
+func asm(ops ...int) []byte {
+	b := make([]byte, len(ops))
+	for i, v := range ops {
+		b[i] = byte(v)
+	}
+	return b
+}
+
+// 3.9 opcodes of recurse's bytecode.
+const (
+	opReturnValue  = 83
+	opLoadConst    = 100
+	opPopJumpFalse = 114
+	opLoadGlobal   = 116
+	opLoadFast     = 124
+	opCallFunction = 131
+)
+
 // TestCallableCheckFrameObjects builds, in a 3.9 snapshot, callers that
 // cannot have called the frame above them (before 3.11, whose frames do
 // not say which function they run): a sample that verifies rejects their
@@ -573,16 +611,16 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 	// CALL_FUNCTION 1, and links[1] the recurse it called, itself in
 	// "return park()".
 	caller, callee := links[2], links[1]
-	ci := r0.codes[caller.code]
-	if ci == nil || ci.fn.Name != "recurse" || r0.codes[callee.code].fn.Name != "recurse" {
+	ci := codeAt(r0, caller.code)
+	if ci == nil || ci.Function().Name != "recurse" || codeAt(r0, callee.code).Function().Name != "recurse" {
 		t.Fatalf("frames 1 and 2 are not recurse's")
 	}
 	// recurse's bytecode as 3.9 compiles it (stacks.py), which the
 	// snapshot does not hold.
 	code := asm(opLoadFast, 0, opLoadConst, 1, 107, 1, opPopJumpFalse, 14, opLoadGlobal, 0, opCallFunction, 0, opReturnValue, 0,
 		opLoadGlobal, 1, opLoadFast, 0, opLoadConst, 2, 24, 0, opCallFunction, 1, opReturnValue, 0)
-	if len(code) != ci.codeLen || int(caller.instr) != 22 {
-		t.Fatalf("recurse has %d bytes of code, its caller is at %d", ci.codeLen, caller.instr)
+	if len(code) != ci.Len() || int(caller.instr) != 22 {
+		t.Fatalf("recurse has %d bytes of code, its caller is at %d", ci.Len(), caller.instr)
 	}
 	// A function object of a given code, its type "function", at
 	// addresses the snapshot does not use.
@@ -593,12 +631,14 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 		a := fnBase + 64*uint64(i)
 		return a, map[uint64][]byte{a: append(append(u64(1), u64(typAddr)...), u64(code)...)}
 	}
-	stack := caller.addr + uint64(l.Frame.Localsplus) + 8*uint64(ci.nlocals)
+	stack := caller.addr + uint64(l.Frame.Localsplus) + 8*uint64(ci.NLocals())
+	// The bytes object holding recurse's bytecode.
+	codeBytes := binary.LittleEndian.Uint64(f.read(t, ci.Addr()+uint64(l.Code.Code), 8))
 	args := callee.addr + uint64(l.Frame.Localsplus)
 	base := map[uint64][]byte{
-		ci.codeBytes + uint64(l.Bytes.Sval): code,
-		typAddr:                             typ,
-		nameAddr:                            []byte("function\x00\x00\x00\x00\x00\x00\x00\x00"),
+		codeBytes + uint64(l.Bytes.Sval): code,
+		typAddr:                          typ,
+		nameAddr:                         []byte("function\x00\x00\x00\x00\x00\x00\x00\x00"),
 	}
 	own, ownFn := function(0, callee.code)
 	other, otherFn := function(1, links[0].code) // park's

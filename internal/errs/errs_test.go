@@ -20,7 +20,7 @@ type failer interface {
 
 type regions []int
 
-func (r regions) Error() string  { return "regions" }
+func (r regions) Error() string { return "regions" }
 func (r regions) Failed() []int { return r }
 
 func TestAs(t *testing.T) {
