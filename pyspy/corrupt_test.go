@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/pyprof/pyprof/pyspy/frames"
 )
 
 func openMutable(t *testing.T, file string) (*Reader, *mutable) {
@@ -38,7 +40,7 @@ func le(v uint64) []byte {
 }
 
 // TestCycles links a frame back to an outer frame, and a thread state to
-// itself, as torn or corrupt memory can: the walk must report ErrCycle and
+// itself, as torn or corrupt memory can: the walk must report frames.ErrCycle and
 // stop, not loop.
 func TestCycles(t *testing.T) {
 	for _, file := range []string{"testdata/snapshots/pyenv-2.7.18.snap", "testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
@@ -63,7 +65,7 @@ func TestCycles(t *testing.T) {
 			_, err = r.Sample(SampleOptions{NoNames: true})
 			// From 3.11 the data stack's order catches the link that
 			// runs upwards before the cycle closes.
-			if !errors.Is(err, ErrCycle) && !(r.l.IFrame.Code >= 0 && errors.Is(err, ErrTorn)) {
+			if !errors.Is(err, frames.ErrCycle) && !(r.l.IFrame.Code >= 0 && errors.Is(err, frames.ErrTorn)) {
 				t.Errorf("frame cycle: err = %v", err)
 			}
 			var te *ThreadError
@@ -72,33 +74,9 @@ func TestCycles(t *testing.T) {
 			}
 			clear(mem.patches)
 			mem.patches[deep.Addr+uint64(r.l.Thread.Next)] = le(deep.Addr)
-			if _, err := r.Sample(SampleOptions{NoNames: true}); !errors.Is(err, ErrCycle) {
+			if _, err := r.Sample(SampleOptions{NoNames: true}); !errors.Is(err, frames.ErrCycle) {
 				t.Errorf("thread cycle: err = %v", err)
 			}
 		})
-	}
-}
-
-func TestBrent(t *testing.T) {
-	for _, tc := range []struct {
-		seq  []uint64
-		loop bool
-	}{
-		{[]uint64{1, 2, 3, 4, 5, 6, 7, 8, 9}, false},
-		{[]uint64{1, 1}, true},
-		{[]uint64{1, 2, 3, 2, 3, 2, 3, 2, 3}, true},
-		{[]uint64{1, 2, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7}, true},
-	} {
-		var b brent
-		found := false
-		for _, a := range tc.seq {
-			if b.step(a) {
-				found = true
-				break
-			}
-		}
-		if found != tc.loop {
-			t.Errorf("%v: cycle found = %v", tc.seq, found)
-		}
 	}
 }

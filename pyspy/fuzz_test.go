@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -69,12 +70,12 @@ func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
 // fuzzReader returns a fresh reader over the memory, located as the
 // snapshot says but without its validation walk, which the overlay may
 // defeat.
-func fuzzReader(t *testing.T, s *Snapshot, mem Memory) *Reader {
+func fuzzReader(t *testing.T, s *Snapshot, m Memory) *Reader {
 	l, err := pyversions.LayoutFor(s.Version)
 	if err != nil {
 		t.Skip(err)
 	}
-	r := newReader(mem, l, s.Version, true)
+	r := newReader(m, pyobj.NewFacts(l, s.Version), true)
 	r.cache.Begin()
 	switch {
 	case s.Config.Runtime != 0:

@@ -117,7 +117,7 @@ func (r *Reader) readThreadNames() (map[uint64]string, error) {
 // threading.Thread instance's attributes.
 func (r *Reader) threadObjectName(obj uint64) (string, bool) {
 	attr := "_name"
-	if r.py2 {
+	if r.v.Major == 2 {
 		attr = "_Thread__name"
 	}
 	v, err := r.dec.Attribute(obj, attr)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pyprof/pyprof/pyspy/frames"
 	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
@@ -47,62 +48,54 @@ var ErrNoInterpreter = errors.New("no python interpreter found")
 // may succeed.
 var ErrNotInitialized = errors.New("python interpreter not initialized yet")
 
-// Reader samples the Python stacks of one process. It keeps caches of
-// immutable objects (code objects, type names) between samples and is not
+// Reader samples the Python stacks of one process. It keeps what it
+// learns of the process between samples (where its interpreter is, its
+// code objects and types, the stacks of its waiting threads) and is not
 // safe for concurrent use.
 type Reader struct {
+	// facts are those of the interpreter build, which the readers of
+	// other processes of the same binary may share.
+	facts *pyobj.Facts
 	l     *pyversions.Layout
 	v     pyversions.Version
-	py2   bool
-	cache *mem.Cache
-	// fresh holds verify's second read; links and verifying are the
-	// sample's walks and the threads verify looks at, kept to be reused.
-	fresh     *mem.Cache
-	links     []link
-	verifying []verifyEntry
-	// firstWords and lastRegions order the next sample's batch (see
-	// mem.Cache.BeginOrdered): each thread's frame pointer, and each
-	// thread state.
-	firstWords  []uint64
-	lastRegions []mem.Region
-	// nextVerify is what verify read, for the next sample to read again
-	// right after its first batch.
-	nextVerify []mem.Region
-	// hotRegions is what the next sample's first batch reads besides
-	// the last one's footprint (see hotRegionsList).
-	hotRegions []mem.Region
-	// memos are the stacks of waiting threads, by thread state, and
-	// refresh the memory of those to walk again in the next sample.
-	memos   map[uint64]*stackMemo
+
+	// What follows is the process's own: the read cache and the
+	// decoders over it (with their caches), the judge of its stacks,
+	// where its interpreter is, and what earlier samples learnt.
+	cache  *mem.Cache
+	dec    *pyobj.Decoder
+	walker *frames.Walker
+	judge  judge
+	interp uint64
+	// runtime is the address of _PyRuntime, or 0.
+	runtime uint64
+	// gilVar is the address of the variable holding the thread state that
+	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
+	gilVar uint64
+	// memos are the stacks of waiting threads, by thread state.
+	memos  map[uint64]*stackMemo
+	names  nameCache
+	native nativeIDs
+	stats  Stats
+
+	scratch sampleScratch
+}
+
+// sampleScratch is what one sample builds and the next reuses, so that a
+// steady sample allocates only what it returns.
+type sampleScratch struct {
+	// stack holds the sample's walks: the frames of the walk under way,
+	// and every thread's links.
+	stack frames.Walk
+	// refresh is the memory of waiting threads to walk again in the next
+	// sample, for its first batch.
 	refresh []mem.Region
 	// threadAddrs is threadList's result, reused, and threads the length
 	// of its last result (threadAddrs is kept empty between calls).
 	threadAddrs []uint64
 	threads     int
-	// hotPages maps the pages where recent walks met frame objects (before
-	// 3.11) to the last sample that did.
-	hotPages map[uint64]int
-	interp   uint64
-	runtime  uint64
-	// gilVar is the address of the variable holding the thread state that
-	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
-	gilVar uint64
-	// checkCalls runs the callable check of frame objects (3.8–3.10)
-	// in samples that verify.
-	checkCalls bool
-	// stacktopMarksRunning: a frame's stacktop is -1 exactly while it
-	// runs (3.12, 3.13).
-	stacktopMarksRunning bool
-	// tstateSize is how much of a thread state is read.
-	tstateSize uint64
-	dec        *pyobj.Decoder
 	// framesHint sizes a sample's frames from the largest sample seen.
 	framesHint int
-	names      nameCache
-	native     nativeIDs
-	stats      Stats
-	// freshReads counts the fetches of the second read in this sample.
-	freshReads int
 }
 
 // Stats counts work done, for benchmarks and status lines.
@@ -134,7 +127,7 @@ func New(m Memory, cfg Config) (*Reader, error) {
 	if v.Major == 0 {
 		v = cfg.Layout.Version
 	}
-	r := newReader(m, cfg.Layout, v, !cfg.NoReadahead)
+	r := newReader(m, pyobj.NewFacts(cfg.Layout, v), !cfg.NoReadahead)
 	if err := r.locate(cfg); err != nil {
 		return nil, err
 	}
@@ -142,21 +135,19 @@ func New(m Memory, cfg Config) (*Reader, error) {
 }
 
 // newReader returns a reader that has not located its interpreter yet.
-func newReader(m Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
-	r := &Reader{
-		l:     l,
-		v:     v,
-		py2:   v.Major == 2,
-		cache: mem.NewCache(m, readahead),
-		fresh: mem.NewCache(m, readahead),
-		tstateSize: mem.Extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
-			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
+func newReader(m Memory, f *pyobj.Facts, readahead bool) *Reader {
+	r := &Reader{facts: f, l: f.Layout, v: f.Version, cache: mem.NewCache(m, readahead)}
+	// From 3.11 no frame lies in the body of a sample's batch: the data
+	// stacks come right after the frame pointers.
+	r.cache.BodyFirst = f.Version.AtLeast(3, 11)
+	r.dec = pyobj.NewDecoder(r.cache, f)
+	r.walker = frames.NewWalker(r.dec)
+	r.judge = judge{
+		dec: r.dec, facts: f, l: f.Layout, v: f.Version,
+		cache: r.cache, fresh: mem.NewCache(m, readahead),
+		stats: &r.stats, stack: &r.scratch.stack,
 	}
-	r.dec = pyobj.NewDecoder(r.cache, pyobj.NewFacts(l, v))
 	r.names.init()
-	r.cache.BodyFirst = v.AtLeast(3, 11)
-	f := l.IFrame
-	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
 	return r
 }
 
@@ -266,11 +257,11 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
 	}
 	walked, withID := false, false
-	var cyc brent
+	var cyc frames.Brent
 	n := 0
 	for addr := head; addr != 0 && n < maxCheckThreads; n++ {
-		if cyc.step(addr) {
-			return fmt.Errorf("interpreter at %#x: thread list: %w", interp, ErrCycle)
+		if cyc.Step(addr) {
+			return fmt.Errorf("interpreter at %#x: thread list: %w", interp, frames.ErrCycle)
 		}
 		ts, err := r.readThread(addr)
 		if err != nil {
@@ -282,7 +273,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		withID = withID || ts.id != 0
 		if scanned && !walked && ts.id != 0 {
 			fs, err := r.walk(&ts, false, nil)
-			walked = len(fs) > 0 && (err == nil || errors.Is(err, ErrTruncated))
+			walked = len(fs) > 0 && (err == nil || errors.Is(err, frames.ErrTruncated))
 		}
 		addr = ts.next
 	}

@@ -1,18 +1,25 @@
 package pyspy
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/pyprof/pyprof/pyspy/frames"
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 )
 
 // maxThreads bounds the thread list; real processes have hundreds at most.
 const maxThreads = 16384
 
-// ErrCycle means a linked list in the target loops, which only happens when
-// memory changed under the reader or is corrupt.
-var ErrCycle = errors.New("cycle in linked list")
+// Function is what a frame runs: the immutable facts of a code object,
+// shared by its frames.
+type Function = pyobj.Function
+
+// Frame is one Python function activation.
+type Frame = frames.Frame
+
+// Local is one variable of a frame, rendered for display.
+type Local = pyobj.Local
 
 // Thread is one Python thread's stack at the moment of a sample.
 type Thread struct {
@@ -44,7 +51,7 @@ type tstate struct {
 	// cframe (3.11, 3.12) the C frame it was read through: verify reads
 	// both again to see where the thread is now.
 	framePtr, cframe uint64
-	// links and nlinks locate the thread's walk in Reader.links.
+	// links and nlinks locate the thread's walk in the sample's links.
 	links, nlinks int
 	// late is the innermost frame as the thread state itself held it
 	// (before 3.11), copied after the frames when the batch ordered it.
@@ -59,7 +66,7 @@ func (t *tstate) inChunk(addr uint64) bool {
 
 func (r *Reader) readThread(addr uint64) (tstate, error) {
 	l := &r.l.Thread
-	b, err := r.cache.Exact(addr, r.tstateSize)
+	b, err := r.cache.Exact(addr, r.facts.ThreadState)
 	if err != nil {
 		return tstate{}, fmt.Errorf("thread state: %w", err)
 	}
@@ -131,7 +138,7 @@ const chunkSlack = 2048
 // unless the sample already holds it: the slack past the top that a fetch
 // adds is for later samples, and lacking it is no reason for another read.
 func (r *Reader) prefetchChunk(t *tstate) {
-	c := r.chunkRegion(t)
+	c := t.chunkRegion()
 	if c.Len == 0 {
 		return
 	}
@@ -144,7 +151,7 @@ func (r *Reader) prefetchChunk(t *tstate) {
 // chunkRegion is the used part of the thread's current data stack chunk,
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
 // inside the chunk.
-func (r *Reader) chunkRegion(t *tstate) mem.Region {
+func (t *tstate) chunkRegion() mem.Region {
 	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > mem.MaxRegion {
 		return mem.Region{}
 	}
@@ -165,15 +172,15 @@ func (r *Reader) threadList() ([]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
-	out := r.threadAddrs[:0]
-	defer func() { r.threadAddrs, r.threads = out[:0], len(out) }()
-	var brent brent
+	out := r.scratch.threadAddrs[:0]
+	defer func() { r.scratch.threadAddrs, r.scratch.threads = out[:0], len(out) }()
+	var cyc frames.Brent
 	for addr := head; addr != 0; {
 		if len(out) >= maxThreads {
 			return out, fmt.Errorf("more than %d threads", maxThreads)
 		}
-		if brent.step(addr) {
-			return out, fmt.Errorf("thread list: %w", ErrCycle)
+		if cyc.Step(addr) {
+			return out, fmt.Errorf("thread list: %w", frames.ErrCycle)
 		}
 		out = append(out, addr)
 		next, err := r.dec.Pointer(addr + uint64(r.l.Thread.Next))
@@ -210,27 +217,4 @@ func (r *Reader) gilHolder() uint64 {
 		return holder
 	}
 	return 0
-}
-
-// brent detects a cycle in a sequence of addresses with constant memory
-// (Brent's algorithm): it remembers one address and moves it forward at
-// powers of two.
-type brent struct {
-	saved      uint64
-	power, lam int
-}
-
-func (b *brent) step(addr uint64) bool {
-	if b.power == 0 {
-		b.power, b.saved = 1, addr
-		return false
-	}
-	if addr == b.saved {
-		return true
-	}
-	b.lam++
-	if b.lam == b.power {
-		b.saved, b.power, b.lam = addr, b.power*2, 0
-	}
-	return false
 }

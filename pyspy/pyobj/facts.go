@@ -20,9 +20,12 @@ type Facts struct {
 	// StackEffects are the version's opcodes' stack effects (3.8–3.10),
 	// or nil.
 	StackEffects *pyversions.StackEffects
-	// CodeHeader is how much of a code object is read: every member
-	// decoded.
-	CodeHeader uint64
+	// CodeHeader and ThreadState are how much of a code object and of a
+	// thread state is read: every member decoded.
+	CodeHeader, ThreadState uint64
+	// StacktopMarksRunning says a frame's stacktop is -1 exactly while it
+	// runs (3.12, 3.13).
+	StacktopMarksRunning bool
 }
 
 // NewFacts works out the facts of a build of release v with layout l.
@@ -37,5 +40,10 @@ func NewFacts(l *pyversions.Layout, v pyversions.Version) *Facts {
 	f.CodeHeader = mem.Extent(l.Object.Type, c.Argcount, c.Posonlyargcount, c.Kwonlyargcount, c.Nlocals, c.Nlocalsplus,
 		c.Flags, c.Firstlineno, c.Varnames, c.Cellvars, c.Freevars, c.Localsplusnames, c.Localspluskinds,
 		c.Filename, c.Name, c.Qualname, c.Linetable, c.FirstTraceable, c.Code)
+	t := &l.Thread
+	f.ThreadState = mem.Extent(t.Next, t.Interp, t.Frame, t.CFrame, t.CurrentFrame,
+		t.ThreadID, t.NativeThreadID, t.DatastackChunk, t.DatastackTop, t.DatastackLimit)
+	fr := &l.IFrame
+	f.StacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && fr.Stacktop >= 0 && fr.Stacktop+4 <= fr.Localsplus
 	return f
 }

@@ -19,17 +19,18 @@ const MaxValueLen = 200
 // bracket before its items, so the MaxValueLen cut also bounds how deep a
 // value is followed (and what is read for it), even in corrupt memory.
 func (d *Decoder) Repr(addr uint64) string {
-	c := reprCall{b: pyrepr.Builder{Max: MaxValueLen}}
-	d.repr(&c, addr)
+	c := reprCall{d: d, b: pyrepr.Builder{Max: MaxValueLen}}
+	c.repr(addr)
 	return c.b.String()
 }
 
-// reprCall is one Repr: the text so far, and the containers whose repr
-// is under way on the way down to the current object. CPython marks these
-// with Py_ReprEnter, and a container met again inside its own repr (a
-// cycle) prints as "[...]", "{...}" or "(...)" instead of its items; one
-// merely met twice, side by side, prints in full both times.
+// reprCall is one Repr: the decoder, the text so far, and the containers
+// whose repr is under way on the way down to the current object. CPython
+// marks these with Py_ReprEnter, and a container met again inside its own
+// repr (a cycle) prints as "[...]", "{...}" or "(...)" instead of its
+// items; one merely met twice, side by side, prints in full both times.
 type reprCall struct {
+	d    *Decoder
 	b    pyrepr.Builder
 	path []uint64
 }
@@ -46,12 +47,8 @@ func (c *reprCall) enter(addr uint64) bool {
 
 func (c *reprCall) leave() { c.path = c.path[:len(c.path)-1] }
 
-func (d *Decoder) reprVersion() pyrepr.Version {
-	return pyrepr.Version{Major: d.v.Major, Minor: d.v.Minor}
-}
-
-func (d *Decoder) repr(c *reprCall, addr uint64) {
-	b := &c.b
+func (c *reprCall) repr(addr uint64) {
+	b, d := &c.b, c.d
 	if addr == 0 {
 		b.WriteString("<NULL>")
 		return
@@ -61,7 +58,7 @@ func (d *Decoder) repr(c *reprCall, addr uint64) {
 		fmt.Fprintf(b, "<unreadable object at %#x>", addr)
 		return
 	}
-	if err := d.reprBuiltin(c, name, addr); err != nil {
+	if err := c.builtin(name, addr); err != nil {
 		fmt.Fprintf(b, "<%s at %#x: %v>", name, addr, err)
 	} else if name == "" || !reprable[name] {
 		tn := name
@@ -81,9 +78,9 @@ var reprable = map[string]bool{
 	"tuple": true, "list": true, "dict": true, "set": true, "frozenset": true,
 }
 
-func (d *Decoder) reprBuiltin(c *reprCall, name string, addr uint64) error {
-	b := &c.b
-	v := d.reprVersion()
+func (c *reprCall) builtin(name string, addr uint64) error {
+	b, d := &c.b, c.d
+	v := pyrepr.Version{Major: d.v.Major, Minor: d.v.Minor}
 	switch name {
 	case "NoneType":
 		b.WriteString("None")
@@ -173,7 +170,7 @@ func (d *Decoder) reprBuiltin(c *reprCall, name string, addr uint64) error {
 			if i > 0 {
 				b.WriteString(pyrepr.Sep)
 			}
-			d.repr(c, it)
+			c.repr(it)
 		}
 		b.WriteString(close)
 	case "set", "frozenset":
@@ -193,7 +190,7 @@ func (d *Decoder) reprBuiltin(c *reprCall, name string, addr uint64) error {
 			if i > 0 {
 				b.WriteString(pyrepr.Sep)
 			}
-			d.repr(c, it)
+			c.repr(it)
 		}
 		b.WriteString(pyrepr.SetClose(name, n, v))
 	case "dict":
@@ -214,9 +211,9 @@ func (d *Decoder) reprBuiltin(c *reprCall, name string, addr uint64) error {
 			if i > 0 {
 				b.WriteString(pyrepr.Sep)
 			}
-			d.repr(c, it.Key)
+			c.repr(it.Key)
 			b.WriteString(pyrepr.KeySep)
-			d.repr(c, it.Value)
+			c.repr(it.Value)
 		}
 		b.WriteString("}")
 	}

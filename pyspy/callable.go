@@ -2,6 +2,7 @@ package pyspy
 
 import (
 	"github.com/pyprof/pyprof/pyspy/bytecode"
+	"github.com/pyprof/pyprof/pyspy/frames"
 	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
@@ -24,8 +25,8 @@ const (
 // be told. A frame that called one function and is seen above another's
 // frame was read at two moments: the frame above is a later or an earlier
 // call's. Without stack effects (before 3.8) nothing is told.
-func (r *Reader) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *link) int {
-	se, cs := r.dec.Facts().StackEffects, r.dec.CallSites(ci)
+func (j *judge) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *frames.Link) int {
+	se, cs := j.dec.Facts().StackEffects, j.dec.CallSites(ci)
 	if cs == nil || addrq < 0 {
 		return callUnknown
 	}
@@ -37,13 +38,13 @@ func (r *Reader) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *lin
 	if !ok {
 		return callUnknown
 	}
-	base := addr + uint64(r.l.Frame.Localsplus) + cs.StackOff
+	base := addr + uint64(j.l.Frame.Localsplus) + cs.StackOff
 	slot := func(i int) (uint64, bool) {
 		a := base + 8*uint64(i)
 		// A caller's stack may lie past the page of its frame's
 		// header: the next samples' first batch reads that page too.
-		r.hotWord(a)
-		b := r.cache.Held(a, 8)
+		j.hotWord(a)
+		b := j.cache.Held(a, 8)
 		if b == nil {
 			return 0, false
 		}
@@ -72,26 +73,26 @@ func (r *Reader) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *lin
 	if !ok || p == 0 {
 		return callUnknown
 	}
-	code, known, plain := r.dec.CallableCode(p, false)
-	if known && code != callee.code {
+	code, known, plain := j.dec.CallableCode(p, false)
+	if known && code != callee.Code {
 		// A function object freed and another made at its address:
 		// ask the target again before calling the stack torn.
-		code, known, plain = r.dec.CallableCode(p, true)
+		code, known, plain = j.dec.CallableCode(p, true)
 	}
 	switch {
 	case !known:
 		return callUnknown
-	case code != callee.code:
+	case code != callee.Code:
 		return callTorn
 	}
 	// A frame of the right code may still be another call's (a
 	// recursion read at two depths): where the callee cannot have
 	// rebound them, its arguments are the values on the caller's stack.
-	if cci, ok := r.dec.CachedCode(callee.code); ok && plain && args >= 0 && nargs > 0 {
-		if ccs := r.dec.CallSites(cci); ccs != nil {
+	if cci, ok := j.dec.CachedCode(callee.Code); ok && plain && args >= 0 && nargs > 0 {
+		if ccs := j.dec.CallSites(cci); ccs != nil {
 			n := uint64(min(nargs, ccs.ArgsKept, maxCheckedArgs))
-			mine := r.cache.Held(base+8*uint64(args), 8*n)
-			theirs := r.cache.Held(callee.addr+uint64(r.l.Frame.Localsplus), 8*n)
+			mine := j.cache.Held(base+8*uint64(args), 8*n)
+			theirs := j.cache.Held(callee.Addr+uint64(j.l.Frame.Localsplus), 8*n)
 			if n > 0 && mine != nil && theirs != nil && string(mine) != string(theirs) {
 				return callTorn
 			}
