@@ -32,6 +32,11 @@ type Config struct {
 	// for instead of whole pages. Sampling is slower, but a Recorder then
 	// captures a small snapshot.
 	NoReadahead bool
+	// Facts, if set, are pyobj.NewFacts of Layout and Version, worked out
+	// for an earlier process of the same binary: the readers of a
+	// gunicorn master and its workers share one. New works them out
+	// otherwise.
+	Facts *pyobj.Facts
 }
 
 // Range is a region of target memory.
@@ -127,7 +132,14 @@ func New(m Memory, cfg Config) (*Reader, error) {
 	if v.Major == 0 {
 		v = cfg.Layout.Version
 	}
-	r := newReader(m, pyobj.NewFacts(cfg.Layout, v), !cfg.NoReadahead)
+	f := cfg.Facts
+	switch {
+	case f == nil:
+		f = pyobj.NewFacts(cfg.Layout, v)
+	case f.Layout != cfg.Layout || f.Version != v:
+		return nil, fmt.Errorf("facts of python %s with another layout, for python %s", f.Version, v)
+	}
+	r := newReader(m, f, !cfg.NoReadahead)
 	if err := r.locate(cfg); err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // user can attach one to a bug report.
 type Snapshot struct {
 	Version pyversions.Version
-	Config  Config // Layout is not stored; it comes from Version on load
+	Config  Config // Layout and Facts are not stored; they come from Version on load
 	Spans   []Span
 }
 
@@ -83,7 +83,7 @@ func (r *Recorder) Snapshot(v pyversions.Version, cfg Config) *Snapshot {
 		}
 		s.Spans = append(s.Spans, Span{a, d})
 	}
-	s.Config.Layout = nil
+	s.Config.Layout, s.Config.Facts = nil, nil
 	return s
 }
 

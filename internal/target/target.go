@@ -21,6 +21,7 @@ import (
 	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -260,7 +261,8 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	if desc != nil {
 		p.LayoutSource = LayoutDebugOffsets
 	}
-	cfg := pyspy.Config{Layout: layout, Version: info.version, NoReadahead: opts.NoReadahead}
+	facts := info.factsFor(layout, info.version)
+	cfg := pyspy.Config{Layout: facts.Layout, Version: info.version, NoReadahead: opts.NoReadahead, Facts: facts}
 	if !opts.NoSymbols {
 		cfg.Runtime = at(info.runtime)
 		cfg.InterpHead = at(info.interpHead)
@@ -344,6 +346,24 @@ type binaryInfo struct {
 	runtime, interpHead, tstateCurrent uint64
 	scan                               []pyspy.Range
 	python                             bool
+	// facts are the reader's facts of the build, made by the first
+	// process attached and shared by the others (see factsFor).
+	facts *pyobj.Facts
+}
+
+// factsFor returns the facts of the binary's build with layout l, shared
+// by every process that maps the binary: the readers of a gunicorn master
+// and its workers work them out once. A layout that differs from the one
+// the facts were made for (a _Py_DebugOffsets that reads otherwise) gets
+// facts of its own.
+func (b *binaryInfo) factsFor(l *pyversions.Layout, v pyversions.Version) *pyobj.Facts {
+	binaries.Lock()
+	defer binaries.Unlock()
+	if f := b.facts; f != nil && f.Version == v && *f.Layout == *l {
+		return f
+	}
+	b.facts = pyobj.NewFacts(l, v)
+	return b.facts
 }
 
 var binaries struct {
