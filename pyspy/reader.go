@@ -45,13 +45,13 @@ type Range struct {
 	Name       string // for messages, e.g. ".bss"
 }
 
-// ErrNoInterpreter means no interpreter state could be found.
-var ErrNoInterpreter = errors.New("no python interpreter found")
+// errNoInterpreter means no interpreter state could be found.
+var errNoInterpreter = errors.New("no python interpreter found")
 
-// ErrNotInitialized means the interpreter's roots exist but are still
+// errNotInitialized means the interpreter's roots exist but are still
 // empty: the process is starting (or exiting). Attaching again shortly
 // may succeed.
-var ErrNotInitialized = errors.New("python interpreter not initialized yet")
+var errNotInitialized = errors.New("python interpreter not initialized yet")
 
 // Reader samples the Python stacks of one process. It keeps what it
 // learns of the process between samples (where its interpreter is, its
@@ -163,9 +163,6 @@ func newReader(m Memory, f *pyobj.Facts, readahead bool) *Reader {
 	return r
 }
 
-// Version returns the target's Python version.
-func (r *Reader) Version() pyversions.Version { return r.v }
-
 // Interpreter returns the address of the PyInterpreterState being read.
 func (r *Reader) Interpreter() uint64 { return r.interp }
 
@@ -189,7 +186,7 @@ func (r *Reader) locate(cfg Config) error {
 	if cfg.Runtime != 0 && r.l.Runtime.InterpretersHead >= 0 {
 		interp, err := r.dec.Pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
 		if err == nil && interp == 0 {
-			return ErrNotInitialized
+			return errNotInitialized
 		}
 		if err == nil {
 			err = r.checkInterp(interp, false)
@@ -198,12 +195,12 @@ func (r *Reader) locate(cfg Config) error {
 			r.setRuntime(cfg.Runtime, interp)
 			return nil
 		}
-		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", ErrNoInterpreter, cfg.Runtime, err)
+		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", errNoInterpreter, cfg.Runtime, err)
 	}
 	if cfg.InterpHead != 0 {
 		interp, err := r.dec.Pointer(cfg.InterpHead)
 		if err == nil && interp == 0 {
-			return ErrNotInitialized
+			return errNotInitialized
 		}
 		if err == nil {
 			err = r.checkInterp(interp, false)
@@ -212,7 +209,7 @@ func (r *Reader) locate(cfg Config) error {
 			r.interp, r.gilVar = interp, cfg.TstateCurrent
 			return nil
 		}
-		return fmt.Errorf("%w (interp_head at %#x: %v)", ErrNoInterpreter, cfg.InterpHead, err)
+		return fmt.Errorf("%w (interp_head at %#x: %v)", errNoInterpreter, cfg.InterpHead, err)
 	}
 	for _, rg := range cfg.Scan {
 		if err := r.scan(rg, cfg.TstateCurrent); err == nil {
@@ -222,9 +219,9 @@ func (r *Reader) locate(cfg Config) error {
 		}
 	}
 	if len(tried) == 0 {
-		return fmt.Errorf("%w: no symbol or section to look in", ErrNoInterpreter)
+		return fmt.Errorf("%w: no symbol or section to look in", errNoInterpreter)
 	}
-	return fmt.Errorf("%w (%s)", ErrNoInterpreter, joinErrs(tried))
+	return fmt.Errorf("%w (%s)", errNoInterpreter, joinErrs(tried))
 }
 
 func joinErrs(s []string) string {

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/testpython"
@@ -32,5 +33,23 @@ func TestProcessesShareFacts(t *testing.T) {
 				t.Errorf("the second reader's layout is not its facts'")
 			}
 		})
+	}
+}
+
+// TestSourceNames: the names dump prints (in --json too) for how the
+// interpreter was located and where its layout came from.
+func TestSourceNames(t *testing.T) {
+	for _, tc := range []struct {
+		got  fmt.Stringer
+		want string
+	}{
+		{LocatedBySymbol, "symbol"},
+		{LocatedByScan, "scan"},
+		{LayoutGenerated, "generated"},
+		{LayoutDebugOffsets, "_Py_DebugOffsets"},
+	} {
+		if tc.got.String() != tc.want {
+			t.Errorf("%#v prints %q, want %q", tc.got, tc.got.String(), tc.want)
+		}
 	}
 }

@@ -85,6 +85,29 @@ type Options struct {
 	NoReadahead bool
 }
 
+// Located says how a Process's interpreter was found.
+type Located uint8
+
+const (
+	// LocatedBySymbol: through a symbol or section (_PyRuntime,
+	// interp_head, .PyRuntime).
+	LocatedBySymbol Located = iota
+	// LocatedByScan: by scanning a stripped binary's .PyRuntime, .data
+	// and .bss for a pointer to the interpreter.
+	LocatedByScan
+)
+
+// String names how, as "symbol" or "scan".
+func (l Located) String() string {
+	switch l {
+	case LocatedBySymbol:
+		return "symbol"
+	case LocatedByScan:
+		return "scan"
+	}
+	return fmt.Sprintf("Located(%d)", uint8(l))
+}
+
 // Process is an attached Python process.
 type Process struct {
 	// Pid is the process id in the pid namespace of /proc, which is
@@ -100,11 +123,10 @@ type Process struct {
 	Executable string   // the executable, as /proc/PID/exe names it
 	Cmdline    []string // argv
 	Binary     string   // the file holding the interpreter: libpython or the executable
-	// Located says how the interpreter was found: "symbol" or "scan".
-	Located string
-	// LayoutSource says where the struct layout came from: LayoutGenerated
-	// or LayoutDebugOffsets.
-	LayoutSource string
+	// Located says how the interpreter was found.
+	Located Located
+	// LayoutSource says where the struct layout came from.
+	LayoutSource LayoutSource
 	// DebugOffsets is the target's decoded _Py_DebugOffsets when the
 	// layout came from it, else nil.
 	DebugOffsets *pyversions.DebugOffsets
@@ -279,9 +301,9 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 		return nil, fmt.Errorf("python %s in %s: %w", info.version, bin, err)
 	}
 	p.Reader, p.Config = r, cfg
-	p.Located = "symbol"
+	p.Located = LocatedBySymbol
 	if cfg.Runtime == 0 && cfg.InterpHead == 0 {
-		p.Located = "scan"
+		p.Located = LocatedByScan
 	}
 	if p.tids, err = proc.NewThreadIDs(); err != nil {
 		return nil, fmt.Errorf("thread ids: %w", err)

@@ -332,7 +332,7 @@ func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
 	if c.Code >= 0 {
 		// Up to 3.10 the bytecode is a bytes object of its own.
 		ci.codeBytes = f.Ptr(c.Code)
-		if n, err := d.BytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
+		if n, err := d.bytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
 			ci.length = n
 		}
 	}

@@ -212,7 +212,7 @@ func (d *Decoder) IsFrame(addr, typ uint64) error {
 // Untag turns a _PyStackRef (3.14+: f_executable, localsplus) into the
 // object pointer it holds. Its low bits are tags, free because objects are
 // at least 8-byte aligned; a bare tag is NULL. Both tag bits set mark a
-// tagged int, which holds no object at all (see StackRefInt). Earlier
+// tagged int, which holds no object at all (see stackRefInt). Earlier
 // versions hold plain pointers.
 func (d *Decoder) Untag(ref uint64) uint64 {
 	if !d.v.AtLeast(3, 14) {
@@ -228,8 +228,8 @@ func (d *Decoder) Untag(ref uint64) uint64 {
 // left by two, rather than a pointer (Py_INT_TAG, 3.14+).
 const stackRefIntTag = 3
 
-// StackRefInt returns the value of a tagged-int _PyStackRef.
-func (d *Decoder) StackRefInt(ref uint64) (int64, bool) {
+// stackRefInt returns the value of a tagged-int _PyStackRef.
+func (d *Decoder) stackRefInt(ref uint64) (int64, bool) {
 	if !d.v.AtLeast(3, 14) || ref&stackRefIntTag != stackRefIntTag {
 		return 0, false
 	}

@@ -153,7 +153,7 @@ func (d *Decoder) Locals(ci *Code, slots uint64) []Local {
 	var pos []int
 	for i, v := range vars {
 		ref := mem.LE64(b[8*i:])
-		if n, ok := d.StackRefInt(ref); ok && !v.skip && !v.cell {
+		if n, ok := d.stackRefInt(ref); ok && !v.skip && !v.cell {
 			out = append(out, Local{Name: v.name, Value: strconv.FormatInt(n, 10), Argument: v.arg})
 			pos = append(pos, v.pos)
 			continue

@@ -9,17 +9,17 @@ import (
 	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
-// MaxValueLen is the longest rendered value; longer ones end in "...".
-const MaxValueLen = 200
+// maxValueLen is the longest rendered value; longer ones end in "...".
+const maxValueLen = 200
 
 // Repr renders the object at addr as repr() would in the target, for the
 // builtin types pyprof decodes, and as "<TypeName at 0xADDR>" otherwise.
 //
 // Containers nest to any depth, as in repr(): each one writes its opening
-// bracket before its items, so the MaxValueLen cut also bounds how deep a
+// bracket before its items, so the maxValueLen cut also bounds how deep a
 // value is followed (and what is read for it), even in corrupt memory.
 func (d *Decoder) Repr(addr uint64) string {
-	c := reprCall{d: d, b: pyrepr.Builder{Max: MaxValueLen}}
+	c := reprCall{d: d, b: pyrepr.Builder{Max: maxValueLen}}
 	c.repr(addr)
 	return c.b.String()
 }
@@ -119,22 +119,22 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 		b.WriteFloat(f)
 	case "str", "unicode":
 		if d.py2 && name == "str" {
-			data, _, err := d.Bytes(addr, MaxValueLen+1)
+			data, _, err := d.Bytes(addr, maxValueLen+1)
 			if err != nil {
 				return err
 			}
 			b.WriteBytesRepr(data, true)
 			return nil
 		}
-		// Escapes only lengthen a repr, so MaxValueLen code points are
+		// Escapes only lengthen a repr, so maxValueLen code points are
 		// enough to fill the display.
-		cps, _, err := d.CodePoints(addr, MaxValueLen+1)
+		cps, _, err := d.CodePoints(addr, maxValueLen+1)
 		if err != nil {
 			return err
 		}
 		b.WriteStrRepr(cps, v)
 	case "bytes":
-		data, _, err := d.Bytes(addr, MaxValueLen+1)
+		data, _, err := d.Bytes(addr, maxValueLen+1)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 			return nil
 		}
 		defer c.leave()
-		items, n, err := d.SeqItems(addr, name == "list", MaxValueLen)
+		items, n, err := d.SeqItems(addr, name == "list", maxValueLen)
 		if err != nil {
 			return err
 		}
@@ -178,7 +178,7 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 		// its elements are hashable, and no hashable builtin that pyprof
 		// descends into (a tuple or frozenset) can hold a set, or be
 		// inside itself without a list or dict, which are unhashable.
-		items, n, err := d.SetItems(addr, MaxValueLen)
+		items, n, err := d.SetItems(addr, maxValueLen)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 			return nil
 		}
 		defer c.leave()
-		items, _, err := d.DictItems(addr, MaxValueLen)
+		items, _, err := d.DictItems(addr, maxValueLen)
 		if err != nil {
 			return err
 		}

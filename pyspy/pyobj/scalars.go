@@ -159,8 +159,8 @@ func (d *Decoder) StrEquals(addr uint64, s string) bool {
 	return err == nil && string(b) == s
 }
 
-// BytesLen reads the length of the bytes (2.7: str) object at addr.
-func (d *Decoder) BytesLen(addr uint64) (int, error) {
+// bytesLen reads the length of the bytes (2.7: str) object at addr.
+func (d *Decoder) bytesLen(addr uint64) (int, error) {
 	f, err := d.Read(addr, uint64(d.l.Bytes.Sval), "bytes")
 	if err != nil {
 		return 0, err
