@@ -48,7 +48,7 @@ const hotSamples = 32
 // last sample's footprint: hot code objects, also, and before 3.11 the
 // pages where recent samples found frame objects.
 func (j *judge) hotRegionsList(also []mem.Region) []mem.Region {
-	regs := append(j.dec.RecentHeaders(j.hotRegions[:0]), also...)
+	regs := append(j.codes.RecentHeaders(j.hotRegions[:0]), also...)
 	for p, seen := range j.hotPages {
 		if j.stats.Samples-seen >= hotSamples {
 			delete(j.hotPages, p)

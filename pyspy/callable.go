@@ -26,7 +26,7 @@ const (
 // frame was read at two moments: the frame above is a later or an earlier
 // call's. Without stack effects (before 3.8) nothing is told.
 func (j *judge) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *frames.Link) int {
-	se, cs := j.dec.Facts().StackEffects, j.dec.CallSites(ci)
+	se, cs := j.dec.Facts().StackEffects, j.codes.CallSites(ci)
 	if cs == nil || addrq < 0 {
 		return callUnknown
 	}
@@ -73,11 +73,11 @@ func (j *judge) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *fram
 	if !ok || p == 0 {
 		return callUnknown
 	}
-	code, known, plain := j.dec.CallableCode(p, false)
+	code, known, plain := j.codes.CallableCode(p, false)
 	if known && code != callee.Code {
 		// A function object freed and another made at its address:
 		// ask the target again before calling the stack torn.
-		code, known, plain = j.dec.CallableCode(p, true)
+		code, known, plain = j.codes.CallableCode(p, true)
 	}
 	switch {
 	case !known:
@@ -88,8 +88,8 @@ func (j *judge) checkCallee(addr uint64, ci *pyobj.Code, addrq int, callee *fram
 	// A frame of the right code may still be another call's (a
 	// recursion read at two depths): where the callee cannot have
 	// rebound them, its arguments are the values on the caller's stack.
-	if cci, ok := j.dec.CachedCode(callee.Code); ok && plain && args >= 0 && nargs > 0 {
-		if ccs := j.dec.CallSites(cci); ccs != nil {
+	if cci, ok := j.codes.Cached(callee.Code); ok && plain && args >= 0 && nargs > 0 {
+		if ccs := j.codes.CallSites(cci); ccs != nil {
 			n := uint64(min(nargs, ccs.ArgsKept, maxCheckedArgs))
 			mine := j.cache.Held(base+8*uint64(args), 8*n)
 			theirs := j.cache.Held(callee.Addr+uint64(j.l.Frame.Localsplus), 8*n)

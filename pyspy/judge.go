@@ -19,6 +19,7 @@ import (
 // nothing of it; a walk without it keeps every frame it can decode.
 type judge struct {
 	dec   *pyobj.Decoder
+	codes *pyobj.Codes
 	facts *pyobj.Facts
 	l     *pyversions.Layout
 	v     pyversions.Version
@@ -170,7 +171,7 @@ func (j *judge) Calls(s *frames.Step, c *pyobj.Code, at int, callee *frames.Step
 	}
 	if j.l.IFrame.Code >= 0 {
 		running := j.facts.StacktopMarksRunning && s.Stacktop == -1
-		if running || at < 0 || !j.dec.MayPush(c, at) || !j.holdsCallee(s.Addr, c, at, s.Stacktop, callee.Func) {
+		if running || at < 0 || !j.codes.MayPush(c, at) || !j.holdsCallee(s.Addr, c, at, s.Stacktop, callee.Func) {
 			return frames.Stale, nil
 		}
 		return frames.Unknown, nil
@@ -200,7 +201,7 @@ func (j *judge) end(walked []Frame, popped int) error {
 		return nil
 	}
 	outer := walked[len(walked)-1]
-	if c, ok := j.dec.CachedCode(outer.Code); ok && c.IsGenerator() {
+	if c, ok := j.codes.Cached(outer.Code); ok && c.IsGenerator() {
 		return errNoBase
 	}
 	return nil
@@ -221,7 +222,7 @@ const maxStackSlots = 1 << 16
 // a version without an opcode table) the caller passes.
 func (j *judge) holdsCallee(cur uint64, c *pyobj.Code, at int, stacktop int32, fn uint64) bool {
 	l := &j.l.IFrame
-	if l.Func < 0 || l.Stacktop < 0 || fn == 0 || !j.dec.InCall(c, at) {
+	if l.Func < 0 || l.Stacktop < 0 || fn == 0 || !j.codes.InCall(c, at) {
 		return true
 	}
 	if int(stacktop) < c.NLocalsPlus() || int(stacktop) >= c.NLocalsPlus()+maxStackSlots {

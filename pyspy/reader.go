@@ -69,6 +69,7 @@ type Reader struct {
 	// where its interpreter is, and what earlier samples learnt.
 	cache  *mem.Cache
 	dec    *pyobj.Decoder
+	codes  *pyobj.Codes
 	walker *frames.Walker
 	judge  judge
 	interp uint64
@@ -153,9 +154,10 @@ func newReader(m Memory, f *pyobj.Facts, readahead bool) *Reader {
 	// stacks come right after the frame pointers.
 	r.cache.BodyFirst = f.Version.AtLeast(3, 11)
 	r.dec = pyobj.NewDecoder(r.cache, f)
-	r.walker = frames.NewWalker(r.dec)
+	r.codes = pyobj.NewCodes(r.dec)
+	r.walker = frames.NewWalker(r.dec, r.codes)
 	r.judge = judge{
-		dec: r.dec, facts: f, l: f.Layout, v: f.Version,
+		dec: r.dec, codes: r.codes, facts: f, l: f.Layout, v: f.Version,
 		cache: r.cache, fresh: mem.NewCache(m, readahead),
 		stats: &r.stats, stack: &r.scratch.stack,
 	}
@@ -173,7 +175,7 @@ func (r *Reader) Runtime() uint64 { return r.runtime }
 // Stats returns counters accumulated since New.
 func (r *Reader) Stats() Stats {
 	s := r.stats
-	s.CodeMisses = r.dec.CodeMisses()
+	s.CodeMisses = r.codes.Misses()
 	return s
 }
 

@@ -158,7 +158,7 @@ func (f *tornFixture) reader(t testing.TB, m *moving) *Reader {
 
 // codeAt returns the code object at addr as r decoded it, or nil.
 func codeAt(r *Reader, addr uint64) *pyobj.Code {
-	c, _ := r.dec.CachedCode(addr)
+	c, _ := r.codes.Cached(addr)
 	return c
 }
 

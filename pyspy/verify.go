@@ -165,8 +165,8 @@ func (j *judge) verifyThread(th *Thread, t *tstate, gil uint64, hdr frameHeader,
 		if i > from {
 			return frames.ErrTorn
 		}
-		if ci, ok := j.dec.CachedCode(lk.Code); ok {
-			th.Frames[lk.Frame].Line = ci.Line(j.dec.Offset(ci, f.instr))
+		if ci, ok := j.codes.Cached(lk.Code); ok {
+			th.Frames[lk.Frame].Line = ci.Line(j.codes.Offset(ci, f.instr))
 		}
 	}
 	if keep == 0 && len(th.Frames) > 0 {
@@ -228,8 +228,8 @@ func (j *judge) verifyObjects(th *Thread, t *tstate, now uint64, hdr frameHeader
 		keep := len(th.Frames)
 		if lk.Frame >= 0 {
 			keep -= int(lk.Frame)
-			if ci, ok := j.dec.CachedCode(lk.Code); ok && f.instr != lk.Instr {
-				th.Frames[lk.Frame].Line = ci.Line(j.dec.Offset(ci, f.instr))
+			if ci, ok := j.codes.Cached(lk.Code); ok && f.instr != lk.Instr {
+				th.Frames[lk.Frame].Line = ci.Line(j.codes.Offset(ci, f.instr))
 			}
 		}
 		if keep < len(th.Frames) {

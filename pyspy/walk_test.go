@@ -41,7 +41,8 @@ func TestPlainWalk(t *testing.T) {
 			}
 			c := mem.NewCache(snap, false)
 			c.Begin()
-			w := frames.NewWalker(pyobj.NewDecoder(c, r.facts))
+			d := pyobj.NewDecoder(c, r.facts)
+			w := frames.NewWalker(d, pyobj.NewCodes(d))
 			for _, th := range threads {
 				ts, err := r.readThread(th.Addr)
 				if err != nil {

@@ -128,7 +128,8 @@ type Walk struct {
 // Walker walks the frame chains of one process. It is not safe for
 // concurrent use.
 type Walker struct {
-	d *pyobj.Decoder
+	d     *pyobj.Decoder
+	codes *pyobj.Codes
 	l *pyversions.Layout
 	v pyversions.Version
 	// cur and callee are the walk's frame and the one it may have
@@ -137,10 +138,11 @@ type Walker struct {
 	cur, callee Step
 }
 
-// NewWalker returns a walker of the frames d decodes.
-func NewWalker(d *pyobj.Decoder) *Walker {
+// NewWalker returns a walker of the frames of the process whose objects d
+// decodes and whose code objects codes keeps.
+func NewWalker(d *pyobj.Decoder, codes *pyobj.Codes) *Walker {
 	f := d.Facts()
-	return &Walker{d: d, l: f.Layout, v: f.Version}
+	return &Walker{d: d, codes: codes, l: f.Layout, v: f.Version}
 }
 
 // Walk appends to out the frames of the chain that starts at the frame at
@@ -181,11 +183,11 @@ func (w *Walker) frameObjects(addr uint64, j Judge, locals bool, out *Walk) erro
 			out.Skipped++
 			continue
 		}
-		c, err := w.d.Code(s.Code)
+		c, err := w.codes.Code(s.Code)
 		if err != nil {
 			return fmt.Errorf("frame at %#x: %w", s.Addr, err)
 		}
-		at := w.d.Offset(c, s.Instr)
+		at := w.codes.Offset(c, s.Instr)
 		v, err := j.Calls(s, c, at, callee)
 		if err != nil {
 			return err
@@ -260,7 +262,7 @@ func (w *Walker) interpreterFrames(addr uint64, j Judge, locals bool, out *Walk)
 			out.Links = append(out.Links, s.Link)
 			continue
 		}
-		at := w.d.Offset(c, s.Instr)
+		at := w.codes.Offset(c, s.Instr)
 		if v, err := j.Calls(s, c, at, direct); err != nil {
 			return err
 		} else if v == Stale {
@@ -325,7 +327,7 @@ func (w *Walker) readInterpreterFrame(addr uint64, s *Step) error {
 // frame that runs none (3.13+: f_executable is None).
 func (w *Walker) executable(s *Step) (*pyobj.Code, error) {
 	if !w.v.AtLeast(3, 13) {
-		c, err := w.d.Code(s.Code)
+		c, err := w.codes.Code(s.Code)
 		if err != nil {
 			return nil, fmt.Errorf("frame at %#x: %w", s.Addr, err)
 		}
@@ -334,8 +336,8 @@ func (w *Walker) executable(s *Step) (*pyobj.Code, error) {
 	// A code object met before is validated by Code from its header
 	// alone, type included; reading its type on its own would copy its
 	// whole page into every later sample's batch.
-	if _, known := w.d.CachedCode(s.Code); known {
-		if c, err := w.d.Code(s.Code); err == nil {
+	if _, known := w.codes.Cached(s.Code); known {
+		if c, err := w.codes.Code(s.Code); err == nil {
 			return c, nil
 		}
 	}
@@ -345,7 +347,7 @@ func (w *Walker) executable(s *Step) (*pyobj.Code, error) {
 	if err != nil {
 		return nil, fmt.Errorf("frame at %#x: executable: %w", s.Addr, err)
 	}
-	if w.d.IsCode(s.Code, typ) != nil {
+	if w.codes.IsCode(s.Code, typ) != nil {
 		// Only None stands in for code. Anything else was not a frame
 		// when copied: the frame pointer was read while the thread ran
 		// a stack of other frames' sizes, and points into one's locals
@@ -355,7 +357,7 @@ func (w *Walker) executable(s *Step) (*pyobj.Code, error) {
 		}
 		return nil, nil
 	}
-	c, err := w.d.Code(s.Code)
+	c, err := w.codes.Code(s.Code)
 	if err != nil {
 		return nil, fmt.Errorf("frame at %#x: %w", s.Addr, err)
 	}
@@ -373,7 +375,7 @@ func (w *Walker) keep(out *Walk, s *Step, c *pyobj.Code, at, frames int, locals 
 		if w.l.IFrame.Code >= 0 {
 			off = w.l.IFrame.Localsplus
 		}
-		fr.Locals = w.d.Locals(c, s.Addr+uint64(off))
+		fr.Locals = w.codes.Locals(c, s.Addr+uint64(off))
 	}
 	return append(out.Frames, fr)
 }

@@ -28,26 +28,26 @@ const maxCallScan = 1 << 16
 
 // CallSites returns c's, or nil where they cannot be told (no stack
 // effects for the version, bytecode too long or not followed).
-func (d *Decoder) CallSites(c *Code) *CallSites {
+func (cs *Codes) CallSites(c *Code) *CallSites {
 	if c.callRead {
 		return c.call
 	}
 	c.callRead = true
-	se := d.facts.StackEffects
+	se := cs.facts.StackEffects
 	if se == nil || c.codeBytes == 0 || c.length <= 0 || c.length > maxCallScan {
 		return nil
 	}
-	code, _, err := d.Bytes(c.codeBytes, maxCallScan)
+	code, _, err := cs.d.Bytes(c.codeBytes, maxCallScan)
 	if err != nil || len(code) != c.length {
 		return nil
 	}
 	code = append([]byte(nil), code...)
-	depth := bytecode.StackDepths(code, se, d.v.AtLeast(3, 10), bytecode.StartDepth(d.v, c.flags))
+	depth := bytecode.StackDepths(code, se, cs.v.AtLeast(3, 10), bytecode.StartDepth(cs.v, c.flags))
 	if depth == nil {
 		return nil
 	}
-	cells, err1 := d.tupleLen(c.cellvars)
-	frees, err2 := d.tupleLen(c.freevars)
+	cells, err1 := cs.tupleLen(c.cellvars)
+	frees, err2 := cs.tupleLen(c.freevars)
 	if err1 != nil || err2 != nil || c.nlocals < 0 || c.nlocals+cells+frees > maxLocals {
 		return nil
 	}
@@ -61,15 +61,15 @@ func (d *Decoder) CallSites(c *Code) *CallSites {
 // known is false for any other callable (a type, a builtin, an instance
 // with __call__). The answers are cached by address; fresh asks the
 // target again.
-func (d *Decoder) CallableCode(p uint64, fresh bool) (code uint64, known, plain bool) {
-	if c, ok := d.callees[p]; ok && !fresh {
+func (cs *Codes) CallableCode(p uint64, fresh bool) (code uint64, known, plain bool) {
+	if c, ok := cs.callees[p]; ok && !fresh {
 		return c.code, c.known, c.plain
 	}
-	code, known, plain = d.readCallableCode(p, 2)
-	if d.callees == nil || len(d.callees) > 4096 {
-		d.callees = map[uint64]calleeEntry{}
+	code, known, plain = cs.readCallableCode(p, 2)
+	if cs.callees == nil || len(cs.callees) > 4096 {
+		cs.callees = map[uint64]calleeEntry{}
 	}
-	d.callees[p] = calleeEntry{code, known, plain}
+	cs.callees[p] = calleeEntry{code, known, plain}
 	return code, known, plain
 }
 
@@ -78,19 +78,19 @@ type calleeEntry struct {
 	known, plain bool
 }
 
-func (d *Decoder) readCallableCode(p uint64, depth int) (code uint64, known, plain bool) {
+func (cs *Codes) readCallableCode(p uint64, depth int) (code uint64, known, plain bool) {
 	// PyFunctionObject's func_code and PyMethodObject's im_func follow
 	// the object header (3.0–3.10).
-	off := d.l.Object.Type + 8
-	f, err := d.Read(p, uint64(off+8), "callable")
+	off := cs.l.Object.Type + 8
+	f, err := cs.d.Read(p, uint64(off+8), "callable")
 	if err != nil {
 		return 0, false, false
 	}
-	typ, next := f.Ptr(d.l.Object.Type), f.Ptr(off)
+	typ, next := f.Ptr(cs.l.Object.Type), f.Ptr(off)
 	if f.Err() != nil || typ == 0 || next == 0 {
 		return 0, false, false
 	}
-	ti, err := d.typeInfo(typ)
+	ti, err := cs.d.typeInfo(typ)
 	if err != nil || ti.heap {
 		return 0, false, false
 	}
@@ -99,7 +99,7 @@ func (d *Decoder) readCallableCode(p uint64, depth int) (code uint64, known, pla
 		return next, true, true
 	case "method":
 		if depth > 0 {
-			code, known, _ = d.readCallableCode(next, depth-1)
+			code, known, _ = cs.readCallableCode(next, depth-1)
 			return code, known, false
 		}
 	}
@@ -107,15 +107,15 @@ func (d *Decoder) readCallableCode(p uint64, depth int) (code uint64, known, pla
 }
 
 // tupleLen returns the length of the tuple at addr (0 for NULL).
-func (d *Decoder) tupleLen(addr uint64) (int, error) {
+func (cs *Codes) tupleLen(addr uint64) (int, error) {
 	if addr == 0 {
 		return 0, nil
 	}
-	f, err := d.Read(addr, uint64(d.l.Object.Size+8), "tuple")
+	f, err := cs.d.Read(addr, uint64(cs.l.Object.Size+8), "tuple")
 	if err != nil {
 		return 0, err
 	}
-	n := f.I64(d.l.Object.Size)
+	n := f.I64(cs.l.Object.Size)
 	if f.Err() != nil {
 		return 0, f.Err()
 	}

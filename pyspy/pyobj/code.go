@@ -5,6 +5,7 @@ import (
 
 	"github.com/pyprof/pyprof/pyspy/bytecode"
 	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyversions"
 )
 
 // Function is what a frame runs: the immutable facts of a code object.
@@ -115,14 +116,46 @@ func (c *Code) Holds(at int) bool {
 	return c.length < 0 || at >= -2 && at < c.length
 }
 
+// Codes decodes the code objects of one process and keeps them: code
+// objects are immutable, so each is decoded once and then compared again
+// with the target, from its header alone, once in each generation of the
+// read cache (each sample begun) before it is trusted. With them it keeps
+// what their bytecode says (where a frame can push another, the calls it
+// makes) and the names of their locals. It is not safe for concurrent use.
+type Codes struct {
+	d     *Decoder
+	c     *mem.Cache
+	facts *Facts
+	l     *pyversions.Layout
+	v     pyversions.Version
+	py2   bool
+	// codes are the code objects decoded, lastCode the one last
+	// validated, and recent those validated lately (see RecentHeaders).
+	codes    map[uint64]*Code
+	lastCode *Code
+	recent   []*Code
+	misses   int
+	// callees caches what callables run (see CallableCode).
+	callees map[uint64]calleeEntry
+	// codeType is learnt from the first valid code object and lets
+	// later reads reject pointers to something else.
+	codeType uint64
+}
+
+// NewCodes returns the code objects of the process whose objects d
+// decodes, read through the same cache.
+func NewCodes(d *Decoder) *Codes {
+	return &Codes{d: d, c: d.c, facts: d.facts, l: d.l, v: d.v, py2: d.py2, codes: map[uint64]*Code{}}
+}
+
 // fingerprint holds the members whose values identify a code object: its
 // type, the pointers to its names and line table, and its first line.
 type fingerprint [6]uint64
 
-func (d *Decoder) fingerprint(f *mem.Fields) fingerprint {
-	c := &d.l.Code
+func (cs *Codes) fingerprint(f *mem.Fields) fingerprint {
+	c := &cs.l.Code
 	var fp fingerprint
-	for i, off := range [...]int64{d.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable} {
+	for i, off := range [...]int64{cs.l.Object.Type, c.Name, c.Filename, c.Qualname, c.Linetable} {
 		if off >= 0 {
 			fp[i] = f.Ptr(off)
 		}
@@ -136,60 +169,60 @@ func (d *Decoder) fingerprint(f *mem.Fields) fingerprint {
 const maxCodes = 1 << 16
 
 // Code returns the decoded code object at addr.
-func (d *Decoder) Code(addr uint64) (*Code, error) {
+func (cs *Codes) Code(addr uint64) (*Code, error) {
 	if addr == 0 || addr%8 != 0 {
 		return nil, fmt.Errorf("bad code object pointer %#x", addr)
 	}
 	// A code object validated earlier in this generation of the cache
 	// needs no second look: recursion meets the same one at every level.
-	gen := d.c.Generation()
-	if ci := d.lastCode; ci != nil && ci.addr == addr && ci.validated == gen {
+	gen := cs.c.Generation()
+	if ci := cs.lastCode; ci != nil && ci.addr == addr && ci.validated == gen {
 		return ci, nil
 	}
-	if ci, ok := d.codes[addr]; ok && ci.validated == gen {
-		d.lastCode = ci
+	if ci, ok := cs.codes[addr]; ok && ci.validated == gen {
+		cs.lastCode = ci
 		return ci, nil
 	}
-	b, err := d.c.Exact(addr, d.facts.CodeHeader)
+	b, err := cs.c.Exact(addr, cs.facts.CodeHeader)
 	if err != nil {
 		return nil, fmt.Errorf("code object: %w", err)
 	}
 	f := mem.NewFields(b, addr, "code object")
-	fp := d.fingerprint(&f)
+	fp := cs.fingerprint(&f)
 	if f.Err() != nil {
 		return nil, f.Err()
 	}
-	if ci, ok := d.codes[addr]; ok && ci.check == fp {
+	if ci, ok := cs.codes[addr]; ok && ci.check == fp {
 		ci.validated = gen
-		d.lastCode = ci
-		d.recent = append(d.recent, ci)
+		cs.lastCode = ci
+		cs.recent = append(cs.recent, ci)
 		return ci, nil
 	}
-	d.codeMisses++
-	ci, err := d.decodeCode(&f)
+	cs.misses++
+	ci, err := cs.decodeCode(&f)
 	if err != nil {
 		return nil, err
 	}
 	ci.check, ci.validated = fp, gen
-	if len(d.codes) >= maxCodes {
-		clear(d.codes)
-		d.recent = d.recent[:0]
+	if len(cs.codes) >= maxCodes {
+		clear(cs.codes)
+		cs.recent = cs.recent[:0]
 	}
-	d.codes[addr] = ci
-	d.recent = append(d.recent, ci)
+	cs.codes[addr] = ci
+	cs.recent = append(cs.recent, ci)
 	return ci, nil
 }
 
-// CachedCode returns the code object at addr as last decoded, without
+// Cached returns the code object at addr as last decoded, without
 // reading the target: for a caller that met it in this sample already.
-func (d *Decoder) CachedCode(addr uint64) (*Code, bool) {
-	c, ok := d.codes[addr]
+func (cs *Codes) Cached(addr uint64) (*Code, bool) {
+	c, ok := cs.codes[addr]
 	return c, ok
 }
 
-// CodeMisses counts the code objects decoded rather than served from the
+// Misses counts the code objects decoded rather than served from the
 // cache.
-func (d *Decoder) CodeMisses() int { return d.codeMisses }
+func (cs *Codes) Misses() int { return cs.misses }
 
 // Recently used code objects are those validated in the last
 // recentGenerations generations of the cache, at most maxRecent of them.
@@ -204,30 +237,30 @@ const (
 // a stack of another shape than the previous sample's (a function
 // returned, another called) then still meets its code objects in that
 // batch instead of reading each on its own, after the frames.
-func (d *Decoder) RecentHeaders(dst []mem.Region) []mem.Region {
-	gen := d.c.Generation()
-	keep := d.recent[:0]
-	for _, ci := range d.recent {
+func (cs *Codes) RecentHeaders(dst []mem.Region) []mem.Region {
+	gen := cs.c.Generation()
+	keep := cs.recent[:0]
+	for _, ci := range cs.recent {
 		if gen-ci.validated >= recentGenerations || ci.listed == gen+1 || len(keep) >= maxRecent {
 			continue
 		}
 		ci.listed = gen + 1
 		keep = append(keep, ci)
-		dst = append(dst, mem.Region{Addr: ci.addr, Len: d.facts.CodeHeader})
+		dst = append(dst, mem.Region{Addr: ci.addr, Len: cs.facts.CodeHeader})
 	}
-	d.recent = keep
+	cs.recent = keep
 	return dst
 }
 
 // Offset turns a frame's instruction, as the frame holds it, into a byte
 // offset into its code: from 3.11 an instruction pointer, before f_lasti,
 // which 3.10 counts in 2-byte code units and earlier versions in bytes.
-func (d *Decoder) Offset(c *Code, instr uint64) int {
-	if d.l.IFrame.Code >= 0 {
+func (cs *Codes) Offset(c *Code, instr uint64) int {
+	if cs.l.IFrame.Code >= 0 {
 		return int(int64(instr - c.start))
 	}
 	lasti := int(int32(uint32(instr)))
-	if d.v.AtLeast(3, 10) && lasti >= 0 {
+	if cs.v.AtLeast(3, 10) && lasti >= 0 {
 		return lasti * 2
 	}
 	return lasti
@@ -240,34 +273,34 @@ const maxPushScan = 64 << 10
 // have pushed the frame it called (3.11+). Whatever cannot be told (no
 // opcode table for the version, bytecode too long or unreadable,
 // instructions whose opcode is kept elsewhere) counts as able to.
-func (d *Decoder) MayPush(c *Code, at int) bool {
-	d.decodeUnits(c)
+func (cs *Codes) MayPush(c *Code, at int) bool {
+	cs.decodeUnits(c)
 	v, ok := bytecode.UnitBit(c.pushes, at)
 	return v || !ok
 }
 
 // InCall reports whether a frame of c suspended at byte offset at is in
 // a call (pyversions.OpCall, 3.11+), false where that cannot be told.
-func (d *Decoder) InCall(c *Code, at int) bool {
-	d.decodeUnits(c)
+func (cs *Codes) InCall(c *Code, at int) bool {
+	cs.decodeUnits(c)
 	v, ok := bytecode.UnitBit(c.calls, at)
 	return v && ok
 }
 
 // decodeUnits decodes c's bitmaps of code units on first need.
-func (d *Decoder) decodeUnits(c *Code) {
+func (cs *Codes) decodeUnits(c *Code) {
 	if c.pushesRead {
 		return
 	}
 	c.pushesRead = true
-	if d.facts.Opcodes == nil || c.length <= 0 || c.length > maxPushScan {
+	if cs.facts.Opcodes == nil || c.length <= 0 || c.length > maxPushScan {
 		return
 	}
-	code, err := d.c.Bytes(c.start, uint64(c.length))
+	code, err := cs.c.Bytes(c.start, uint64(c.length))
 	if err != nil {
 		return
 	}
-	c.pushes, c.calls = bytecode.Pushes(code, d.facts.Opcodes)
+	c.pushes, c.calls = bytecode.Pushes(code, cs.facts.Opcodes)
 }
 
 // maxCodeUnits bounds a code object's bytecode; CPython's compiler stops
@@ -276,28 +309,28 @@ const maxCodeUnits = 1 << 24
 
 // IsCode checks that typ, the type of the object at addr, is the code
 // type.
-func (d *Decoder) IsCode(addr uint64, typ uint64) error {
-	if d.codeType != 0 {
-		if typ != d.codeType {
+func (cs *Codes) IsCode(addr uint64, typ uint64) error {
+	if cs.codeType != 0 {
+		if typ != cs.codeType {
 			return fmt.Errorf("object at %#x is not a code object", addr)
 		}
 		return nil
 	}
-	ti, err := d.typeInfo(typ)
+	ti, err := cs.d.typeInfo(typ)
 	if err != nil {
 		return fmt.Errorf("code object at %#x: %w", addr, err)
 	}
 	if ti.name != "code" {
 		return fmt.Errorf("object at %#x is a %q, not a code object", addr, ti.name)
 	}
-	d.codeType = typ
+	cs.codeType = typ
 	return nil
 }
 
-func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
-	c := &d.l.Code
+func (cs *Codes) decodeCode(f *mem.Fields) (*Code, error) {
+	c := &cs.l.Code
 	addr := f.Addr()
-	if err := d.IsCode(addr, f.Ptr(d.l.Object.Type)); err != nil {
+	if err := cs.IsCode(addr, f.Ptr(cs.l.Object.Type)); err != nil {
 		return nil, err
 	}
 	ci := &Code{
@@ -321,7 +354,7 @@ func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
 		ci.start = addr + uint64(c.CodeAdaptive)
 		// From 3.11 the code object is a PyVarObject holding its
 		// bytecode, ob_size counting 2-byte code units.
-		if n := f.I64(d.l.Object.Size); n >= 0 && n <= maxCodeUnits {
+		if n := f.I64(cs.l.Object.Size); n >= 0 && n <= maxCodeUnits {
 			ci.length = int(2 * n)
 		}
 	}
@@ -332,7 +365,7 @@ func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
 	if c.Code >= 0 {
 		// Up to 3.10 the bytecode is a bytes object of its own.
 		ci.codeBytes = f.Ptr(c.Code)
-		if n, err := d.bytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
+		if n, err := cs.d.bytesLen(ci.codeBytes); err == nil && n <= 2*maxCodeUnits {
 			ci.length = n
 		}
 	}
@@ -344,19 +377,19 @@ func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
 		return nil, f.Err()
 	}
 	var err error
-	if ci.fn.ShortName, err = d.Str(namePtr); err != nil {
+	if ci.fn.ShortName, err = cs.d.Str(namePtr); err != nil {
 		return nil, fmt.Errorf("code object at %#x: name: %w", addr, err)
 	}
 	ci.fn.Name = ci.fn.ShortName
 	if qualPtr != 0 {
-		if ci.fn.Name, err = d.Str(qualPtr); err != nil {
+		if ci.fn.Name, err = cs.d.Str(qualPtr); err != nil {
 			return nil, fmt.Errorf("code object at %#x: qualname: %w", addr, err)
 		}
 	}
-	if ci.fn.Filename, err = d.Str(filePtr); err != nil {
+	if ci.fn.Filename, err = cs.d.Str(filePtr); err != nil {
 		return nil, fmt.Errorf("code object at %#x: filename: %w", addr, err)
 	}
-	table, more, err := d.Bytes(linePtr, maxLineTable)
+	table, more, err := cs.d.Bytes(linePtr, maxLineTable)
 	if err != nil {
 		return nil, fmt.Errorf("code object at %#x: line table: %w", addr, err)
 	}
@@ -365,15 +398,15 @@ func (d *Decoder) decodeCode(f *mem.Fields) (*Code, error) {
 	}
 	first := int32(ci.fn.FirstLine)
 	switch {
-	case d.v.AtLeast(3, 11):
+	case cs.v.AtLeast(3, 11):
 		ci.lines, err = parseLocations(table, first)
 		if err != nil {
 			return nil, fmt.Errorf("code object at %#x: %w", addr, err)
 		}
-	case d.v.AtLeast(3, 10):
+	case cs.v.AtLeast(3, 10):
 		ci.lines = parseLinetable310(table, first)
 	default:
-		ci.lines = parseLnotab(table, first, !d.py2)
+		ci.lines = parseLnotab(table, first, !cs.py2)
 	}
 	return ci, nil
 }

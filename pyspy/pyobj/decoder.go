@@ -7,11 +7,9 @@ import (
 	"github.com/pyprof/pyprof/pyversions"
 )
 
-// Decoder decodes the objects of one process, read through a mem.Cache. It
-// keeps caches of what does not change: types, and code objects, which it
-// compares again with the target once in each generation of the cache
-// (each sample begun) before it trusts them. It is not safe for
-// concurrent use.
+// Decoder decodes the objects of one process, read through a mem.Cache,
+// and keeps the types it met, which do not change; its Codes keep the
+// code objects. It is not safe for concurrent use.
 type Decoder struct {
 	c     *mem.Cache
 	facts *Facts
@@ -19,17 +17,9 @@ type Decoder struct {
 	v     pyversions.Version
 	py2   bool
 	types map[uint64]*typeInfo
-	// codes are the code objects decoded, lastCode the one last
-	// validated, and recent those validated lately (see RecentHeaders).
-	codes      map[uint64]*Code
-	lastCode   *Code
-	recent     []*Code
-	codeMisses int
-	// callees caches what callables run (see CallableCode).
-	callees map[uint64]calleeEntry
-	// codeType and frameType are learnt from the first valid objects and
-	// let later reads reject pointers to something else.
-	codeType, frameType uint64
+	// frameType is learnt from the first valid frame object and lets
+	// later reads reject pointers to something else.
+	frameType uint64
 	// setDummy is the key of deleted set slots, once met.
 	setDummy uint64
 }
@@ -44,7 +34,6 @@ func NewDecoder(c *mem.Cache, f *Facts) *Decoder {
 		v:     f.Version,
 		py2:   f.Version.Major == 2,
 		types: map[uint64]*typeInfo{},
-		codes: map[uint64]*Code{},
 	}
 }
 

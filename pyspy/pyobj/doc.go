@@ -10,6 +10,7 @@
 // address (a greenlet, an asyncio task). Everything is read through a
 // mem.Cache and treated as untrusted: lengths, counts, depths and string
 // sizes are bounded, so corrupt memory gives an error, not a panic or a
-// hang. A Decoder keeps per-process caches of immutable objects (types,
-// code objects), themselves bounded.
+// hang. A Decoder keeps the types of one process, and its Codes the code
+// objects: both are immutable, so they are cached per process, in bounded
+// caches.
 package pyobj

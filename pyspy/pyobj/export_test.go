@@ -18,8 +18,8 @@ func (d *Decoder) SplitValues(values uint64, nkeys int) {
 }
 
 // LocalVars counts c's fast locals.
-func (d *Decoder) LocalVars(c *Code) (int, error) {
-	vars, err := d.localVars(c)
+func (cs *Codes) LocalVars(c *Code) (int, error) {
+	vars, err := cs.localVars(c)
 	return len(vars), err
 }
 

@@ -100,6 +100,7 @@ func seedObjects(f *testing.F, snaps []*pyspy.Snapshot) {
 		}
 		ts, _ := r.Sample(pyspy.SampleOptions{Locals: true})
 		d := decoder(f, s, s, false)
+		codes := pyobj.NewCodes(d)
 		l := d.Facts().Layout
 		add := func(op uint8, addr uint64) {
 			b := make([]byte, 256)
@@ -115,7 +116,7 @@ func seedObjects(f *testing.F, snaps []*pyspy.Snapshot) {
 				if len(fr.Locals) == 0 {
 					continue
 				}
-				ci, err := d.Code(fr.Code)
+				ci, err := codes.Code(fr.Code)
 				if err != nil {
 					continue
 				}
@@ -123,7 +124,7 @@ func seedObjects(f *testing.F, snaps []*pyspy.Snapshot) {
 				if l.IFrame.Code >= 0 {
 					off = l.IFrame.Localsplus
 				}
-				vars, _ := d.LocalVars(ci)
+				vars, _ := codes.LocalVars(ci)
 				for j := range vars {
 					p, err := d.Pointer(fr.Addr + uint64(off) + uint64(8*j))
 					if err == nil && p != 0 {
@@ -244,9 +245,10 @@ func FuzzDecoders(f *testing.F) {
 			case opRepr:
 				_ = d.Repr(addr)
 			case opCode:
-				if ci, err := d.Code(addr); err == nil {
+				codes := pyobj.NewCodes(d)
+				if ci, err := codes.Code(addr); err == nil {
 					_ = ci.Line(int(addr % 4096))
-					_, _ = d.LocalVars(ci)
+					_, _ = codes.LocalVars(ci)
 				}
 			case opDict:
 				_, _, _ = d.DictItems(addr, 1000)

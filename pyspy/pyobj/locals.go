@@ -55,23 +55,23 @@ func (ci *Code) nargs() int {
 
 // localVars decodes the names and kinds of a code object's fast locals,
 // once per code object.
-func (d *Decoder) localVars(ci *Code) ([]localVar, error) {
+func (cs *Codes) localVars(ci *Code) ([]localVar, error) {
 	if ci.vars != nil || ci.varsErr != nil {
 		return ci.vars, ci.varsErr
 	}
-	ci.vars, ci.varsErr = d.decodeLocalVars(ci)
+	ci.vars, ci.varsErr = cs.decodeLocalVars(ci)
 	return ci.vars, ci.varsErr
 }
 
-func (d *Decoder) decodeLocalVars(ci *Code) ([]localVar, error) {
+func (cs *Codes) decodeLocalVars(ci *Code) ([]localVar, error) {
 	nargs := ci.nargs()
 	var vars []localVar
 	if ci.localsNames != 0 {
-		names, _, err := d.SeqItems(ci.localsNames, false, maxLocals)
+		names, _, err := cs.d.SeqItems(ci.localsNames, false, maxLocals)
 		if err != nil {
 			return nil, fmt.Errorf("co_localsplusnames: %w", err)
 		}
-		kinds, _, err := d.Bytes(ci.localsKinds, maxLocals)
+		kinds, _, err := cs.d.Bytes(ci.localsKinds, maxLocals)
 		if err != nil {
 			return nil, fmt.Errorf("co_localspluskinds: %w", err)
 		}
@@ -79,7 +79,7 @@ func (d *Decoder) decodeLocalVars(ci *Code) ([]localVar, error) {
 			return nil, fmt.Errorf("code object at %#x: %d local names, %d kinds, %d slots", ci.addr, len(names), len(kinds), ci.nlocalsplus)
 		}
 		for i, p := range names {
-			name, err := d.Str(p)
+			name, err := cs.d.Str(p)
 			if err != nil {
 				return nil, fmt.Errorf("local name %d: %w", i, err)
 			}
@@ -99,12 +99,12 @@ func (d *Decoder) decodeLocalVars(ci *Code) ([]localVar, error) {
 		if part.tuple == 0 {
 			continue
 		}
-		names, _, err := d.SeqItems(part.tuple, false, maxLocals)
+		names, _, err := cs.d.SeqItems(part.tuple, false, maxLocals)
 		if err != nil {
 			return nil, fmt.Errorf("local names: %w", err)
 		}
 		for _, p := range names {
-			name, err := d.Str(p)
+			name, err := cs.d.Str(p)
 			if err != nil {
 				return nil, fmt.Errorf("local name: %w", err)
 			}
@@ -117,7 +117,7 @@ func (d *Decoder) decodeLocalVars(ci *Code) ([]localVar, error) {
 				// 3.x empties the argument slot when it moves the value
 				// into the cell; 2.7 leaves it there, stale once the
 				// variable is assigned through the cell.
-				if d.py2 {
+				if cs.py2 {
 					vars[i].skip = true
 				}
 			}
@@ -137,15 +137,15 @@ func (d *Decoder) decodeLocalVars(ci *Code) ([]localVar, error) {
 // start at slots: its arguments and local variables, cells dereferenced,
 // in the order the parameter list and the code give them. Errors are
 // shown in place of values: a dump should show what it can.
-func (d *Decoder) Locals(ci *Code, slots uint64) []Local {
-	vars, err := d.localVars(ci)
+func (cs *Codes) Locals(ci *Code, slots uint64) []Local {
+	vars, err := cs.localVars(ci)
 	if err != nil {
 		return []Local{{Name: "?", Value: "<" + err.Error() + ">"}}
 	}
 	if len(vars) == 0 {
 		return nil
 	}
-	b, err := d.c.Bytes(slots, uint64(len(vars))*8)
+	b, err := cs.c.Bytes(slots, uint64(len(vars))*8)
 	if err != nil {
 		return []Local{{Name: "?", Value: "<" + err.Error() + ">"}}
 	}
@@ -153,20 +153,20 @@ func (d *Decoder) Locals(ci *Code, slots uint64) []Local {
 	var pos []int
 	for i, v := range vars {
 		ref := mem.LE64(b[8*i:])
-		if n, ok := d.stackRefInt(ref); ok && !v.skip && !v.cell {
+		if n, ok := cs.d.stackRefInt(ref); ok && !v.skip && !v.cell {
 			out = append(out, Local{Name: v.name, Value: strconv.FormatInt(n, 10), Argument: v.arg})
 			pos = append(pos, v.pos)
 			continue
 		}
-		p := d.Untag(ref)
+		p := cs.d.Untag(ref)
 		if p == 0 || v.skip {
 			continue
 		}
 		if v.cell {
 			// The slot may still hold the raw value if the cell has
 			// not been made yet (3.11+, before MAKE_CELL).
-			if name, _, err := d.BuiltinType(p); err == nil && name == "cell" {
-				ref, err := d.Pointer(p + uint64(d.l.Cell.Ref))
+			if name, _, err := cs.d.BuiltinType(p); err == nil && name == "cell" {
+				ref, err := cs.d.Pointer(p + uint64(cs.l.Cell.Ref))
 				if err != nil {
 					out = append(out, Local{Name: v.name, Value: "<" + err.Error() + ">", Argument: v.arg})
 					pos = append(pos, v.pos)
@@ -178,7 +178,7 @@ func (d *Decoder) Locals(ci *Code, slots uint64) []Local {
 				p = ref
 			}
 		}
-		out = append(out, Local{Name: v.name, Value: d.Repr(p), Argument: v.arg})
+		out = append(out, Local{Name: v.name, Value: cs.d.Repr(p), Argument: v.arg})
 		pos = append(pos, v.pos)
 	}
 	sort.Stable(byPos{out, pos})
