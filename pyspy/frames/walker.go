@@ -120,9 +120,9 @@ func (plain) Calls(*Step, *pyobj.Code, int, *Step) (Verdict, error) {
 type Walk struct {
 	Frames []Frame
 	Links  []Link
-	// Skipped counts the frames the last walk skipped as returned, and
-	// Dropped the links it dropped as older than their caller (Stale).
-	Skipped, Dropped int
+	// Dropped counts the links the last walk dropped as older than
+	// their caller (Stale).
+	Dropped int
 }
 
 // Walker walks the frame chains of one process. It is not safe for
@@ -130,8 +130,8 @@ type Walk struct {
 type Walker struct {
 	d     *pyobj.Decoder
 	codes *pyobj.Codes
-	l *pyversions.Layout
-	v pyversions.Version
+	l     *pyversions.Layout
+	v     pyversions.Version
 	// cur and callee are the walk's frame and the one it may have
 	// called: a judge gets pointers to them, which would escape (and
 	// cost an allocation per frame) if they were locals.
@@ -153,7 +153,7 @@ func (w *Walker) Walk(start uint64, j Judge, locals bool, out *Walk) error {
 	if j == nil {
 		j = plain{}
 	}
-	out.Skipped, out.Dropped = 0, 0
+	out.Dropped = 0
 	if w.l.IFrame.Code >= 0 {
 		return w.interpreterFrames(start, j, locals, out)
 	}
@@ -180,7 +180,6 @@ func (w *Walker) frameObjects(addr uint64, j Judge, locals bool, out *Walk) erro
 		if skip, err := j.Frame(s, len(out.Links) == links); err != nil {
 			return err
 		} else if skip {
-			out.Skipped++
 			continue
 		}
 		c, err := w.codes.Code(s.Code)
@@ -192,8 +191,9 @@ func (w *Walker) frameObjects(addr uint64, j Judge, locals bool, out *Walk) erro
 		if err != nil {
 			return err
 		}
+		drop(out, v, links, frames)
 		s.Confirmed = v == Confirmed
-		out.Frames = w.keep(out, s, c, at, frames, locals)
+		w.keep(out, s, c, at, frames, locals)
 		w.callee, callee = *s, &w.callee
 	}
 	return nil
@@ -243,7 +243,6 @@ func (w *Walker) interpreterFrames(addr uint64, j Judge, locals bool, out *Walk)
 		if skip, err := j.Frame(s, len(out.Links) == links); err != nil {
 			return err
 		} else if skip {
-			out.Skipped++
 			continue
 		}
 		// Frames the C stack or the interpreter owns carry no Python
@@ -263,12 +262,12 @@ func (w *Walker) interpreterFrames(addr uint64, j Judge, locals bool, out *Walk)
 			continue
 		}
 		at := w.codes.Offset(c, s.Instr)
-		if v, err := j.Calls(s, c, at, direct); err != nil {
+		v, err := j.Calls(s, c, at, direct)
+		if err != nil {
 			return err
-		} else if v == Stale {
-			out.Dropped += len(out.Links) - links
-			out.Links, out.Frames = out.Links[:links], out.Frames[:frames]
 		}
+		drop(out, v, links, frames)
+		s.Confirmed = v == Confirmed
 		if s.Owner <= OwnedByGenerator && !s.Entry {
 			w.callee, callee = *s, &w.callee
 		}
@@ -284,7 +283,7 @@ func (w *Walker) interpreterFrames(addr uint64, j Judge, locals bool, out *Walk)
 			out.Links = append(out.Links, s.Link)
 			continue
 		}
-		out.Frames = w.keep(out, s, c, at, frames, locals)
+		w.keep(out, s, c, at, frames, locals)
 	}
 	return nil
 }
@@ -364,9 +363,18 @@ func (w *Walker) executable(s *Step) (*pyobj.Code, error) {
 	return c, nil
 }
 
+// drop drops the walk's frames and links so far, from index frames and
+// links on, on a Stale verdict about the frame read now.
+func drop(out *Walk, v Verdict, links, frames int) {
+	if v == Stale {
+		out.Dropped += len(out.Links) - links
+		out.Links, out.Frames = out.Links[:links], out.Frames[:frames]
+	}
+}
+
 // keep adds s, which runs c at byte offset at, to the walk's frames, of
 // which the walk's own begin at index frames, and its link.
-func (w *Walker) keep(out *Walk, s *Step, c *pyobj.Code, at, frames int, locals bool) []Frame {
+func (w *Walker) keep(out *Walk, s *Step, c *pyobj.Code, at, frames int, locals bool) {
 	s.Frame = int32(len(out.Frames) - frames)
 	out.Links = append(out.Links, s.Link)
 	fr := Frame{Function: c.Function(), Line: c.Line(at), Addr: s.Addr}
@@ -377,7 +385,7 @@ func (w *Walker) keep(out *Walk, s *Step, c *pyobj.Code, at, frames int, locals 
 		}
 		fr.Locals = w.codes.Locals(c, s.Addr+uint64(off))
 	}
-	return append(out.Frames, fr)
+	out.Frames = append(out.Frames, fr)
 }
 
 // Brent detects a cycle in a sequence of addresses with constant memory

@@ -78,7 +78,22 @@ var reprable = map[string]bool{
 	"tuple": true, "list": true, "dict": true, "set": true, "frozenset": true,
 }
 
+// builtin writes the repr of the object at addr, of the builtin type name.
 func (c *reprCall) builtin(name string, addr uint64) error {
+	switch name {
+	case "tuple", "list":
+		return c.sequence(name, addr)
+	case "set", "frozenset":
+		return c.set(name, addr)
+	case "dict":
+		return c.dict(addr)
+	}
+	return c.scalar(name, addr)
+}
+
+// scalar writes the repr of a builtin that holds no other object; a name
+// it does not know writes nothing.
+func (c *reprCall) scalar(name string, addr uint64) error {
 	b, d := &c.b, c.d
 	v := pyrepr.Version{Major: d.v.Major, Minor: d.v.Minor}
 	switch name {
@@ -103,11 +118,11 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 			b.WriteString(strconv.FormatInt(int64(mem.LE64(raw)), 10))
 			return nil
 		}
-		d, neg, err := d.IntDigits(addr)
+		digits, neg, err := d.IntDigits(addr)
 		if err != nil {
 			return err
 		}
-		b.WriteInt(d, neg)
+		b.WriteInt(digits, neg)
 		if name == "long" {
 			b.WriteString(pyrepr.LongSuffix)
 		}
@@ -139,83 +154,99 @@ func (c *reprCall) builtin(name string, addr uint64) error {
 			return err
 		}
 		b.WriteBytesRepr(data, false)
-	case "tuple", "list":
-		// A tuple, immutable, can still be inside itself through a list
-		// or dict it holds; tuplerepr guards against it as list_repr
-		// does. (CPython returns "()" and "[]" before Py_ReprEnter; an
-		// empty container holds nothing that leads back to it, so
-		// entering it here changes nothing.)
-		if !c.enter(addr) {
-			if name == "list" {
-				b.WriteString(pyrepr.RecursiveList)
-			} else {
-				b.WriteString(pyrepr.RecursiveTuple)
-			}
-			return nil
-		}
-		defer c.leave()
-		items, n, err := d.SeqItems(addr, name == "list", maxValueLen)
-		if err != nil {
-			return err
-		}
-		open, close := "(", pyrepr.TupleClose(n)
-		if name == "list" {
-			open, close = "[", "]"
-		}
-		b.WriteString(open)
-		for i, it := range items {
-			if b.Full() {
-				return nil
-			}
-			if i > 0 {
-				b.WriteString(pyrepr.Sep)
-			}
-			c.repr(it)
-		}
-		b.WriteString(close)
-	case "set", "frozenset":
-		// set_repr has a guard too, but a set never meets itself here:
-		// its elements are hashable, and no hashable builtin that pyprof
-		// descends into (a tuple or frozenset) can hold a set, or be
-		// inside itself without a list or dict, which are unhashable.
-		items, n, err := d.SetItems(addr, maxValueLen)
-		if err != nil {
-			return err
-		}
-		b.WriteString(pyrepr.SetOpen(name, n, v))
-		for i, it := range items {
-			if b.Full() {
-				return nil
-			}
-			if i > 0 {
-				b.WriteString(pyrepr.Sep)
-			}
-			c.repr(it)
-		}
-		b.WriteString(pyrepr.SetClose(name, n, v))
-	case "dict":
-		if !c.enter(addr) {
-			b.WriteString(pyrepr.RecursiveDict)
-			return nil
-		}
-		defer c.leave()
-		items, _, err := d.DictItems(addr, maxValueLen)
-		if err != nil {
-			return err
-		}
-		b.WriteString("{")
-		for i, it := range items {
-			if b.Full() {
-				return nil
-			}
-			if i > 0 {
-				b.WriteString(pyrepr.Sep)
-			}
-			c.repr(it.Key)
-			b.WriteString(pyrepr.KeySep)
-			c.repr(it.Value)
-		}
-		b.WriteString("}")
 	}
+	return nil
+}
+
+// sequence writes the repr of a tuple or list.
+func (c *reprCall) sequence(name string, addr uint64) error {
+	b, d := &c.b, c.d
+	// A tuple, immutable, can still be inside itself through a list
+	// or dict it holds; tuplerepr guards against it as list_repr
+	// does. (CPython returns "()" and "[]" before Py_ReprEnter; an
+	// empty container holds nothing that leads back to it, so
+	// entering it here changes nothing.)
+	if !c.enter(addr) {
+		if name == "list" {
+			b.WriteString(pyrepr.RecursiveList)
+		} else {
+			b.WriteString(pyrepr.RecursiveTuple)
+		}
+		return nil
+	}
+	defer c.leave()
+	items, n, err := d.SeqItems(addr, name == "list", maxValueLen)
+	if err != nil {
+		return err
+	}
+	open, close := "(", pyrepr.TupleClose(n)
+	if name == "list" {
+		open, close = "[", "]"
+	}
+	b.WriteString(open)
+	for i, it := range items {
+		if b.Full() {
+			return nil
+		}
+		if i > 0 {
+			b.WriteString(pyrepr.Sep)
+		}
+		c.repr(it)
+	}
+	b.WriteString(close)
+	return nil
+}
+
+// set writes the repr of a set or frozenset.
+func (c *reprCall) set(name string, addr uint64) error {
+	b, d := &c.b, c.d
+	v := pyrepr.Version{Major: d.v.Major, Minor: d.v.Minor}
+	// set_repr has a guard too, but a set never meets itself here:
+	// its elements are hashable, and no hashable builtin that pyprof
+	// descends into (a tuple or frozenset) can hold a set, or be
+	// inside itself without a list or dict, which are unhashable.
+	items, n, err := d.SetItems(addr, maxValueLen)
+	if err != nil {
+		return err
+	}
+	b.WriteString(pyrepr.SetOpen(name, n, v))
+	for i, it := range items {
+		if b.Full() {
+			return nil
+		}
+		if i > 0 {
+			b.WriteString(pyrepr.Sep)
+		}
+		c.repr(it)
+	}
+	b.WriteString(pyrepr.SetClose(name, n, v))
+	return nil
+}
+
+// dict writes the repr of a dict.
+func (c *reprCall) dict(addr uint64) error {
+	b, d := &c.b, c.d
+	if !c.enter(addr) {
+		b.WriteString(pyrepr.RecursiveDict)
+		return nil
+	}
+	defer c.leave()
+	items, _, err := d.DictItems(addr, maxValueLen)
+	if err != nil {
+		return err
+	}
+	b.WriteString("{")
+	for i, it := range items {
+		if b.Full() {
+			return nil
+		}
+		if i > 0 {
+			b.WriteString(pyrepr.Sep)
+		}
+		c.repr(it.Key)
+		b.WriteString(pyrepr.KeySep)
+		c.repr(it.Value)
+	}
+	b.WriteString("}")
 	return nil
 }
