@@ -59,12 +59,13 @@ bench-leaks: build
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzWalk$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzStackDepths$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/bytecode -run '^$$' -fuzz '^FuzzStackDepths$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyversions -run '^$$' -fuzz '^FuzzDecodeDebugOffsets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/proctree -run '^$$' -fuzz '^FuzzNames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0

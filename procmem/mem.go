@@ -48,6 +48,17 @@ func (e *BatchError) Error() string {
 	return fmt.Sprintf("%v (and %d more regions)", e.Errs[0], len(e.Errs)-1)
 }
 
+// Failed lists the indexes of the regions that could not be read, in
+// order: with it a BatchError is the partial failure that pyspy/mem's
+// BatchReader promises, which the reader's cache finds without errors.As.
+func (e *BatchError) Failed() []int {
+	out := make([]int, len(e.Errs))
+	for i, re := range e.Errs {
+		out[i] = re.Index
+	}
+	return out
+}
+
 func (e *BatchError) Unwrap() []error {
 	errs := make([]error, len(e.Errs))
 	for i, re := range e.Errs {

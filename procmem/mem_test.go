@@ -144,8 +144,8 @@ func TestReadBatch(t *testing.T) {
 				t.Errorf("error %v does not describe region %d", re, re.Index)
 			}
 		}
-		if want := []int{2, 5, 7}; fmt.Sprint(failed) != fmt.Sprint(want) {
-			t.Errorf("failed regions %v, want %v", failed, want)
+		if want := []int{2, 5, 7}; fmt.Sprint(failed) != fmt.Sprint(want) || fmt.Sprint(be.Failed()) != fmt.Sprint(want) {
+			t.Errorf("failed regions %v (Failed: %v), want %v", failed, be.Failed(), want)
 		}
 		for i, r := range regions {
 			if r.want == nil {

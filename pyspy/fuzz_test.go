@@ -1,8 +1,6 @@
 package pyspy
 
 import (
-	"encoding/binary"
-	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,15 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyprof/pyprof/internal/pyrepr"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
-// The fuzz targets feed corrupt memory to every decoder. Memory comes from
-// the snapshots of real interpreters in testdata/snapshots, with the fuzz
-// input overlaid at an address, so that most pointers still lead somewhere
-// real. Each input must finish quickly and without panicking; errors are
-// expected.
+// The fuzz targets feed corrupt memory to the walks of frames and thread
+// states and to whole samples (package pyobj's FuzzDecoders does the same
+// for each object decoder). Memory comes from the snapshots of real
+// interpreters in testdata/snapshots, with the fuzz input overlaid at an
+// address, so that most pointers still lead somewhere real. Each input
+// must finish quickly and without panicking; errors are expected.
 
 var fuzzSnaps struct {
 	once  sync.Once
@@ -71,22 +70,22 @@ func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
 // fuzzReader returns a fresh reader over the memory, located as the
 // snapshot says but without its validation walk, which the overlay may
 // defeat.
-func fuzzReader(t *testing.T, s *Snapshot, mem Memory) *Reader {
+func fuzzReader(t *testing.T, s *Snapshot, m Memory) *Reader {
 	l, err := pyversions.LayoutFor(s.Version)
 	if err != nil {
 		t.Skip(err)
 	}
-	r := newReader(mem, l, s.Version, true)
-	r.cache.begin()
+	r := newReader(m, pyobj.NewFacts(l, s.Version), true)
+	r.cache.Begin()
 	switch {
 	case s.Config.Runtime != 0:
-		p, err := r.pointer(s.Config.Runtime + uint64(l.Runtime.InterpretersHead))
+		p, err := r.dec.Pointer(s.Config.Runtime + uint64(l.Runtime.InterpretersHead))
 		if err != nil {
 			t.Skip(err)
 		}
 		r.setRuntime(s.Config.Runtime, p)
 	case s.Config.InterpHead != 0:
-		p, err := r.pointer(s.Config.InterpHead)
+		p, err := r.dec.Pointer(s.Config.InterpHead)
 		if err != nil {
 			t.Skip(err)
 		}
@@ -105,9 +104,9 @@ func within(t *testing.T, fn func()) {
 	}
 }
 
-// seeds adds, for every snapshot, the objects a sample meets: each frame,
-// code object and local variable, with the bytes recorded at its address.
-func seedObjects(f *testing.F, snaps []*Snapshot) {
+// seedWalks adds, for every snapshot, the thread states and frames a
+// sample meets, with the bytes recorded at their addresses.
+func seedWalks(f *testing.F, snaps []*Snapshot) {
 	for i, s := range snaps {
 		r, err := s.Open()
 		if err != nil {
@@ -126,123 +125,21 @@ func seedObjects(f *testing.F, snaps []*Snapshot) {
 			add(opThread, t.Addr)
 			for _, fr := range t.Frames {
 				add(opFrames, fr.Addr)
-				add(opCode, fr.Code)
-				if len(fr.Locals) == 0 {
-					continue
-				}
-				ci, err := r.code(fr.Code)
-				if err != nil {
-					continue
-				}
-				off := r.l.Frame.Localsplus
-				if r.l.IFrame.Code >= 0 {
-					off = r.l.IFrame.Localsplus
-				}
-				vars, _ := r.localVars(ci)
-				for j := range vars {
-					p, err := r.pointer(fr.Addr + uint64(off) + uint64(8*j))
-					if err == nil && p != 0 {
-						add(opRepr, p)
-						add(opDict, p)
-						seedVariants(f, uint8(i), s, r, p)
-					}
-				}
 			}
 		}
 	}
 }
 
-// lead is how many bytes of an opAttr or opValues input come before the
-// object: managed dict and values pointers (3.11+) and the values prefix
-// (3.11/3.12) sit there.
-const lead = 32
-
-// grab copies n bytes of the snapshot from addr, with zeros where nothing
-// was recorded, so that a seed covers a whole object even when the sample
-// read only parts of it.
-func grab(s *Snapshot, addr uint64, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		_, _ = s.ReadAt(b[i:i+1], int64(addr)+int64(i))
-	}
-	return b
-}
-
-// seedVariants adds seeds for the decoders that look around an object
-// rather than into it (instance attributes, split-table values), with the
-// real bytes and a few corrupt edits of them, and corrupt 3.12+ int tags.
-func seedVariants(f *testing.F, snap uint8, s *Snapshot, r *Reader, p uint64) {
-	name, _, err := r.builtinType(p)
-	if err != nil {
-		return
-	}
-	edit := func(op uint8, addr uint64, b []byte, off int, bytes ...byte) {
-		if off >= 0 {
-			b = append([]byte(nil), b...)
-			copy(b[off:], bytes)
-		}
-		f.Add(snap, op, addr, b)
-	}
-	switch {
-	case name == "int" && r.l.Long.Tag >= 0:
-		b := grab(s, p, 64)
-		tag := int(r.l.Long.Tag)
-		// Only ints of three digits or more: they have digits to
-		// misread, and there are few of them.
-		if binary.LittleEndian.Uint64(b[tag:])>>3 < 3 {
-			return
-		}
-		for _, t := range []uint64{1<<3 | 2, 1, 0, 3<<3 | 3, 5000 << 3, 1 << 63} {
-			edit(opInt, p, b, tag, le(t)...)
-		}
-	case name == "":
-		// An instance of a class: its attributes are wherever this
-		// version keeps them.
-		b := grab(s, p-lead, lead+256)
-		edit(opAttr, p-lead, b, -1)
-		if r.v.AtLeast(3, 13) {
-			// Inline values after the 16-byte header: clear valid,
-			// then claim more values than capacity.
-			edit(opAttr, p-lead, b, lead+16+3, 0)
-			edit(opAttr, p-lead, b, lead+16, 1, 200)
-		}
-	case name == "dict":
-		values, err := r.pointer(p + uint64(r.l.Dict.Values))
-		if err != nil || values == 0 {
-			return
-		}
-		b := grab(s, values-lead, lead+256)
-		edit(opValues, values-lead, b, -1)
-		if r.v.AtLeast(3, 13) {
-			edit(opValues, values-lead, b, lead, 2, 2) // two values, whatever follows them read as their order
-			edit(opValues, values-lead, b, lead, 4, 9) // size over capacity
-		} else if r.v.AtLeast(3, 11) {
-			// The prefix ends [order 0, size, prefix size].
-			edit(opValues, values-lead, b, lead-3, 40, 1, 32) // order names slot 40 of 30
-			edit(opValues, values-lead, b, lead-2, 200, 32)   // size over the prefix
-			edit(opValues, values-lead, b, lead-1, 1)         // prefix smaller than its header
-		}
-	}
-}
-
-// Operations of FuzzDecoders.
+// Operations of FuzzWalk.
 const (
-	opRepr = iota
-	opCode
-	opFrames
-	opThread
-	opDict
-	opStr
-	opInt
-	opLines
-	opAttr   // an instance attribute; the object starts lead bytes into the input
-	opValues // split-table values; values[0] is lead bytes into the input
+	opFrames = iota // a walk from a frame
+	opThread        // a thread state, its walk, and a whole sample
 	nOps
 )
 
-func FuzzDecoders(f *testing.F) {
+func FuzzWalk(f *testing.F) {
 	snaps := loadFuzzSnapshots(f)
-	seedObjects(f, snaps)
+	seedWalks(f, snaps)
 	f.Fuzz(func(t *testing.T, snap, op uint8, addr uint64, data []byte) {
 		s := snaps[int(snap)%len(snaps)]
 		if len(data) > 1<<16 {
@@ -251,13 +148,6 @@ func FuzzDecoders(f *testing.F) {
 		r := fuzzReader(t, s, &overlay{base: s, addr: addr, data: data})
 		within(t, func() {
 			switch op % nOps {
-			case opRepr:
-				_ = r.Repr(addr)
-			case opCode:
-				if ci, err := r.code(addr); err == nil {
-					_ = ci.frame(int(addr % 4096))
-					_, _ = r.localVars(ci)
-				}
 			case opFrames:
 				_, _ = r.walk(&tstate{frame: addr}, true, nil)
 			case opThread:
@@ -268,36 +158,6 @@ func FuzzDecoders(f *testing.F) {
 				// Learning the native thread id offset decodes struct pthread.
 				r.SetOSThreads(1, []int{1, 2, 3})
 				_, _ = r.Sample(SampleOptions{Locals: true})
-			case opDict:
-				_, _, _ = r.dictItems(addr, 1000)
-				_, _ = r.dictLookup(addr, "threading")
-				_, _, _ = r.setItems(addr, 1000)
-				// The input itself as a 2.7 set table.
-				_ = r.setKeys27(data, int64(addr%64), 1000)
-			case opStr:
-				_, _ = r.str(addr)
-				_, _, _ = r.codePoints(addr, 1000)
-				_, _, _ = r.bytesData(addr, 1000)
-			case opInt:
-				_, _, _ = r.intDigits(addr)
-				_, _, _ = r.intValue(addr)
-				_, _ = r.floatValue(addr)
-				_, _ = r.boolValue(addr)
-			case opLines:
-				// Decode the input itself as each line table format.
-				for _, lt := range []*lineTable{parseLnotab(data, 1, true), parseLnotab(data, 1, false), parseLinetable310(data, 1)} {
-					_ = lt.line(int(addr % 100000))
-				}
-				if lt, err := parseLocations(data, 1); err == nil {
-					_ = lt.line(int(addr % 100000))
-				}
-			case opAttr:
-				_, _ = r.attribute(addr+lead, "alpha")
-				_, _ = r.attribute(addr+lead, "_name")
-			case opValues:
-				if sv, err := r.readSplitValues(addr+lead, 30); err == nil {
-					_, _ = r.slots(sv)
-				}
 			}
 		})
 	})
@@ -325,56 +185,5 @@ func FuzzSnapshot(f *testing.F) {
 			_, _ = r.Sample(SampleOptions{Locals: locals})
 			_, _ = r.Sample(SampleOptions{Locals: locals, NoNames: true})
 		})
-	})
-}
-
-// FuzzLineTables decodes arbitrary bytes in each line table format and
-// checks that lookups stay within what the table can produce.
-func FuzzLineTables(f *testing.F) {
-	f.Add([]byte{0x06, 0x01, 0x08, 0x02, 0x04, 0xff}, int32(10), int32(8))
-	f.Add([]byte{0x80, 0x00, 0xf0, 0x69, 0x03, 0x01, 0xd8, 0x00}, int32(1), int32(2))
-	f.Add([]byte{0x02, 0x80, 0x04, 0x7f}, int32(700), int32(3))
-	f.Fuzz(func(t *testing.T, data []byte, first, addrq int32) {
-		for _, lt := range []*lineTable{parseLnotab(data, first, true), parseLnotab(data, first, false), parseLinetable310(data, first)} {
-			_ = lt.line(int(addrq))
-		}
-		lt, err := parseLocations(data, first)
-		if err == nil {
-			_ = lt.line(int(addrq))
-			if len(lt.entries) > len(data)+1 {
-				t.Fatalf("%d entries from %d bytes", len(lt.entries), len(data))
-			}
-		}
-	})
-}
-
-// FuzzDigits15 checks that the 15-bit digits of builds with 2-byte digits
-// pair into 30-bit digits of the same value, as math/big reads them, and
-// that a digit with its top bit set is refused.
-func FuzzDigits15(f *testing.F) {
-	f.Add([]byte{0x05, 0x00, 0x00, 0x00, 0x01, 0x00}) // 2**30 + 5
-	f.Add([]byte{0xff, 0x7f, 0xff, 0x7f, 0xff})       // 2**30 - 1, and an odd byte
-	f.Add([]byte{0x00, 0x80})                         // bit 15 set
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if len(b) > 1<<12 {
-			return
-		}
-		d, err := pairDigits15(0, b)
-		want, valid := new(big.Int), true
-		for i := len(b)/2 - 1; i >= 0; i-- {
-			v := binary.LittleEndian.Uint16(b[2*i:])
-			valid = valid && v>>15 == 0
-			want.Lsh(want, 15).Or(want, big.NewInt(int64(v)))
-		}
-		if (err == nil) != valid {
-			t.Fatalf("pairDigits15(%x): error %v, digits valid %v", b, err, valid)
-		}
-		if err != nil {
-			return
-		}
-		if got := pyrepr.Int(d, false); got != want.String() {
-			t.Fatalf("pairDigits15(%x) = %s, want %s", b, got, want)
-		}
 	})
 }

@@ -1,15 +1,8 @@
 package pyspy
 
-import "io"
+import "github.com/pyprof/pyprof/pyspy/mem"
 
-// Memory is the target's address space. Offsets passed to ReadAt are
-// virtual addresses in the target. A short read must return an error.
-type Memory = io.ReaderAt
-
-// BatchReader is implemented by memories that can fill several regions in a
-// single operation, such as process_vm_readv with many iovecs. Callers fall
-// back to one ReadAt per region when it is absent. An error means at least
-// one region could not be read in full.
-type BatchReader interface {
-	ReadBatch(addrs []uint64, bufs [][]byte) error
-}
+// Memory is the target's address space, as package mem defines it: the
+// reader takes any, and a live process's batched reads make its samples
+// cheaper.
+type Memory = mem.Memory

@@ -1,6 +1,8 @@
 package pyspy
 
-import "fmt"
+import (
+	"fmt"
+)
 
 // Thread names are read from threading._active, a dict from thread ident
 // to Thread object. Walking sys.modules to find it takes many reads, so
@@ -28,12 +30,6 @@ func (c *nameCache) init() {
 	c.byID = map[uint64]string{}
 	c.refreshed = -refreshEvery
 }
-
-// Py_TPFLAGS_MANAGED_DICT (3.11+) and Py_TPFLAGS_INLINE_VALUES (3.13+).
-const (
-	tpManagedDict  = 1 << 4
-	tpInlineValues = 1 << 2
-)
 
 // threadNames fills in the names of ts from the cache, refreshing it when
 // needed.
@@ -75,42 +71,42 @@ func (c *nameCache) name(t *Thread) (string, bool) {
 
 func (r *Reader) readThreadNames() (map[uint64]string, error) {
 	if r.names.module == 0 {
-		modules, err := r.pointer(r.interp + uint64(r.l.Interp.Modules))
+		modules, err := r.dec.Pointer(r.interp + uint64(r.l.Interp.Modules))
 		if err != nil {
 			return nil, fmt.Errorf("sys.modules: %w", err)
 		}
 		if modules == 0 {
 			return nil, fmt.Errorf("sys.modules not set")
 		}
-		mod, err := r.dictLookup(modules, "threading")
+		mod, err := r.dec.DictLookup(modules, "threading")
 		if err != nil {
 			return nil, fmt.Errorf("sys.modules: %w", err)
 		}
 		if mod == 0 {
 			return map[uint64]string{}, nil // threading not imported
 		}
-		md, err := r.pointer(mod + uint64(r.l.Module.Dict))
+		md, err := r.dec.Pointer(mod + uint64(r.l.Module.Dict))
 		if err != nil {
 			return nil, fmt.Errorf("threading module: %w", err)
 		}
 		r.names.module = md
 	}
-	active, err := r.dictLookup(r.names.module, "_active")
+	active, err := r.dec.DictLookup(r.names.module, "_active")
 	if err != nil || active == 0 {
 		r.names.module = 0 // re-find the module next time
 		return nil, fmt.Errorf("threading._active: %v", err)
 	}
-	items, _, err := r.dictItems(active, maxThreads)
+	items, _, err := r.dec.DictItems(active, maxThreads)
 	if err != nil {
 		return nil, fmt.Errorf("threading._active: %w", err)
 	}
 	out := make(map[uint64]string, len(items))
 	for _, it := range items {
-		id, neg, err := r.intValue(it.key)
+		id, neg, err := r.dec.IntValue(it.Key)
 		if err != nil || neg {
 			continue
 		}
-		if name, ok := r.threadObjectName(it.value); ok {
+		if name, ok := r.threadObjectName(it.Value); ok {
 			out[id] = name
 		}
 	}
@@ -121,106 +117,13 @@ func (r *Reader) readThreadNames() (map[uint64]string, error) {
 // threading.Thread instance's attributes.
 func (r *Reader) threadObjectName(obj uint64) (string, bool) {
 	attr := "_name"
-	if r.py2 {
+	if r.v.Major == 2 {
 		attr = "_Thread__name"
 	}
-	v, err := r.attribute(obj, attr)
+	v, err := r.dec.Attribute(obj, attr)
 	if err != nil || v == 0 {
 		return "", false
 	}
-	name, err := r.str(v)
+	name, err := r.dec.Str(v)
 	return name, err == nil
-}
-
-// attribute finds a plain instance attribute, wherever this version keeps
-// the instance's __dict__.
-func (r *Reader) attribute(obj uint64, attr string) (uint64, error) {
-	typ, err := r.typeOf(obj)
-	if err != nil {
-		return 0, err
-	}
-	f, err := r.read(typ, extent(r.l.Type.Flags, r.l.Type.Dictoffset, r.l.Type.Basicsize), "type")
-	if err != nil {
-		return 0, err
-	}
-	flags, dictoffset, basicsize := f.ptr(r.l.Type.Flags), f.i64(r.l.Type.Dictoffset), f.i64(r.l.Type.Basicsize)
-	if f.err != nil {
-		return 0, f.err
-	}
-	if r.v.AtLeast(3, 11) && flags&tpManagedDict != 0 {
-		// The managed dict pointer sits three words before the object.
-		dict, err := r.pointer(obj - 3*8)
-		if err != nil {
-			return 0, err
-		}
-		// Where the values for the type's shared keys are, if the
-		// instance still uses them rather than a dict of its own.
-		var values uint64
-		switch {
-		case r.v.AtLeast(3, 13):
-			if flags&tpInlineValues != 0 {
-				if basicsize < 16 || basicsize > 1<<20 {
-					return 0, fmt.Errorf("type at %#x: basic size %d", typ, basicsize)
-				}
-				values = obj + uint64(basicsize)
-			}
-		case r.v.AtLeast(3, 12):
-			// Dict or values: values are tagged by a set low bit,
-			// as the values pointer minus one.
-			if dict&1 != 0 {
-				values, dict = dict+1, 0
-			}
-		default:
-			// 3.11 keeps the values pointer four words before the
-			// object, and clears it when a dict is made.
-			if values, err = r.pointer(obj - 4*8); err != nil {
-				return 0, err
-			}
-		}
-		if values != 0 {
-			keys, err := r.pointer(typ + uint64(r.l.Type.CachedKeys))
-			if err != nil || keys == 0 {
-				return 0, fmt.Errorf("cached keys of type %#x: %v", typ, err)
-			}
-			v, valid, err := r.splitLookup(keys, values, attr)
-			if err != nil || valid {
-				return v, err
-			}
-			// 3.13 inline values that are no longer valid: the
-			// attributes moved to the managed dict.
-		}
-		if dict == 0 {
-			return 0, nil
-		}
-		return r.dictLookup(dict, attr)
-	}
-	if dictoffset <= 0 {
-		return 0, nil
-	}
-	dict, err := r.pointer(obj + uint64(dictoffset))
-	if err != nil || dict == 0 {
-		return 0, err
-	}
-	return r.dictLookup(dict, attr)
-}
-
-// splitLookup finds attr among a type's shared keys and returns the
-// instance's value at the same index, and whether the values are valid
-// (only 3.13 inline values can be invalid).
-func (r *Reader) splitLookup(keys, values uint64, attr string) (uint64, bool, error) {
-	keyAddrs, _, err := r.keysEntries(keys, maxItems)
-	if err != nil {
-		return 0, false, err
-	}
-	sv, err := r.readSplitValues(values, len(keyAddrs))
-	if err != nil || !sv.valid {
-		return 0, sv.valid, err
-	}
-	for i, k := range keyAddrs[:sv.n] {
-		if k != 0 && r.strEquals(k, attr) {
-			v, err := r.pointer(sv.array + uint64(8*i))
-			return v, true, err
-		}
-	}
-	return 0, true, nil
 }

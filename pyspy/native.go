@@ -3,6 +3,8 @@ package pyspy
 import (
 	"encoding/binary"
 	"slices"
+
+	"github.com/pyprof/pyprof/pyspy/mem"
 )
 
 // Before 3.11 a thread state records only the pthread id, which on Linux is
@@ -43,7 +45,7 @@ func (r *Reader) SetOSThreads(pid int, tids []int) {
 	if r.l.Thread.NativeThreadID >= 0 || r.native.settled {
 		return
 	}
-	r.cache.begin()
+	r.cache.Begin()
 	tstates, err := r.threadList()
 	if err != nil {
 		return
@@ -65,16 +67,16 @@ func (r *Reader) SetOSThreads(pid int, tids []int) {
 		}
 		ids = append(ids, ts.id)
 	}
-	regions := make([]region, len(ids))
+	regions := make([]mem.Region, len(ids))
 	for i, id := range ids {
-		regions[i] = region{id, maxPthreadScan}
+		regions[i] = mem.Region{Addr: id, Len: maxPthreadScan}
 	}
-	r.cache.prefetch(regions...)
+	r.cache.Prefetch(regions...)
 	// Any thread may be the main one: its position in the list differs
 	// between versions, and where the pid is small another thread's
 	// struct may hold it too, at an offset the other checks reject.
 	for _, main := range ids {
-		b, err := r.cache.bytes(main, maxPthreadScan)
+		b, err := r.cache.Bytes(main, maxPthreadScan)
 		if err != nil {
 			continue
 		}
@@ -105,7 +107,7 @@ func (r *Reader) SetOSThreads(pid int, tids []int) {
 func (r *Reader) holdsThreadIDs(ids []uint64, off uint64, known map[uint32]bool) bool {
 	seen := make(map[uint32]bool, len(ids))
 	for _, id := range ids {
-		b, err := r.cache.bytes(id+off, 4)
+		b, err := r.cache.Bytes(id+off, 4)
 		if err != nil {
 			return false
 		}
@@ -127,7 +129,7 @@ func (r *Reader) nativeID(t *tstate) int {
 	if !r.native.found || t.id == 0 {
 		return 0
 	}
-	b, err := r.cache.exact(t.id+uint64(r.native.offset), 4)
+	b, err := r.cache.Exact(t.id+uint64(r.native.offset), 4)
 	if err != nil {
 		return 0
 	}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pyprof/pyprof/pyspy/frames"
+	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -29,6 +32,11 @@ type Config struct {
 	// for instead of whole pages. Sampling is slower, but a Recorder then
 	// captures a small snapshot.
 	NoReadahead bool
+	// Facts, if set, are pyobj.NewFacts of Layout and Version, worked out
+	// for an earlier process of the same binary: the readers of a
+	// gunicorn master and its workers share one. New works them out
+	// otherwise.
+	Facts *pyobj.Facts
 }
 
 // Range is a region of target memory.
@@ -37,83 +45,63 @@ type Range struct {
 	Name       string // for messages, e.g. ".bss"
 }
 
-// ErrNoInterpreter means no interpreter state could be found.
-var ErrNoInterpreter = errors.New("no python interpreter found")
+// errNoInterpreter means no interpreter state could be found.
+var errNoInterpreter = errors.New("no python interpreter found")
 
-// ErrNotInitialized means the interpreter's roots exist but are still
+// errNotInitialized means the interpreter's roots exist but are still
 // empty: the process is starting (or exiting). Attaching again shortly
 // may succeed.
-var ErrNotInitialized = errors.New("python interpreter not initialized yet")
+var errNotInitialized = errors.New("python interpreter not initialized yet")
 
-// Reader samples the Python stacks of one process. It keeps caches of
-// immutable objects (code objects, type names) between samples and is not
+// Reader samples the Python stacks of one process. It keeps what it
+// learns of the process between samples (where its interpreter is, its
+// code objects and types, the stacks of its waiting threads) and is not
 // safe for concurrent use.
 type Reader struct {
-	mem   Memory
+	// facts are those of the interpreter build, which the readers of
+	// other processes of the same binary may share.
+	facts *pyobj.Facts
 	l     *pyversions.Layout
 	v     pyversions.Version
-	py2   bool
-	cache *sampleCache
-	// fresh holds verify's second read; links and verifying are the
-	// sample's walks and the threads verify looks at, kept to be reused.
-	fresh     *sampleCache
-	links     []link
-	verifying []verifyEntry
-	// firstWords and lastRegions order the next sample's batch (see
-	// sampleCache.beginOrdered): each thread's frame pointer, and each
-	// thread state.
-	firstWords  []uint64
-	lastRegions []region
-	// nextVerify is what verify read, for the next sample to read again
-	// right after its first batch.
-	nextVerify []region
-	// hot holds the recently validated code objects, possibly more than
-	// once, and hotRegions their headers (see hotCodeRegions).
-	hot        []*codeInfo
-	hotRegions []region
-	// memos are the stacks of waiting threads, by thread state, and
-	// refresh the memory of those to walk again in the next sample.
-	memos   map[uint64]*stackMemo
-	refresh []region
+
+	// What follows is the process's own: the read cache and the
+	// decoders over it (with their caches), the judge of its stacks,
+	// where its interpreter is, and what earlier samples learnt.
+	cache  *mem.Cache
+	dec    *pyobj.Decoder
+	codes  *pyobj.Codes
+	walker *frames.Walker
+	judge  judge
+	interp uint64
+	// runtime is the address of _PyRuntime, or 0.
+	runtime uint64
+	// gilVar is the address of the variable holding the thread state that
+	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
+	gilVar uint64
+	// memos are the stacks of waiting threads, by thread state.
+	memos  map[uint64]*stackMemo
+	names  nameCache
+	native nativeIDs
+	stats  Stats
+
+	scratch sampleScratch
+}
+
+// sampleScratch is what one sample builds and the next reuses, so that a
+// steady sample allocates only what it returns.
+type sampleScratch struct {
+	// stack holds the sample's walks: the frames of the walk under way,
+	// and every thread's links.
+	stack frames.Walk
+	// refresh is the memory of waiting threads to walk again in the next
+	// sample, for its first batch.
+	refresh []mem.Region
 	// threadAddrs is threadList's result, reused, and threads the length
 	// of its last result (threadAddrs is kept empty between calls).
 	threadAddrs []uint64
 	threads     int
-	// hotPages maps the pages where recent walks met frame objects (before
-	// 3.11) to the last sample that did.
-	hotPages map[uint64]int
-	interp   uint64
-	runtime  uint64
-	// gilVar is the address of the variable holding the thread state that
-	// has the GIL (3.7–3.11: _PyRuntime.gilstate.tstate_current), or 0.
-	gilVar uint64
-	codes  map[uint64]*codeInfo
-	// ops is the version's opcode table (3.11+), for mayPush.
-	ops *pyversions.Opcodes
-	// effects is the version's stack effects (3.8–3.10), for the
-	// callable check of frame objects, which runs in samples that verify
-	// (checkCalls); callees caches what callables call.
-	effects    *pyversions.StackEffects
-	checkCalls bool
-	callees    map[uint64]calleeEntry
-	// stacktopMarksRunning: a frame's stacktop is -1 exactly while it
-	// runs (3.12, 3.13).
-	stacktopMarksRunning bool
-	// lastCode memoizes the last code object validated this sample.
-	lastCode *codeInfo
-	// codeHeader and tstateSize are how much of a code object and of a
-	// thread state are read.
-	codeHeader, tstateSize uint64
-	types                  map[uint64]*typeInfo
-	// codeType and frameType are learnt from the first valid objects and
-	// let later reads reject pointers to something else.
-	codeType, frameType uint64
-	setDummy            uint64
 	// framesHint sizes a sample's frames from the largest sample seen.
 	framesHint int
-	names      nameCache
-	native     nativeIDs
-	stats      Stats
 }
 
 // Stats counts work done, for benchmarks and status lines.
@@ -137,7 +125,7 @@ type Stats struct {
 }
 
 // New locates the interpreter and returns a Reader for it.
-func New(mem Memory, cfg Config) (*Reader, error) {
+func New(m Memory, cfg Config) (*Reader, error) {
 	if cfg.Layout == nil {
 		return nil, errors.New("no layout")
 	}
@@ -145,7 +133,14 @@ func New(mem Memory, cfg Config) (*Reader, error) {
 	if v.Major == 0 {
 		v = cfg.Layout.Version
 	}
-	r := newReader(mem, cfg.Layout, v, !cfg.NoReadahead)
+	f := cfg.Facts
+	switch {
+	case f == nil:
+		f = pyobj.NewFacts(cfg.Layout, v)
+	case f.Layout != cfg.Layout || f.Version != v:
+		return nil, fmt.Errorf("facts of python %s with another layout, for python %s", f.Version, v)
+	}
+	r := newReader(m, f, !cfg.NoReadahead)
 	if err := r.locate(cfg); err != nil {
 		return nil, err
 	}
@@ -153,34 +148,22 @@ func New(mem Memory, cfg Config) (*Reader, error) {
 }
 
 // newReader returns a reader that has not located its interpreter yet.
-func newReader(mem Memory, l *pyversions.Layout, v pyversions.Version, readahead bool) *Reader {
-	r := &Reader{
-		mem:        mem,
-		l:          l,
-		v:          v,
-		py2:        v.Major == 2,
-		cache:      newSampleCache(mem, readahead),
-		fresh:      newSampleCache(mem, readahead),
-		codes:      map[uint64]*codeInfo{},
-		types:      map[uint64]*typeInfo{},
-		codeHeader: codeHeaderSize(l),
-		tstateSize: extent(l.Thread.Next, l.Thread.Interp, l.Thread.Frame, l.Thread.CFrame, l.Thread.CurrentFrame,
-			l.Thread.ThreadID, l.Thread.NativeThreadID, l.Thread.DatastackChunk, l.Thread.DatastackTop, l.Thread.DatastackLimit),
+func newReader(m Memory, f *pyobj.Facts, readahead bool) *Reader {
+	r := &Reader{facts: f, l: f.Layout, v: f.Version, cache: mem.NewCache(m, readahead)}
+	// From 3.11 no frame lies in the body of a sample's batch: the data
+	// stacks come right after the frame pointers.
+	r.cache.BodyFirst = f.Version.AtLeast(3, 11)
+	r.dec = pyobj.NewDecoder(r.cache, f)
+	r.codes = pyobj.NewCodes(r.dec)
+	r.walker = frames.NewWalker(r.dec, r.codes)
+	r.judge = judge{
+		dec: r.dec, codes: r.codes, facts: f, l: f.Layout, v: f.Version,
+		cache: r.cache, fresh: mem.NewCache(m, readahead),
+		stats: &r.stats, stack: &r.scratch.stack,
 	}
 	r.names.init()
-	if v.AtLeast(3, 11) {
-		r.ops = pyversions.OpcodesFor(v.MinorString())
-	} else if v.AtLeast(3, 8) {
-		r.effects = pyversions.StackEffectsFor(v.MinorString())
-	}
-	r.cache.bodyFirst = v.AtLeast(3, 11)
-	f := l.IFrame
-	r.stacktopMarksRunning = v.AtLeast(3, 12) && !v.AtLeast(3, 14) && f.Stacktop >= 0 && f.Stacktop+4 <= f.Localsplus
 	return r
 }
-
-// Version returns the target's Python version.
-func (r *Reader) Version() pyversions.Version { return r.v }
 
 // Interpreter returns the address of the PyInterpreterState being read.
 func (r *Reader) Interpreter() uint64 { return r.interp }
@@ -190,18 +173,22 @@ func (r *Reader) Interpreter() uint64 { return r.interp }
 func (r *Reader) Runtime() uint64 { return r.runtime }
 
 // Stats returns counters accumulated since New.
-func (r *Reader) Stats() Stats { return r.stats }
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.CodeMisses = r.codes.Misses()
+	return s
+}
 
 func (r *Reader) locate(cfg Config) error {
-	r.cache.begin()
+	r.cache.Begin()
 	var tried []string
 	// A symbol (or the .PyRuntime section) is authoritative: if it says
 	// there is no interpreter yet, the process is still starting, and
 	// scanning would only find look-alikes in static data.
 	if cfg.Runtime != 0 && r.l.Runtime.InterpretersHead >= 0 {
-		interp, err := r.pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
+		interp, err := r.dec.Pointer(cfg.Runtime + uint64(r.l.Runtime.InterpretersHead))
 		if err == nil && interp == 0 {
-			return ErrNotInitialized
+			return errNotInitialized
 		}
 		if err == nil {
 			err = r.checkInterp(interp, false)
@@ -210,12 +197,12 @@ func (r *Reader) locate(cfg Config) error {
 			r.setRuntime(cfg.Runtime, interp)
 			return nil
 		}
-		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", ErrNoInterpreter, cfg.Runtime, err)
+		return fmt.Errorf("%w (_PyRuntime at %#x: %v)", errNoInterpreter, cfg.Runtime, err)
 	}
 	if cfg.InterpHead != 0 {
-		interp, err := r.pointer(cfg.InterpHead)
+		interp, err := r.dec.Pointer(cfg.InterpHead)
 		if err == nil && interp == 0 {
-			return ErrNotInitialized
+			return errNotInitialized
 		}
 		if err == nil {
 			err = r.checkInterp(interp, false)
@@ -224,7 +211,7 @@ func (r *Reader) locate(cfg Config) error {
 			r.interp, r.gilVar = interp, cfg.TstateCurrent
 			return nil
 		}
-		return fmt.Errorf("%w (interp_head at %#x: %v)", ErrNoInterpreter, cfg.InterpHead, err)
+		return fmt.Errorf("%w (interp_head at %#x: %v)", errNoInterpreter, cfg.InterpHead, err)
 	}
 	for _, rg := range cfg.Scan {
 		if err := r.scan(rg, cfg.TstateCurrent); err == nil {
@@ -234,9 +221,9 @@ func (r *Reader) locate(cfg Config) error {
 		}
 	}
 	if len(tried) == 0 {
-		return fmt.Errorf("%w: no symbol or section to look in", ErrNoInterpreter)
+		return fmt.Errorf("%w: no symbol or section to look in", errNoInterpreter)
 	}
-	return fmt.Errorf("%w (%s)", ErrNoInterpreter, joinErrs(tried))
+	return fmt.Errorf("%w (%s)", errNoInterpreter, joinErrs(tried))
 }
 
 func joinErrs(s []string) string {
@@ -257,16 +244,6 @@ func (r *Reader) setRuntime(runtime, interp uint64) {
 	}
 }
 
-func (r *Reader) pointer(addr uint64) (uint64, error) {
-	// Pointers are read exactly: the page around a lone pointer (a C
-	// stack, a global) is rarely of further use.
-	b, err := r.cache.exact(addr, 8)
-	if err != nil {
-		return 0, err
-	}
-	return le64(b), nil
-}
-
 // maxCheckThreads bounds the threads checkInterp looks at.
 const maxCheckThreads = 64
 
@@ -283,7 +260,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 	if interp == 0 || interp%8 != 0 {
 		return fmt.Errorf("bad interpreter pointer %#x", interp)
 	}
-	head, err := r.pointer(interp + uint64(r.l.Interp.ThreadsHead))
+	head, err := r.dec.Pointer(interp + uint64(r.l.Interp.ThreadsHead))
 	if err != nil {
 		return fmt.Errorf("interpreter at %#x: %w", interp, err)
 	}
@@ -291,11 +268,11 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		return fmt.Errorf("interpreter at %#x: bad thread list head %#x", interp, head)
 	}
 	walked, withID := false, false
-	var cyc brent
+	var cyc frames.Brent
 	n := 0
 	for addr := head; addr != 0 && n < maxCheckThreads; n++ {
-		if cyc.step(addr) {
-			return fmt.Errorf("interpreter at %#x: thread list: %w", interp, ErrCycle)
+		if cyc.Step(addr) {
+			return fmt.Errorf("interpreter at %#x: thread list: %w", interp, frames.ErrCycle)
 		}
 		ts, err := r.readThread(addr)
 		if err != nil {
@@ -307,7 +284,7 @@ func (r *Reader) checkInterp(interp uint64, scanned bool) error {
 		withID = withID || ts.id != 0
 		if scanned && !walked && ts.id != 0 {
 			fs, err := r.walk(&ts, false, nil)
-			walked = len(fs) > 0 && (err == nil || errors.Is(err, ErrTruncated))
+			walked = len(fs) > 0 && (err == nil || errors.Is(err, frames.ErrTruncated))
 		}
 		addr = ts.next
 	}
@@ -331,12 +308,12 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		return fmt.Errorf("size %d out of range", rg.Size)
 	}
 	buf := make([]byte, rg.Size&^7)
-	if _, err := r.mem.ReadAt(buf, int64(rg.Addr)); err != nil {
+	if _, err := r.cache.ReadAt(buf, int64(rg.Addr)); err != nil {
 		return err
 	}
 	checked := map[uint64]bool{}
 	for off := 0; off+8 <= len(buf); off += 8 {
-		p := le64(buf[off:])
+		p := mem.LE64(buf[off:])
 		if p < 0x1000 || p%8 != 0 || p > 0x7fffffffffff || checked[p] {
 			continue
 		}
@@ -346,11 +323,11 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		checked[p] = true
 		// The cheap test first: a pointer to a thread list head whose
 		// interp points back.
-		head, err := r.pointer(p + uint64(r.l.Interp.ThreadsHead))
+		head, err := r.dec.Pointer(p + uint64(r.l.Interp.ThreadsHead))
 		if err != nil || head == 0 || head%8 != 0 {
 			continue
 		}
-		if back, err := r.pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
+		if back, err := r.dec.Pointer(head + uint64(r.l.Thread.Interp)); err != nil || back != p {
 			continue
 		}
 		if err := r.checkInterp(p, true); err != nil {
@@ -362,7 +339,7 @@ func (r *Reader) scan(rg Range, tstateVar uint64) error {
 		// interpreters.main.
 		if hd := int(r.l.Runtime.InterpretersHead); hd >= 0 {
 			for o := off; o+16 <= len(buf); o += 8 {
-				if o >= hd && le64(buf[o:]) == p && le64(buf[o+8:]) == p {
+				if o >= hd && mem.LE64(buf[o:]) == p && mem.LE64(buf[o+8:]) == p {
 					r.setRuntime(rg.Addr+uint64(o-hd), p)
 					break
 				}

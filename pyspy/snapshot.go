@@ -17,7 +17,7 @@ import (
 // user can attach one to a bug report.
 type Snapshot struct {
 	Version pyversions.Version
-	Config  Config // Layout is not stored; it comes from Version on load
+	Config  Config // Layout and Facts are not stored; they come from Version on load
 	Spans   []Span
 }
 
@@ -50,7 +50,7 @@ type Recorder struct {
 }
 
 // NewRecorder wraps mem.
-func NewRecorder(mem Memory) *Recorder { return &Recorder{mem: mem, spans: map[uint64][]byte{}} }
+func NewRecorder(m Memory) *Recorder { return &Recorder{mem: m, spans: map[uint64][]byte{}} }
 
 // ReadAt reads from the wrapped memory and records what it returns.
 func (r *Recorder) ReadAt(p []byte, off int64) (int, error) {
@@ -83,7 +83,7 @@ func (r *Recorder) Snapshot(v pyversions.Version, cfg Config) *Snapshot {
 		}
 		s.Spans = append(s.Spans, Span{a, d})
 	}
-	s.Config.Layout = nil
+	s.Config.Layout, s.Config.Facts = nil, nil
 	return s
 }
 

@@ -1,16 +1,25 @@
 package pyspy
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/pyprof/pyprof/pyspy/frames"
+	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 )
 
 // maxThreads bounds the thread list; real processes have hundreds at most.
 const maxThreads = 16384
 
-// ErrCycle means a linked list in the target loops, which only happens when
-// memory changed under the reader or is corrupt.
-var ErrCycle = errors.New("cycle in linked list")
+// Function is what a frame runs: the immutable facts of a code object,
+// shared by its frames.
+type Function = pyobj.Function
+
+// Frame is one Python function activation.
+type Frame = frames.Frame
+
+// Local is one variable of a frame, rendered for display.
+type Local = pyobj.Local
 
 // Thread is one Python thread's stack at the moment of a sample.
 type Thread struct {
@@ -42,7 +51,7 @@ type tstate struct {
 	// cframe (3.11, 3.12) the C frame it was read through: verify reads
 	// both again to see where the thread is now.
 	framePtr, cframe uint64
-	// links and nlinks locate the thread's walk in Reader.links.
+	// links and nlinks locate the thread's walk in the sample's links.
 	links, nlinks int
 	// late is the innermost frame as the thread state itself held it
 	// (before 3.11), copied after the frames when the batch ordered it.
@@ -57,52 +66,52 @@ func (t *tstate) inChunk(addr uint64) bool {
 
 func (r *Reader) readThread(addr uint64) (tstate, error) {
 	l := &r.l.Thread
-	b, err := r.cache.exact(addr, r.tstateSize)
+	b, err := r.cache.Exact(addr, r.facts.ThreadState)
 	if err != nil {
 		return tstate{}, fmt.Errorf("thread state: %w", err)
 	}
-	f := fields{b: b, addr: addr, what: "thread state"}
-	t := tstate{addr: addr, next: f.ptr(l.Next), interp: f.ptr(l.Interp), id: f.ptr(l.ThreadID)}
+	f := mem.NewFields(b, addr, "thread state")
+	t := tstate{addr: addr, next: f.Ptr(l.Next), interp: f.Ptr(l.Interp), id: f.Ptr(l.ThreadID)}
 	if l.NativeThreadID >= 0 {
-		t.nativeID = f.ptr(l.NativeThreadID)
+		t.nativeID = f.Ptr(l.NativeThreadID)
 	}
 	if l.DatastackChunk >= 0 {
-		t.chunk, t.top, t.limit = f.ptr(l.DatastackChunk), f.ptr(l.DatastackTop), f.ptr(l.DatastackLimit)
+		t.chunk, t.top, t.limit = f.Ptr(l.DatastackChunk), f.Ptr(l.DatastackTop), f.Ptr(l.DatastackLimit)
 	}
 	switch {
 	case l.Frame >= 0:
-		t.late = f.ptr(l.Frame)
+		t.late = f.Ptr(l.Frame)
 		t.frame, t.framePtr = r.early(t.late, addr+uint64(l.Frame))
 	case l.CurrentFrame >= 0:
-		t.frame, t.framePtr = r.early(f.ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
-		if f.err == nil {
+		t.frame, t.framePtr = r.early(f.Ptr(l.CurrentFrame), addr+uint64(l.CurrentFrame))
+		if f.Err() == nil {
 			// The frames of ordinary calls are in the data stack
 			// chunk: one read fetches them all.
 			r.prefetchChunk(&t)
 		}
 	case l.CFrame >= 0:
-		cframe := f.ptr(l.CFrame)
-		if f.err != nil {
-			return tstate{}, f.err
+		cframe := f.Ptr(l.CFrame)
+		if f.Err() != nil {
+			return tstate{}, f.Err()
 		}
 		t.cframe = cframe
 		if cframe != 0 {
 			// The C frame and the data stack chunk are read in one go.
 			cur := cframe + uint64(r.l.CFrame.CurrentFrame)
 			t.framePtr = cur
-			if _, ok := r.cache.earlyU64(cur); !ok {
-				r.cache.prefetch(region{cur, 8})
+			if _, ok := r.cache.Early(cur); !ok {
+				r.cache.Prefetch(mem.Region{Addr: cur, Len: 8})
 			}
 			r.prefetchChunk(&t)
-			if v, ok := r.cache.earlyU64(cur); ok {
+			if v, ok := r.cache.Early(cur); ok {
 				t.frame = v
-			} else if t.frame, err = r.pointer(cur); err != nil {
+			} else if t.frame, err = r.dec.Pointer(cur); err != nil {
 				return tstate{}, fmt.Errorf("cframe of thread %#x: %w", addr, err)
 			}
 		}
 	}
-	if f.err != nil {
-		return tstate{}, f.err
+	if f.Err() != nil {
+		return tstate{}, f.Err()
 	}
 	if t.interp != r.interp && r.interp != 0 {
 		return tstate{}, fmt.Errorf("thread state at %#x belongs to interpreter %#x", addr, t.interp)
@@ -112,9 +121,9 @@ func (r *Reader) readThread(addr uint64) (tstate, error) {
 
 // early returns the innermost frame's address as the start of the
 // sample's batch read it, if it read the slot at ptr, else v: see
-// sampleCache.beginOrdered.
+// mem.Cache.BeginOrdered.
 func (r *Reader) early(v, ptr uint64) (uint64, uint64) {
-	if e, ok := r.cache.earlyU64(ptr); ok {
+	if e, ok := r.cache.Early(ptr); ok {
 		return e, ptr
 	}
 	return v, ptr
@@ -129,22 +138,22 @@ const chunkSlack = 2048
 // unless the sample already holds it: the slack past the top that a fetch
 // adds is for later samples, and lacking it is no reason for another read.
 func (r *Reader) prefetchChunk(t *tstate) {
-	c := r.chunkRegion(t)
-	if c.n == 0 {
+	c := t.chunkRegion()
+	if c.Len == 0 {
 		return
 	}
-	if t.top > t.chunk && r.cache.find(t.chunk, t.top-t.chunk) != nil {
+	if t.top > t.chunk && r.cache.Held(t.chunk, t.top-t.chunk) != nil {
 		return
 	}
-	r.cache.prefetch(c)
+	r.cache.Prefetch(c)
 }
 
 // chunkRegion is the used part of the thread's current data stack chunk,
 // where 3.11+ keeps the frames of ordinary function calls, plus some slack
 // inside the chunk.
-func (r *Reader) chunkRegion(t *tstate) region {
-	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > maxRegion {
-		return region{}
+func (t *tstate) chunkRegion() mem.Region {
+	if t.chunk == 0 || t.top <= t.chunk || t.top-t.chunk > mem.MaxRegion {
+		return mem.Region{}
 	}
 	end := t.top + chunkSlack
 	if t.limit > t.top && end > t.limit {
@@ -153,28 +162,28 @@ func (r *Reader) chunkRegion(t *tstate) region {
 	if t.limit <= t.top {
 		end = t.top
 	}
-	return region{t.chunk, end - t.chunk}
+	return mem.Region{Addr: t.chunk, Len: end - t.chunk}
 }
 
 // threadList walks the interpreter's thread states. The result is reused
 // by the next call.
 func (r *Reader) threadList() ([]uint64, error) {
-	head, err := r.pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
+	head, err := r.dec.Pointer(r.interp + uint64(r.l.Interp.ThreadsHead))
 	if err != nil {
 		return nil, fmt.Errorf("thread list of interpreter %#x: %w", r.interp, err)
 	}
-	out := r.threadAddrs[:0]
-	defer func() { r.threadAddrs, r.threads = out[:0], len(out) }()
-	var brent brent
+	out := r.scratch.threadAddrs[:0]
+	defer func() { r.scratch.threadAddrs, r.scratch.threads = out[:0], len(out) }()
+	var cyc frames.Brent
 	for addr := head; addr != 0; {
 		if len(out) >= maxThreads {
 			return out, fmt.Errorf("more than %d threads", maxThreads)
 		}
-		if brent.step(addr) {
-			return out, fmt.Errorf("thread list: %w", ErrCycle)
+		if cyc.Step(addr) {
+			return out, fmt.Errorf("thread list: %w", frames.ErrCycle)
 		}
 		out = append(out, addr)
-		next, err := r.pointer(addr + uint64(r.l.Thread.Next))
+		next, err := r.dec.Pointer(addr + uint64(r.l.Thread.Next))
 		if err != nil {
 			return out, fmt.Errorf("thread state at %#x: %w", addr, err)
 		}
@@ -187,48 +196,25 @@ func (r *Reader) threadList() ([]uint64, error) {
 func (r *Reader) gilHolder() uint64 {
 	switch {
 	case r.gilVar != 0:
-		p, err := r.pointer(r.gilVar)
+		p, err := r.dec.Pointer(r.gilVar)
 		if err != nil {
 			return 0
 		}
 		return p
 	case r.l.Interp.CevalGIL >= 0:
-		gil, err := r.pointer(r.interp + uint64(r.l.Interp.CevalGIL))
+		gil, err := r.dec.Pointer(r.interp + uint64(r.l.Interp.CevalGIL))
 		if err != nil || gil == 0 {
 			return 0
 		}
-		f, err := r.read(gil, extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
+		f, err := r.dec.Read(gil, mem.Extent(r.l.GIL.LastHolder, r.l.GIL.Locked), "gil")
 		if err != nil {
 			return 0
 		}
-		locked, holder := f.i32(r.l.GIL.Locked), f.ptr(r.l.GIL.LastHolder)
-		if f.err != nil || locked == 0 {
+		locked, holder := f.I32(r.l.GIL.Locked), f.Ptr(r.l.GIL.LastHolder)
+		if f.Err() != nil || locked == 0 {
 			return 0
 		}
 		return holder
 	}
 	return 0
-}
-
-// brent detects a cycle in a sequence of addresses with constant memory
-// (Brent's algorithm): it remembers one address and moves it forward at
-// powers of two.
-type brent struct {
-	saved      uint64
-	power, lam int
-}
-
-func (b *brent) step(addr uint64) bool {
-	if b.power == 0 {
-		b.power, b.saved = 1, addr
-		return false
-	}
-	if addr == b.saved {
-		return true
-	}
-	b.lam++
-	if b.lam == b.power {
-		b.saved, b.power, b.lam = addr, b.power*2, 0
-	}
-	return false
 }

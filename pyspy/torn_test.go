@@ -8,6 +8,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/pyprof/pyprof/pyspy/bytecode"
+	"github.com/pyprof/pyprof/pyspy/frames"
+	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -76,7 +80,7 @@ type tornFixture struct {
 	snap    *Snapshot
 	file    string
 	threads []Thread
-	links   map[uint64][]link // per thread state, innermost first
+	links   map[uint64][]frames.Link // per thread state, innermost first
 	ts      map[uint64]tstate
 }
 
@@ -94,7 +98,7 @@ func loadTorn(t testing.TB, file string) *tornFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &tornFixture{r: r, snap: snap, file: file, links: map[uint64][]link{}, ts: map[uint64]tstate{}}
+	f := &tornFixture{r: r, snap: snap, file: file, links: map[uint64][]frames.Link{}, ts: map[uint64]tstate{}}
 	threads, err := r.Sample(SampleOptions{NoNames: true})
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +109,11 @@ func loadTorn(t testing.TB, file string) *tornFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.links = r.links[:0]
+		r.scratch.stack.Links = r.scratch.stack.Links[:0]
 		if _, err := r.walk(&ts, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		f.links[th.Addr] = append([]link(nil), r.links...)
+		f.links[th.Addr] = append([]frames.Link(nil), r.scratch.stack.Links...)
 		f.ts[th.Addr] = ts
 	}
 	return f
@@ -150,6 +154,23 @@ func (f *tornFixture) reader(t testing.TB, m *moving) *Reader {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// codeAt returns the code object at addr as r decoded it, or nil.
+func codeAt(r *Reader, addr uint64) *pyobj.Code {
+	c, _ := r.codes.Cached(addr)
+	return c
+}
+
+// codeType returns the address of the code type: the type of the code
+// object at code.
+func codeType(t testing.TB, r *Reader, code uint64) uint64 {
+	t.Helper()
+	typ, err := r.dec.TypeOf(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return typ
 }
 
 func u64(v uint64) []byte {
@@ -212,17 +233,17 @@ func TestStructuralChecks(t *testing.T) {
 		}
 		// The code of the caller of the innermost frame, and where its
 		// bytecode ends.
-		ci := r0.codes[links[1].code]
+		ci := codeAt(r0, links[1].Code)
 		if ci == nil {
 			t.Fatalf("%s: code of frame 1 not decoded", file)
 		}
-		past := uint64(ci.codeLen + 64)
+		past := uint64(ci.Len() + 64)
 		if interp {
-			past += ci.codeStart
+			past += ci.Start()
 		}
 		pastBytes := u64(past)
 		if instrLen == 4 {
-			pastBytes = u32(uint32(ci.codeLen/2 + 64))
+			pastBytes = u32(uint32(ci.Len()/2 + 64))
 		}
 		type tc struct {
 			name    string
@@ -233,31 +254,31 @@ func TestStructuralChecks(t *testing.T) {
 		// What a case has read in the sample's first batch, as a live
 		// target's data stack is: memory the walk finds there rather
 		// than reads.
-		fetch := map[string][]region{}
+		fetch := map[string][]mem.Region{}
 		cases := []tc{
-			{"instruction past its code", map[uint64][]byte{links[1].addr + uint64(instrOff): pastBytes}, ErrTorn, 0},
+			{"instruction past its code", map[uint64][]byte{links[1].Addr + uint64(instrOff): pastBytes}, frames.ErrTorn, 0},
 		}
 		if interp {
 			cases = append(cases,
-				tc{"caller above its callee", map[uint64][]byte{links[3].addr + uint64(prevOff): u64(links[1].addr)}, ErrTorn, 0},
+				tc{"caller above its callee", map[uint64][]byte{links[3].Addr + uint64(prevOff): u64(links[1].Addr)}, frames.ErrTorn, 0},
 				// The top read after the frames is below the two
 				// innermost: they returned, and the stack is their
 				// callers'.
-				tc{"innermost frames returned", map[uint64][]byte{ts.addr + uint64(l.Thread.DatastackTop): u64(links[1].addr)}, nil, len(deep.Frames) - 2},
+				tc{"innermost frames returned", map[uint64][]byte{ts.addr + uint64(l.Thread.DatastackTop): u64(links[1].Addr)}, nil, len(deep.Frames) - 2},
 			)
 			// The caller of the innermost frame suspended on an
 			// instruction that cannot push a frame: it was running
 			// when copied, and the frame above it is an old one.
 			if u := plainUnit(t, r0, ci); u >= 0 {
-				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart + 2*uint64(u))}, nil, len(deep.Frames) - 1})
+				cases = append(cases, tc{"caller not at a call", map[uint64][]byte{links[1].Addr + uint64(instrOff): u64(ci.Start() + 2*uint64(u))}, nil, len(deep.Frames) - 1})
 			}
 			// The caller of the innermost frame had not begun: the
 			// frame above it is old, and it is hidden itself.
-			cases = append(cases, tc{"caller not begun", map[uint64][]byte{links[1].addr + uint64(instrOff): u64(ci.codeStart - 2)}, nil, len(deep.Frames) - 2})
+			cases = append(cases, tc{"caller not begun", map[uint64][]byte{links[1].Addr + uint64(instrOff): u64(ci.Start() - 2)}, nil, len(deep.Frames) - 2})
 			// The frame pointer led into other frames' locals: what
 			// stands where the executable would be is no code object.
 			if r0.v.AtLeast(3, 13) {
-				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].addr + uint64(l.IFrame.Code): u64(r0.codeType)}, ErrTorn, 0})
+				cases = append(cases, tc{"executable not code", map[uint64][]byte{links[0].Addr + uint64(l.IFrame.Code): u64(codeType(t, r0, links[0].Code))}, frames.ErrTorn, 0})
 			}
 			// The caller of the innermost frame is in a call of another
 			// function than the one above it (3.11-3.13, which keep the
@@ -265,9 +286,9 @@ func TestStructuralChecks(t *testing.T) {
 			// call to C code or about to push its callee, and the frame
 			// above it is an old one.
 			if l.IFrame.Func >= 0 && l.IFrame.Stacktop >= 0 {
-				top := binary.LittleEndian.Uint32(f.read(t, links[1].addr+uint64(l.IFrame.Stacktop), 4))
-				slots := links[1].addr + uint64(l.IFrame.Localsplus) + 8*uint64(top)
-				fn := f.read(t, links[0].addr+uint64(l.IFrame.Func), 8)
+				top := binary.LittleEndian.Uint32(f.read(t, links[1].Addr+uint64(l.IFrame.Stacktop), 4))
+				slots := links[1].Addr + uint64(l.IFrame.Localsplus) + 8*uint64(top)
+				fn := f.read(t, links[0].Addr+uint64(l.IFrame.Func), 8)
 				// Before 3.13 NULL and then the function; from 3.13 the
 				// function and then NULL (no self).
 				holds := append(u64(0), fn...)
@@ -275,21 +296,21 @@ func TestStructuralChecks(t *testing.T) {
 					holds = append(append([]byte{}, fn...), u64(0)...)
 				}
 				cases = append(cases,
-					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(r0.codeType), u64(0)...)}, nil, len(deep.Frames) - 1},
+					tc{"caller holds another callable", map[uint64][]byte{slots: append(u64(codeType(t, r0, links[0].Code)), u64(0)...)}, nil, len(deep.Frames) - 1},
 					tc{"caller holds its callee", map[uint64][]byte{slots: holds}, nil, len(deep.Frames)},
 				)
-				fetch["caller holds another callable"] = []region{{slots, 16}}
-				fetch["caller holds its callee"] = []region{{slots, 16}}
+				fetch["caller holds another callable"] = []mem.Region{{Addr: slots, Len: 16}}
+				fetch["caller holds its callee"] = []mem.Region{{Addr: slots, Len: 16}}
 			}
 			// The caller of the innermost frame was running when copied
 			// (3.12 and 3.13 mark it so), though at a call.
-			if r0.stacktopMarksRunning {
-				cases = append(cases, tc{"caller running", map[uint64][]byte{links[1].addr + uint64(l.IFrame.Stacktop): u32(0xffffffff)}, nil, len(deep.Frames) - 1})
+			if r0.facts.StacktopMarksRunning {
+				cases = append(cases, tc{"caller running", map[uint64][]byte{links[1].Addr + uint64(l.IFrame.Stacktop): u32(0xffffffff)}, nil, len(deep.Frames) - 1})
 			}
 		} else {
 			cases = append(cases,
-				tc{"dead frame among the callers", map[uint64][]byte{links[3].addr: u64(0)}, ErrTorn, 0},
-				tc{"innermost frame returned", map[uint64][]byte{links[0].addr: u64(0)}, nil, len(deep.Frames) - 1},
+				tc{"dead frame among the callers", map[uint64][]byte{links[3].Addr: u64(0)}, frames.ErrTorn, 0},
+				tc{"innermost frame returned", map[uint64][]byte{links[0].Addr: u64(0)}, nil, len(deep.Frames) - 1},
 			)
 		}
 		// A coroutine's frame at the bottom: the chain was cut while the
@@ -297,8 +318,8 @@ func TestStructuralChecks(t *testing.T) {
 		for _, th := range f.threads {
 			tl := f.links[th.Addr]
 			for i, lk := range tl {
-				if c := r0.codes[lk.code]; c != nil && c.flags&coCoroutine != 0 && i+1 < len(tl) {
-					cases = append(cases, tc{"stack ending in a coroutine", map[uint64][]byte{lk.addr + uint64(prevOff): u64(0)}, ErrNoBase, 0})
+				if c := codeAt(r0, lk.Code); c != nil && c.Flags()&bytecode.CoCoroutine != 0 && i+1 < len(tl) {
+					cases = append(cases, tc{"stack ending in a coroutine", map[uint64][]byte{lk.Addr + uint64(prevOff): u64(0)}, errNoBase, 0})
 					break
 				}
 			}
@@ -307,13 +328,13 @@ func TestStructuralChecks(t *testing.T) {
 			t.Run(file+"/"+c.name, func(t *testing.T) {
 				m := &moving{Snapshot: f.snap, now: c.patches}
 				r := f.reader(t, m)
-				r.refresh = append(r.refresh, fetch[c.name]...)
+				r.scratch.refresh = append(r.scratch.refresh, fetch[c.name]...)
 				threads, err := r.Sample(SampleOptions{NoNames: true})
 				addr := deep.Addr
-				if c.want == ErrNoBase {
+				if c.want == errNoBase {
 					for _, th := range f.threads {
 						for _, lk := range f.links[th.Addr] {
-							if _, ok := c.patches[lk.addr+uint64(prevOff)]; ok {
+							if _, ok := c.patches[lk.Addr+uint64(prevOff)]; ok {
 								addr = th.Addr
 							}
 						}
@@ -342,21 +363,21 @@ func TestStructuralChecks(t *testing.T) {
 
 // plainUnit returns a code unit of ci, past its first traceable one, that
 // starts an instruction whose family never pushes a frame, or -1.
-func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
+func plainUnit(t testing.TB, r *Reader, ci *pyobj.Code) int {
 	t.Helper()
-	if r.ops == nil {
+	if r.dec.Facts().Opcodes == nil {
 		t.Fatal("no opcode table")
 	}
-	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.Start(), uint64(ci.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < ci.codeLen/2; {
+	for i := 0; i < ci.Len()/2; {
 		op := code[2*i]
-		if i >= ci.firstTraceable && r.ops.Class[op] == pyversions.OpPlain {
+		if i >= ci.FirstTraceable() && r.dec.Facts().Opcodes.Class[op] == pyversions.OpPlain {
 			return i
 		}
-		i += 1 + int(r.ops.Caches[op])
+		i += 1 + int(r.dec.Facts().Opcodes.Caches[op])
 	}
 	t.Fatal("no plain instruction")
 	return -1
@@ -364,16 +385,16 @@ func plainUnit(t testing.TB, r *Reader, ci *codeInfo) int {
 
 // callUnit returns the first unit of a call in ci other than the one
 // holding unit not, or -1.
-func callUnit(t testing.TB, r *Reader, ci *codeInfo, not int) int {
+func callUnit(t testing.TB, r *Reader, ci *pyobj.Code, not int) int {
 	t.Helper()
-	code, err := r.cache.bytes(ci.codeStart, uint64(ci.codeLen))
+	code, err := r.cache.Bytes(ci.Start(), uint64(ci.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < ci.codeLen/2; {
+	for i := 0; i < ci.Len()/2; {
 		op := code[2*i]
-		n := 1 + int(r.ops.Caches[op])
-		if r.ops.Class[op] == pyversions.OpCall && (not < i || not >= i+n) {
+		n := 1 + int(r.dec.Facts().Opcodes.Caches[op])
+		if r.dec.Facts().Opcodes.Class[op] == pyversions.OpCall && (not < i || not >= i+n) {
 			return i
 		}
 		i += n
@@ -394,7 +415,7 @@ func TestVerify(t *testing.T) {
 		if l.IFrame.Code >= 0 {
 			codeOff = l.IFrame.Code
 		}
-		other := links[len(links)-1].code // the outermost frame's code
+		other := links[len(links)-1].Code // the outermost frame's code
 		type verifyCase struct {
 			name   string
 			later  map[uint64][]byte
@@ -403,18 +424,18 @@ func TestVerify(t *testing.T) {
 		}
 		cases := []verifyCase{
 			{"nothing moved", nil, false, len(deep.Frames)},
-			{"a caller's code replaced", map[uint64][]byte{links[4].addr + uint64(codeOff): u64(other)}, true, 0},
-			{"returned into a caller", map[uint64][]byte{ts.framePtr: u64(links[2].addr)}, false, len(deep.Frames) - 2},
+			{"a caller's code replaced", map[uint64][]byte{links[4].Addr + uint64(codeOff): u64(other)}, true, 0},
+			{"returned into a caller", map[uint64][]byte{ts.framePtr: u64(links[2].Addr)}, false, len(deep.Frames) - 2},
 		}
 		if l.IFrame.Code >= 0 {
 			// A caller below the frame the thread is at now moved on to
 			// an instruction that cannot push: it returned from the
 			// callee the first read kept above it.
-			ci := f.r.codes[links[2].code]
+			ci := codeAt(f.r, links[2].Code)
 			u := plainUnit(t, f.r, ci)
 			cases = append(cases, verifyCase{"a caller moved off its call", map[uint64][]byte{
-				ts.framePtr:                            u64(links[1].addr),
-				links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+				ts.framePtr:                            u64(links[1].Addr),
+				links[2].Addr + uint64(l.IFrame.Instr): u64(ci.Start() + 2*uint64(u)),
 			}, true, 0})
 		}
 		// A caller below the frame the thread is at now moved on to
@@ -422,17 +443,17 @@ func TestVerify(t *testing.T) {
 		// above it, and that frame, unchanged in code and caller, is
 		// another call's.
 		if l.IFrame.Code >= 0 {
-			ci := f.r.codes[links[2].code]
-			if u := callUnit(t, f.r, ci, int(links[2].instr-ci.codeStart)/2); u >= 0 {
+			ci := codeAt(f.r, links[2].Code)
+			if u := callUnit(t, f.r, ci, int(links[2].Instr-ci.Start())/2); u >= 0 {
 				cases = append(cases, verifyCase{"a caller moved to another call", map[uint64][]byte{
-					ts.framePtr:                            u64(links[1].addr),
-					links[2].addr + uint64(l.IFrame.Instr): u64(ci.codeStart + 2*uint64(u)),
+					ts.framePtr:                            u64(links[1].Addr),
+					links[2].Addr + uint64(l.IFrame.Instr): u64(ci.Start() + 2*uint64(u)),
 				}, true, 0})
 			}
 		} else {
 			cases = append(cases, verifyCase{"a caller moved to another call", map[uint64][]byte{
-				ts.framePtr:                           u64(links[1].addr),
-				links[2].addr + uint64(l.Frame.Lasti): u32(uint32(links[2].instr) - 2),
+				ts.framePtr:                           u64(links[1].Addr),
+				links[2].Addr + uint64(l.Frame.Lasti): u32(uint32(links[2].Instr) - 2),
 			}, true, 0})
 		}
 		for _, c := range cases {
@@ -445,7 +466,7 @@ func TestVerify(t *testing.T) {
 				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true})
 				got := tornErrOf(err, deep.Addr)
 				if c.torn {
-					if !errors.Is(got, ErrTorn) {
+					if !errors.Is(got, frames.ErrTorn) {
 						t.Errorf("error %v, want a torn stack", got)
 					}
 					return
@@ -476,12 +497,12 @@ func FuzzVerify(f *testing.F) {
 	links := fx.links[deep.Addr]
 	ts := fx.ts[deep.Addr]
 	f.Add(uint16(0), uint64(0))
-	f.Add(uint16(8), links[3].code)
-	f.Add(uint16(16), links[2].addr)
+	f.Add(uint16(8), links[3].Code)
+	f.Add(uint16(16), links[2].Addr)
 	f.Fuzz(func(t *testing.T, at uint16, val uint64) {
 		// A word anywhere in the frames the walk visited, or the frame
 		// pointer itself.
-		lo := links[len(links)-1].addr
+		lo := links[len(links)-1].Addr
 		target := lo + uint64(at)&^7
 		if at == 0 {
 			target = ts.framePtr
@@ -533,7 +554,7 @@ func TestReuse(t *testing.T) {
 	}
 	// The thread moves: its frame pointer now names its caller.
 	links := f.links[deep.Addr]
-	m.now[ts.framePtr] = u64(links[1].addr)
+	m.now[ts.framePtr] = u64(links[1].Addr)
 	before = walks()
 	threads, err = r.Sample(opts)
 	if err != nil {
@@ -558,6 +579,25 @@ func TestReuse(t *testing.T) {
 	}
 }
 
+// asm assembles 3.9 bytecode from opcode, argument pairs.
+func asm(ops ...int) []byte {
+	b := make([]byte, len(ops))
+	for i, v := range ops {
+		b[i] = byte(v)
+	}
+	return b
+}
+
+// 3.9 opcodes of recurse's bytecode.
+const (
+	opReturnValue  = 83
+	opLoadConst    = 100
+	opPopJumpFalse = 114
+	opLoadGlobal   = 116
+	opLoadFast     = 124
+	opCallFunction = 131
+)
+
 // TestCallableCheckFrameObjects builds, in a 3.9 snapshot, callers that
 // cannot have called the frame above them (before 3.11, whose frames do
 // not say which function they run): a sample that verifies rejects their
@@ -572,35 +612,37 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 	// CALL_FUNCTION 1, and links[1] the recurse it called, itself in
 	// "return park()".
 	caller, callee := links[2], links[1]
-	ci := r0.codes[caller.code]
-	if ci == nil || ci.fn.Name != "recurse" || r0.codes[callee.code].fn.Name != "recurse" {
+	ci := codeAt(r0, caller.Code)
+	if ci == nil || ci.Function().Name != "recurse" || codeAt(r0, callee.Code).Function().Name != "recurse" {
 		t.Fatalf("frames 1 and 2 are not recurse's")
 	}
 	// recurse's bytecode as 3.9 compiles it (stacks.py), which the
 	// snapshot does not hold.
 	code := asm(opLoadFast, 0, opLoadConst, 1, 107, 1, opPopJumpFalse, 14, opLoadGlobal, 0, opCallFunction, 0, opReturnValue, 0,
 		opLoadGlobal, 1, opLoadFast, 0, opLoadConst, 2, 24, 0, opCallFunction, 1, opReturnValue, 0)
-	if len(code) != ci.codeLen || int(caller.instr) != 22 {
-		t.Fatalf("recurse has %d bytes of code, its caller is at %d", ci.codeLen, caller.instr)
+	if len(code) != ci.Len() || int(caller.Instr) != 22 {
+		t.Fatalf("recurse has %d bytes of code, its caller is at %d", ci.Len(), caller.Instr)
 	}
 	// A function object of a given code, its type "function", at
 	// addresses the snapshot does not use.
 	const fnBase, typAddr, nameAddr = 0x7ff000000000, 0x7ff000001000, 0x7ff000002ff0
-	typ := make([]byte, extent(l.Type.Name, l.Type.Flags))
+	typ := make([]byte, mem.Extent(l.Type.Name, l.Type.Flags))
 	copy(typ[l.Type.Name:], u64(nameAddr))
 	function := func(i int, code uint64) (uint64, map[uint64][]byte) {
 		a := fnBase + 64*uint64(i)
 		return a, map[uint64][]byte{a: append(append(u64(1), u64(typAddr)...), u64(code)...)}
 	}
-	stack := caller.addr + uint64(l.Frame.Localsplus) + 8*uint64(ci.nlocals)
-	args := callee.addr + uint64(l.Frame.Localsplus)
+	stack := caller.Addr + uint64(l.Frame.Localsplus) + 8*uint64(ci.NLocals())
+	// The bytes object holding recurse's bytecode.
+	codeBytes := binary.LittleEndian.Uint64(f.read(t, ci.Addr()+uint64(l.Code.Code), 8))
+	args := callee.Addr + uint64(l.Frame.Localsplus)
 	base := map[uint64][]byte{
-		ci.codeBytes + uint64(l.Bytes.Sval): code,
-		typAddr:                             typ,
-		nameAddr:                            []byte("function\x00\x00\x00\x00\x00\x00\x00\x00"),
+		codeBytes + uint64(l.Bytes.Sval): code,
+		typAddr:                          typ,
+		nameAddr:                         []byte("function\x00\x00\x00\x00\x00\x00\x00\x00"),
 	}
-	own, ownFn := function(0, callee.code)
-	other, otherFn := function(1, links[0].code) // park's
+	own, ownFn := function(0, callee.Code)
+	other, otherFn := function(1, links[0].Code) // park's
 	const seven, eight = 0x7ff000003000, 0x7ff000003040
 	cases := []struct {
 		name    string
@@ -610,7 +652,7 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 		{"caller calls its callee", []map[uint64][]byte{ownFn, {stack: append(u64(own), u64(seven)...), args: u64(seven)}}, false},
 		{"caller calls another function", []map[uint64][]byte{otherFn, {stack: append(u64(other), u64(seven)...), args: u64(seven)}}, true},
 		{"callee of another call", []map[uint64][]byte{ownFn, {stack: append(u64(own), u64(seven)...), args: u64(eight)}}, true},
-		{"caller at an instruction that calls nothing", []map[uint64][]byte{{caller.addr + uint64(l.Frame.Lasti): u32(16)}}, true},
+		{"caller at an instruction that calls nothing", []map[uint64][]byte{{caller.Addr + uint64(l.Frame.Lasti): u32(16)}}, true},
 	}
 	for _, c := range cases {
 		for _, verify := range []bool{true, false} {
@@ -623,10 +665,10 @@ func TestCallableCheckFrameObjects(t *testing.T) {
 				r := f.reader(t, m)
 				// The stack and the arguments are in the first batch,
 				// as the pages of a live target's frames are.
-				r.refresh = append(r.refresh, region{stack, 16}, region{args, 8})
+				r.scratch.refresh = append(r.scratch.refresh, mem.Region{Addr: stack, Len: 16}, mem.Region{Addr: args, Len: 8})
 				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: verify})
 				got := tornErrOf(err, deep.Addr)
-				if want := c.torn && verify; want != errors.Is(got, ErrTorn) {
+				if want := c.torn && verify; want != errors.Is(got, frames.ErrTorn) {
 					t.Fatalf("error %v, want torn %v", got, want)
 				}
 				if got == nil {
@@ -652,12 +694,12 @@ func TestVerifyFrameObjects(t *testing.T) {
 	// The innermost frame (park, called through a builtin's C code:
 	// no callable check confirms it) became another frame, and the
 	// thread is in a frame the walk never saw.
-	replaced := map[uint64][]byte{links[0].addr + uint64(l.Frame.Back): u64(0x1234), ts.framePtr: u64(0x7ff000004000)}
+	replaced := map[uint64][]byte{links[0].Addr + uint64(l.Frame.Back): u64(0x1234), ts.framePtr: u64(0x7ff000004000)}
 	moved := maps.Clone(replaced)
-	moved[links[1].addr+uint64(l.Frame.Lasti)] = u32(8)
+	moved[links[1].Addr+uint64(l.Frame.Lasti)] = u32(8)
 	// Whether the first batch copies the innermost frame after its
 	// caller, which a caller that stood still then vouches for.
-	after := links[0].addr > links[1].addr
+	after := links[0].Addr > links[1].Addr
 	t.Logf("innermost frame copied after its caller: %v", after)
 	cases := []struct {
 		name          string
@@ -667,7 +709,7 @@ func TestVerifyFrameObjects(t *testing.T) {
 		{"nothing moved", nil, false, false},
 		{"innermost replaced above a still caller", replaced, !after, false},
 		{"innermost replaced above a caller that moved", moved, true, true},
-		{"outermost frame changed", map[uint64][]byte{outer.addr + uint64(l.Frame.Code): u64(links[0].code)}, true, true},
+		{"outermost frame changed", map[uint64][]byte{outer.Addr + uint64(l.Frame.Code): u64(links[0].Code)}, true, true},
 	}
 	for _, c := range cases {
 		for _, plausible := range []bool{false, true} {
@@ -678,14 +720,14 @@ func TestVerifyFrameObjects(t *testing.T) {
 				// The two innermost frames in the first batch, which
 				// copies them in address order.
 				n := uint64(l.Frame.Localsplus)
-				r.refresh = append(r.refresh, region{links[0].addr, n}, region{links[1].addr, n})
+				r.scratch.refresh = append(r.scratch.refresh, mem.Region{Addr: links[0].Addr, Len: n}, mem.Region{Addr: links[1].Addr, Len: n})
 				threads, err := r.Sample(SampleOptions{NoNames: true, Verify: true, Plausible: plausible})
 				got := tornErrOf(err, deep.Addr)
 				want := c.strict
 				if plausible {
 					want = c.loose
 				}
-				if want != errors.Is(got, ErrTorn) {
+				if want != errors.Is(got, frames.ErrTorn) {
 					t.Fatalf("error %v, want torn %v", got, want)
 				}
 				if got == nil {

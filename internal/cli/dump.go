@@ -175,7 +175,7 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 		CommandLine:   p.CommandLine(),
 		PythonVersion: p.Version.String(),
 		Executable:    p.Executable,
-		LayoutSource:  p.LayoutSource,
+		LayoutSource:  p.LayoutSource.String(),
 		Threads:       []threadDump{},
 	}
 	if p.OwnPid != pid {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pyprof/pyprof/internal/errs"
 	"github.com/pyprof/pyprof/internal/proctree"
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/procmem"
@@ -476,7 +477,7 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	defer func() { p.threads = smp.Threads }()
 	failed := map[uint64]bool{}
 	for _, e := range unwrapAll(err) {
-		if te, ok := threadError(e); ok {
+		if te, ok := errs.As[*pyspy.ThreadError](e); ok {
 			failed[te.Thread] = true
 			smp.Errors++
 		}
@@ -611,30 +612,12 @@ const (
 	maxRetriesNonblocking = 5
 )
 
+// hasThreadErrors reports whether err holds a *pyspy.ThreadError: a
+// thread whose stack could not be read, which a second read may fix. It
+// runs on every sample, so it allocates nothing (see errs.As).
 func hasThreadErrors(err error) bool {
-	_, ok := threadError(err)
+	_, ok := errs.As[*pyspy.ThreadError](err)
 	return ok
-}
-
-// threadError finds a *pyspy.ThreadError in err's tree, as errors.As
-// would, without the escaping pointer that costs errors.As an allocation
-// on every sample.
-func threadError(err error) (*pyspy.ThreadError, bool) {
-	switch e := err.(type) {
-	case nil:
-		return nil, false
-	case *pyspy.ThreadError:
-		return e, true
-	case interface{ Unwrap() []error }:
-		for _, inner := range e.Unwrap() {
-			if te, ok := threadError(inner); ok {
-				return te, true
-			}
-		}
-	case interface{ Unwrap() error }:
-		return threadError(e.Unwrap())
-	}
-	return nil, false
 }
 
 // gilHolder returns the native id of the thread holding the GIL in

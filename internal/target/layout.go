@@ -8,13 +8,26 @@ import (
 	"github.com/pyprof/pyprof/pyversions"
 )
 
-// Where a Process's layout came from.
+// LayoutSource says where a Process's struct layout came from.
+type LayoutSource uint8
+
 const (
 	// LayoutGenerated is pyversions' table, generated from DWARF.
-	LayoutGenerated = "generated"
+	LayoutGenerated LayoutSource = iota
 	// LayoutDebugOffsets is the target's own _Py_DebugOffsets (3.13+).
-	LayoutDebugOffsets = "_Py_DebugOffsets"
+	LayoutDebugOffsets
 )
+
+// String names the source as dump shows it.
+func (s LayoutSource) String() string {
+	switch s {
+	case LayoutGenerated:
+		return "generated"
+	case LayoutDebugOffsets:
+		return "_Py_DebugOffsets"
+	}
+	return fmt.Sprintf("LayoutSource(%d)", uint8(s))
+}
 
 // chooseLayout returns the layout of release v, whose _PyRuntime is at
 // runtime (0 if unknown), and the descriptor it came from, if any. From

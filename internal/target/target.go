@@ -20,6 +20,8 @@ import (
 
 	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyspy/mem"
+	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -83,6 +85,29 @@ type Options struct {
 	NoReadahead bool
 }
 
+// Located says how a Process's interpreter was found.
+type Located uint8
+
+const (
+	// LocatedBySymbol: through a symbol or section (_PyRuntime,
+	// interp_head, .PyRuntime).
+	LocatedBySymbol Located = iota
+	// LocatedByScan: by scanning a stripped binary's .PyRuntime, .data
+	// and .bss for a pointer to the interpreter.
+	LocatedByScan
+)
+
+// String names how, as "symbol" or "scan".
+func (l Located) String() string {
+	switch l {
+	case LocatedBySymbol:
+		return "symbol"
+	case LocatedByScan:
+		return "scan"
+	}
+	return fmt.Sprintf("Located(%d)", uint8(l))
+}
+
 // Process is an attached Python process.
 type Process struct {
 	// Pid is the process id in the pid namespace of /proc, which is
@@ -98,11 +123,10 @@ type Process struct {
 	Executable string   // the executable, as /proc/PID/exe names it
 	Cmdline    []string // argv
 	Binary     string   // the file holding the interpreter: libpython or the executable
-	// Located says how the interpreter was found: "symbol" or "scan".
-	Located string
-	// LayoutSource says where the struct layout came from: LayoutGenerated
-	// or LayoutDebugOffsets.
-	LayoutSource string
+	// Located says how the interpreter was found.
+	Located Located
+	// LayoutSource says where the struct layout came from.
+	LayoutSource LayoutSource
 	// DebugOffsets is the target's decoded _Py_DebugOffsets when the
 	// layout came from it, else nil.
 	DebugOffsets *pyversions.DebugOffsets
@@ -168,6 +192,13 @@ func (p *Process) calibrate(threads int) {
 		p.Reader.SetOSThreads(p.OwnPid, tids)
 	}
 }
+
+// A live process is read in batches, and a batch that fails in part says
+// which regions it could not read, as the reader's cache expects.
+var (
+	_ mem.BatchReader  = (*procmem.Process)(nil)
+	_ mem.PartialError = (*procmem.BatchError)(nil)
+)
 
 var libpythonRE = regexp.MustCompile(`^libpython[23]\.\d+[a-z]*\.so`)
 
@@ -240,11 +271,11 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 		}
 		return link + bias
 	}
-	var mem pyspy.Memory = batchMemory{proc}
+	var m pyspy.Memory = proc
 	if opts.Wrap != nil {
-		mem = opts.Wrap(mem)
+		m = opts.Wrap(m)
 	}
-	layout, desc, err := chooseLayout(mem, info.version, at(info.runtime))
+	layout, desc, err := chooseLayout(m, info.version, at(info.runtime))
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +283,8 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	if desc != nil {
 		p.LayoutSource = LayoutDebugOffsets
 	}
-	cfg := pyspy.Config{Layout: layout, Version: info.version, NoReadahead: opts.NoReadahead}
+	facts := info.factsFor(layout, info.version)
+	cfg := pyspy.Config{Layout: facts.Layout, Version: info.version, NoReadahead: opts.NoReadahead, Facts: facts}
 	if !opts.NoSymbols {
 		cfg.Runtime = at(info.runtime)
 		cfg.InterpHead = at(info.interpHead)
@@ -264,14 +296,14 @@ func attach(proc *procmem.Process, opts Options) (*Process, error) {
 	for _, s := range info.scan {
 		cfg.Scan = append(cfg.Scan, pyspy.Range{Addr: at(s.Addr), Size: s.Size, Name: s.Name})
 	}
-	r, err := pyspy.New(mem, cfg)
+	r, err := pyspy.New(m, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("python %s in %s: %w", info.version, bin, err)
 	}
 	p.Reader, p.Config = r, cfg
-	p.Located = "symbol"
+	p.Located = LocatedBySymbol
 	if cfg.Runtime == 0 && cfg.InterpHead == 0 {
-		p.Located = "scan"
+		p.Located = LocatedByScan
 	}
 	if p.tids, err = proc.NewThreadIDs(); err != nil {
 		return nil, fmt.Errorf("thread ids: %w", err)
@@ -336,6 +368,24 @@ type binaryInfo struct {
 	runtime, interpHead, tstateCurrent uint64
 	scan                               []pyspy.Range
 	python                             bool
+	// facts are the reader's facts of the build, made by the first
+	// process attached and shared by the others (see factsFor).
+	facts *pyobj.Facts
+}
+
+// factsFor returns the facts of the binary's build with layout l, shared
+// by every process that maps the binary: the readers of a gunicorn master
+// and its workers work them out once. A layout that differs from the one
+// the facts were made for (a _Py_DebugOffsets that reads otherwise) gets
+// facts of its own.
+func (b *binaryInfo) factsFor(l *pyversions.Layout, v pyversions.Version) *pyobj.Facts {
+	binaries.Lock()
+	defer binaries.Unlock()
+	if f := b.facts; f != nil && f.Version == v && *f.Layout == *l {
+		return f
+	}
+	b.facts = pyobj.NewFacts(l, v)
+	return b.facts
 }
 
 var binaries struct {
@@ -418,31 +468,4 @@ func binary(proc *procmem.Process, m procmem.Mapping) (*binaryInfo, error) {
 	}
 	binaries.byKey[key] = info
 	return info, nil
-}
-
-// batchMemory adapts procmem's batch errors to what pyspy's cache expects:
-// the indexes of the regions that failed.
-type batchMemory struct{ *procmem.Process }
-
-type failedRegions []int
-
-func (f failedRegions) Error() string { return fmt.Sprintf("%d regions unreadable", len(f)) }
-func (f failedRegions) Failed() []int { return f }
-
-func (b batchMemory) ReadBatch(addrs []uint64, bufs [][]byte) error {
-	err := b.Process.ReadBatch(addrs, bufs)
-	if err == nil {
-		// Before errors.As, whose target would escape: this runs twice
-		// a sample.
-		return nil
-	}
-	var be *procmem.BatchError
-	if errors.As(err, &be) {
-		f := make(failedRegions, len(be.Errs))
-		for i, e := range be.Errs {
-			f[i] = e.Index
-		}
-		return f
-	}
-	return err
 }

@@ -45,7 +45,7 @@ func TestScanFindsInterpreter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer scan.Close()
-			if sym.Located != "symbol" || scan.Located != "scan" {
+			if sym.Located.String() != "symbol" || scan.Located.String() != "scan" {
 				t.Errorf("located by %s and %s", sym.Located, scan.Located)
 			}
 			if a, b := sym.Reader.Interpreter(), scan.Reader.Interpreter(); a != b {

@@ -1,4 +1,4 @@
-package pyspy
+package pyobj
 
 import (
 	"errors"

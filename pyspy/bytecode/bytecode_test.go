@@ -1,4 +1,4 @@
-package pyspy
+package bytecode
 
 import (
 	"bufio"
@@ -73,7 +73,7 @@ func TestStackDepthsMatchCompiler(t *testing.T) {
 					t.Fatal(err)
 				}
 				codes++
-				depth := stackDepths(code, se, v.AtLeast(3, 10), startDepth(v, flags))
+				depth := StackDepths(code, se, v.AtLeast(3, 10), StartDepth(v, flags))
 				if depth == nil {
 					none++
 					t.Logf("%s %s: no depths", f[3], f[4])
@@ -163,7 +163,7 @@ func TestStackDepths(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := stackDepths(c.code, se, false, 0)
+			got := StackDepths(c.code, se, false, 0)
 			if (got == nil) != (c.depth == nil) || !slices.Equal(got, c.depth) {
 				t.Errorf("depths %v, want %v", got, c.depth)
 			}
@@ -189,14 +189,14 @@ func TestCallSlots(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			depth := stackDepths(c.code, se, false, 0)
+			depth := StackDepths(c.code, se, false, 0)
 			if depth == nil {
 				depth = make([]int16, len(c.code)/2)
 				for i := range depth {
 					depth[i] = -1
 				}
 			}
-			m, callable, ok := callSlots(c.code, depth, se, c.unit)
+			m, callable, ok := CallSlots(c.code, depth, se, c.unit)
 			if ok != c.ok || ok && (m != c.method || callable != c.callable) {
 				t.Errorf("slots %d, %d, %v; want %d, %d, %v", m, callable, ok, c.method, c.callable, c.ok)
 			}
@@ -219,7 +219,7 @@ func TestKeptArgs(t *testing.T) {
 		{"cells", asm(opLoadFast, 0, opReturnValue, 0), 1, 1, 0},
 	}
 	for _, c := range cases {
-		if got := keptArgs(c.code, se, c.argcount, c.cells); got != c.want {
+		if got := KeptArgs(c.code, se, c.argcount, c.cells); got != c.want {
 			t.Errorf("%s: %d kept, want %d", c.name, got, c.want)
 		}
 	}
@@ -234,7 +234,7 @@ func FuzzStackDepths(f *testing.F) {
 	f.Fuzz(func(t *testing.T, code []byte, unit int) {
 		for _, m := range pyversions.StackEffectMinors() {
 			se := pyversions.StackEffectsFor(m)
-			depth := stackDepths(code, se, m == "3.10", 0)
+			depth := StackDepths(code, se, m == "3.10", 0)
 			if depth != nil && len(depth) != len(code)/2 {
 				t.Fatalf("%d depths for %d units", len(depth), len(code)/2)
 			}
@@ -244,11 +244,11 @@ func FuzzStackDepths(f *testing.F) {
 				}
 			}
 			if depth != nil {
-				if _, c, ok := callSlots(code, depth, se, unit); ok && c < 0 {
+				if _, c, ok := CallSlots(code, depth, se, unit); ok && c < 0 {
 					t.Fatalf("callable slot %d", c)
 				}
 			}
-			if k := keptArgs(code, se, 5, 0); k < 0 || k > 5 {
+			if k := KeptArgs(code, se, 5, 0); k < 0 || k > 5 {
 				t.Fatalf("%d args kept of 5", k)
 			}
 		}

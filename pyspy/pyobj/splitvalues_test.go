@@ -1,9 +1,12 @@
-package pyspy
+package pyobj
 
 import (
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -107,10 +110,10 @@ func TestSplitValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem := &Snapshot{Spans: []Span{{Addr: at - uint64(tc.lead), Data: tc.mem}}}
-			r := newReader(mem, l, v, false)
-			r.cache.begin()
-			sv, err := r.readSplitValues(at, tc.nkeys)
+			c := mem.NewCache(&span{addr: at - uint64(tc.lead), data: tc.mem}, false)
+			c.Begin()
+			d := NewDecoder(c, NewFacts(l, v))
+			sv, err := d.readSplitValues(at, tc.nkeys)
 			if tc.bad {
 				if err == nil {
 					t.Fatalf("no error; got order %v", sv.order)
@@ -123,13 +126,34 @@ func TestSplitValues(t *testing.T) {
 			if !slices.Equal(sv.order, tc.order) || (sv.order == nil) != (tc.order == nil) || sv.n != tc.n || sv.valid != tc.valid {
 				t.Errorf("order %v n %d valid %v, want %v %d %v", sv.order, sv.n, sv.valid, tc.order, tc.n, tc.valid)
 			}
-			slots, err := r.slots(sv)
+			slots, err := d.slots(sv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(slots) != sv.n || sv.n > 0 && slots[0] != le64(tc.mem[tc.lead+int(l.Dict.ValuesArray):]) {
+			if len(slots) != sv.n || sv.n > 0 && slots[0] != mem.LE64(tc.mem[tc.lead+int(l.Dict.ValuesArray):]) {
 				t.Errorf("slots %#x", slots)
 			}
 		})
 	}
+}
+
+// span is a memory of one region: reads elsewhere fail, as reads of
+// unmapped memory do.
+type span struct {
+	addr uint64
+	data []byte
+}
+
+func (s *span) ReadAt(p []byte, off int64) (int, error) {
+	a := uint64(off)
+	if a < s.addr || a+uint64(len(p)) > s.addr+uint64(len(s.data)) {
+		return 0, fmt.Errorf("read %#x+%d: not in memory", a, len(p))
+	}
+	return copy(p, s.data[a-s.addr:]), nil
+}
+
+func le(v uint64) []byte {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return b[:]
 }

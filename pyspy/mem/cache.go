@@ -1,14 +1,18 @@
-package pyspy
+package mem
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/pyprof/pyprof/internal/errs"
 )
 
 const (
-	pageSize = 4096
+	// PageSize is the target's page size: the unit of readahead, and of
+	// what a hole between two regions must be smaller than to be read
+	// through.
+	PageSize = 4096
 	// maxFootprint bounds what a sample prefetches from the previous
 	// sample's footprint, so a huge earlier stack cannot make every later
 	// sample copy more. A process of many threads needs a large one: 500
@@ -16,9 +20,9 @@ const (
 	// stack pages, which one batched read copies for less CPU than the
 	// 600 reads of a page each that a walk makes without them.
 	maxFootprint = 8 << 20
-	// maxRegion bounds a single region prefetched, or a data stack chunk
+	// MaxRegion bounds a single region prefetched, or a data stack chunk
 	// read in one go.
-	maxRegion = 512 << 10
+	MaxRegion = 512 << 10
 	// maxDirect is the largest read served by fetching whole pages; bigger
 	// reads (long strings) go straight to memory and are not cached.
 	maxDirect = 64 << 10
@@ -37,28 +41,34 @@ type span struct {
 
 func (s *span) end() uint64 { return s.addr + uint64(len(s.data)) }
 
-// sampleCache serves the reads of one sample. Every region is fetched from
-// the target at most once per sample, and the regions a sample used are
+// Cache serves the reads of one sample. Every region is fetched from the
+// target at most once per sample, and the regions a sample used are
 // fetched again, all in one batched read, at the start of the next sample:
 // a stack that did not move between samples then costs a single syscall.
 //
+// A Cache is a Memory over the Memory it wraps (delve's memCache), so
+// whatever takes a Memory can read through one; the decoders use Bytes,
+// which hands out the cached bytes without copying them.
+//
 // Fetched bytes live in an arena reused from sample to sample, so a steady
 // sample allocates nothing here. Slices handed out alias the arena and are
-// valid only until the next begin.
-type sampleCache struct {
+// valid only until the next Begin.
+type Cache struct {
 	mem   Memory
 	batch BatchReader
 	spans []span // sorted by addr, not overlapping
 	last  int    // index of the span that served the last hit
 	// reads counts fetches from the target in this sample.
 	reads int
+	// generation counts the samples begun.
+	generation int
 	// pages widens small reads to whole pages.
 	pages bool
-	// bodyFirst copies the body of an ordered batch before its first
-	// words, when no frame lies in it (3.11+: the frames are in the
-	// data stack, read last): the sooner the data stack follows the
-	// frame pointers, the less can have moved between them.
-	bodyFirst bool
+	// BodyFirst copies the body of an ordered batch before its first
+	// words, for a reader whose frames are not in the body (3.11+: they
+	// are in the data stack, read last): the sooner the data stack
+	// follows the frame pointers, the less can have moved between them.
+	BodyFirst bool
 
 	arena []byte
 	used  int
@@ -67,22 +77,26 @@ type sampleCache struct {
 	early []earlyWord
 	tail  []uint64
 	// scratch for fetch
-	foot  []region
+	foot  []Region
 	addrs []uint64
 	bufs  [][]byte
 }
 
-type region struct{ addr, n uint64 }
-
-func newSampleCache(mem Memory, pages bool) *sampleCache {
-	c := &sampleCache{mem: mem, pages: pages}
-	c.batch, _ = mem.(BatchReader)
+// NewCache returns a cache over m. With readahead, small reads fetch the
+// whole pages around them, since the structs a walk reads next are often
+// neighbours; without it (a snapshot, which holds only the bytes once
+// read) exactly what is asked for is fetched.
+func NewCache(m Memory, readahead bool) *Cache {
+	c := &Cache{mem: m, pages: readahead}
+	c.batch, _ = m.(BatchReader)
 	return c
 }
 
+var _ Memory = (*Cache)(nil)
+
 // alloc returns n bytes of arena. When the arena is full a bigger one is
 // started; the old one stays alive through the spans that use it.
-func (c *sampleCache) alloc(n uint64) []byte {
+func (c *Cache) alloc(n uint64) []byte {
 	if c.used+int(n) > len(c.arena) {
 		size := max(2*len(c.arena), int(n), 64<<10)
 		c.arena, c.used = make([]byte, size), 0
@@ -92,16 +106,23 @@ func (c *sampleCache) alloc(n uint64) []byte {
 	return b
 }
 
-// begin starts a sample: it forgets the last sample's bytes and prefetches
+// Begin starts a sample: it forgets the last sample's bytes and prefetches
 // the regions that sample used.
-func (c *sampleCache) begin() { c.beginOrdered(nil, nil, nil) }
+func (c *Cache) Begin() { c.BeginOrdered(nil, nil, nil) }
 
-// beginOrdered is begin with more regions to read (also) and an order
-// imposed on the one batched read,
-// which the kernel copies region after region: the words at first are
-// copied before everything else, and their values are served by early
-// rather than from the spans; the regions in last are copied after
-// everything else, and their newer bytes serve every read of them.
+// Generation counts the samples begun: bytes read in an earlier
+// generation may have changed since.
+func (c *Cache) Generation() int { return c.generation }
+
+// Reads counts the fetches from the target since the sample began.
+func (c *Cache) Reads() int { return c.reads }
+
+// BeginOrdered is Begin with more regions to read (also) and an order
+// imposed on the one batched read, which the kernel copies region after
+// region: the words at first are copied before everything else, and
+// their values are served by Early rather than from the cache; the
+// regions in last are copied after everything else, and their newer
+// bytes serve every read of them (CopiedLast tells which).
 //
 // A stack walk wants it so: the innermost frame's address read before
 // the frames, so that those can only be newer than the pointer (a frame
@@ -110,8 +131,9 @@ func (c *sampleCache) begin() { c.beginOrdered(nil, nil, nil) }
 // objects are listed in last), so that no frame is older than its callers,
 // which outlive it; and the thread state's data stack top read after them,
 // so that a frame popped meanwhile is seen to be dead.
-func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
+func (c *Cache) BeginOrdered(first []uint64, also, last []Region) {
 	c.reads = 0
+	c.generation++
 	c.foot = c.foot[:0]
 	var total uint64
 	for i := range c.spans {
@@ -119,14 +141,14 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 		if s.used && total+uint64(len(s.data)) <= maxFootprint {
 			// What the batch copies last anyway need not be copied
 			// before too (a data stack chunk that grew shrinks again).
-			c.foot = appendOutside(c.foot, region{s.addr, uint64(len(s.data))}, last)
+			c.foot = appendOutside(c.foot, Region{s.addr, uint64(len(s.data))}, last)
 			total += uint64(len(s.data))
 		}
 	}
 	for _, r := range also {
-		if total+r.n <= maxFootprint {
+		if total+r.Len <= maxFootprint {
 			c.foot = append(c.foot, r)
-			total += r.n
+			total += r.Len
 		}
 	}
 	c.spans = c.spans[:0]
@@ -142,17 +164,17 @@ func (c *sampleCache) beginOrdered(first []uint64, also, last []region) {
 
 // appendOutside appends to dst the parts of r that lie outside every
 // region of regs.
-func appendOutside(dst []region, r region, regs []region) []region {
+func appendOutside(dst []Region, r Region, regs []Region) []Region {
 	for i, x := range regs {
-		lo, hi := max(r.addr, x.addr), min(r.addr+r.n, x.addr+x.n)
+		lo, hi := max(r.Addr, x.Addr), min(r.Addr+r.Len, x.Addr+x.Len)
 		if lo >= hi {
 			continue
 		}
-		if r.addr < lo {
-			dst = appendOutside(dst, region{r.addr, lo - r.addr}, regs[i+1:])
+		if r.Addr < lo {
+			dst = appendOutside(dst, Region{r.Addr, lo - r.Addr}, regs[i+1:])
 		}
-		if end := r.addr + r.n; hi < end {
-			dst = appendOutside(dst, region{hi, end - hi}, regs[i+1:])
+		if end := r.Addr + r.Len; hi < end {
+			dst = appendOutside(dst, Region{hi, end - hi}, regs[i+1:])
 		}
 		return dst
 	}
@@ -166,13 +188,13 @@ type earlyWord struct {
 	ok   bool
 }
 
-// inTail reports whether the sample's batch copied a region starting at
-// addr last.
-func (c *sampleCache) inTail(addr uint64) bool { return slices.Contains(c.tail, addr) }
+// CopiedLast reports whether the sample's batch copied a region starting
+// at addr last.
+func (c *Cache) CopiedLast(addr uint64) bool { return slices.Contains(c.tail, addr) }
 
-// earlyU64 returns the word at addr as the start of the sample's batch
-// copied it.
-func (c *sampleCache) earlyU64(addr uint64) (uint64, bool) {
+// Early returns the word at addr as the start of the sample's batch
+// copied it, if it was one of the first words.
+func (c *Cache) Early(addr uint64) (uint64, bool) {
 	for i := range c.early {
 		if e := &c.early[i]; e.addr == addr {
 			return e.val, e.ok
@@ -181,44 +203,49 @@ func (c *sampleCache) earlyU64(addr uint64) (uint64, bool) {
 	return 0, false
 }
 
-// reset forgets every span without prefetching anything, for a cache that
-// serves one batch of wanted regions (verify's second read).
-func (c *sampleCache) reset() {
+// Reset forgets every span without prefetching anything, for a cache that
+// serves one batch of wanted regions (a second read of what a sample
+// walked).
+func (c *Cache) Reset() {
 	c.reads = 0
+	c.generation++
 	c.spans = c.spans[:0]
 	c.foot = c.foot[:0]
 	c.used = 0
 }
 
-// want adds a region to the next fetchWanted.
-func (c *sampleCache) want(addr, n uint64) {
+// Want adds a region to the next FetchWanted.
+func (c *Cache) Want(addr, n uint64) {
 	if n > 0 && checkRange(addr, n) == nil {
-		c.foot = append(c.foot, region{addr, n})
+		c.foot = append(c.foot, Region{addr, n})
 	}
 }
 
-// fetchWanted reads every wanted region in one batch.
-func (c *sampleCache) fetchWanted() {
+// Wanting reports whether regions wait for FetchWanted.
+func (c *Cache) Wanting() bool { return len(c.foot) > 0 }
+
+// FetchWanted reads every wanted region in one batch.
+func (c *Cache) FetchWanted() {
 	c.fetch(c.foot)
 	c.foot = c.foot[:0]
 }
 
-// u64 returns the 8 bytes at addr, if a fetch held them.
-func (c *sampleCache) u64(addr uint64) (uint64, bool) {
-	b := c.find(addr, 8)
+// U64 returns the 8 bytes at addr, if a fetch held them.
+func (c *Cache) U64(addr uint64) (uint64, bool) {
+	b := c.Held(addr, 8)
 	if b == nil {
 		return 0, false
 	}
-	return le64(b), true
+	return LE64(b), true
 }
 
 // fetch reads the regions in one batch, keeping those that succeed.
-func (c *sampleCache) fetch(regs []region) { c.fetchOrdered(nil, regs, nil) }
+func (c *Cache) fetch(regs []Region) { c.fetchOrdered(nil, regs, nil) }
 
 // fetchOrdered reads, in one batch, the words in early, the regions in
-// body (sorted and merged) and then those in last, in that order, keeping
-// what succeeds.
-func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
+// body (sorted and merged) and then those in last, in that order (or the
+// body before the early words, BodyFirst), keeping what succeeds.
+func (c *Cache) fetchOrdered(early []earlyWord, body, last []Region) {
 	gap := uint64(0)
 	if c.pages {
 		gap = mergeGap
@@ -236,34 +263,34 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 	}
 	// Where the early words are in the batch.
 	first := 0
-	if c.bodyFirst {
+	if c.BodyFirst {
 		first = len(body)
 	} else {
 		addEarly()
 	}
 	for _, r := range body {
-		c.addrs = append(c.addrs, r.addr)
-		c.bufs = append(c.bufs, c.alloc(r.n))
+		c.addrs = append(c.addrs, r.Addr)
+		c.bufs = append(c.bufs, c.alloc(r.Len))
 	}
-	if c.bodyFirst {
+	if c.BodyFirst {
 		addEarly()
 	}
 	tail := len(c.addrs)
 	for _, r := range last {
-		if r.n > 0 && r.n <= maxDirect && checkRange(r.addr, r.n) == nil {
-			c.addrs = append(c.addrs, r.addr)
-			c.bufs = append(c.bufs, c.alloc(r.n))
+		if r.Len > 0 && r.Len <= maxDirect && checkRange(r.Addr, r.Len) == nil {
+			c.addrs = append(c.addrs, r.Addr)
+			c.bufs = append(c.bufs, c.alloc(r.Len))
 		}
 	}
 	c.reads++
 	var failed []int
 	if c.batch != nil {
 		if err := c.batch.ReadBatch(c.addrs, c.bufs); err != nil {
-			be, ok := batchFailure(err)
+			pe, ok := errs.As[PartialError](err)
 			if !ok {
 				return
 			}
-			failed = be.Failed()
+			failed = pe.Failed()
 		}
 	} else {
 		for i := range c.addrs {
@@ -281,7 +308,7 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 		}
 		switch {
 		case i >= first && i < first+len(early):
-			early[i-first].val, early[i-first].ok = le64(c.bufs[i]), true
+			early[i-first].val, early[i-first].ok = LE64(c.bufs[i]), true
 		case i >= tail:
 			c.overwrite(c.addrs[i], c.bufs[i])
 			c.tail = append(c.tail, c.addrs[i])
@@ -291,25 +318,10 @@ func (c *sampleCache) fetchOrdered(early []earlyWord, body, last []region) {
 	}
 }
 
-// failer is a batch read error that names the regions that failed.
-type failer interface{ Failed() []int }
-
-// batchFailure finds the failer in err's chain. Unlike errors.As it takes
-// no pointer to a local, which would escape and cost an allocation on
-// every sample whose batch reaches past the end of a mapping.
-func batchFailure(err error) (failer, bool) {
-	for ; err != nil; err = errors.Unwrap(err) {
-		if f, ok := err.(failer); ok {
-			return f, true
-		}
-	}
-	return nil, false
-}
-
 // overwrite puts newer bytes over a span that holds them, or adds them as
 // a span of their own. Unlike insert it keeps the rest of an older span
 // that covers them.
-func (c *sampleCache) overwrite(addr uint64, b []byte) {
+func (c *Cache) overwrite(addr uint64, b []byte) {
 	n := uint64(len(b))
 	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > addr })
 	if i < len(c.spans) && c.spans[i].addr <= addr && addr+n <= c.spans[i].end() {
@@ -323,20 +335,20 @@ func (c *sampleCache) overwrite(addr uint64, b []byte) {
 // through to save an iovec: each one costs the kernel a page walk, worth
 // more than copying a few hundred bytes. A hole shorter than a page cannot
 // contain an unmapped page, so reading through it is always safe.
-const mergeGap = pageSize - 1
+const mergeGap = PageSize - 1
 
 // coalesce sorts regions and merges, in place, those less than gap bytes
 // apart. Without readahead (snapshots) the gap is zero, since bytes in a
 // hole were never recorded.
-func coalesce(regs []region, gap uint64) []region {
+func coalesce(regs []Region, gap uint64) []Region {
 	if len(regs) < 2 {
 		return regs
 	}
-	slices.SortFunc(regs, func(a, b region) int {
+	slices.SortFunc(regs, func(a, b Region) int {
 		switch {
-		case a.addr < b.addr:
+		case a.Addr < b.Addr:
 			return -1
-		case a.addr > b.addr:
+		case a.Addr > b.Addr:
 			return 1
 		}
 		return 0
@@ -344,9 +356,9 @@ func coalesce(regs []region, gap uint64) []region {
 	out := regs[:1]
 	for _, r := range regs[1:] {
 		last := &out[len(out)-1]
-		if r.addr <= last.addr+last.n+gap {
-			if e := r.addr + r.n; e > last.addr+last.n {
-				last.n = e - last.addr
+		if r.Addr <= last.Addr+last.Len+gap {
+			if e := r.Addr + r.Len; e > last.Addr+last.Len {
+				last.Len = e - last.Addr
 			}
 			continue
 		}
@@ -357,7 +369,7 @@ func coalesce(regs []region, gap uint64) []region {
 
 // insert adds a span, dropping older spans it overlaps: the newer bytes are
 // at least as fresh.
-func (c *sampleCache) insert(s span) {
+func (c *Cache) insert(s span) {
 	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > s.addr })
 	j := i
 	for j < len(c.spans) && c.spans[j].addr < s.end() {
@@ -371,9 +383,9 @@ func (c *sampleCache) insert(s span) {
 	c.spans = slices.Delete(c.spans, i+1, j)
 }
 
-// copiedAfter reports whether the bytes at a were copied after those at b,
+// CopiedAfter reports whether the bytes at a were copied after those at b,
 // and whether the cache can tell: both must lie in its spans.
-func (c *sampleCache) copiedAfter(a, b uint64) (after, known bool) {
+func (c *Cache) CopiedAfter(a, b uint64) (after, known bool) {
 	sa, sb := c.spanOf(a), c.spanOf(b)
 	if sa == nil || sb == nil {
 		return false, false
@@ -384,7 +396,7 @@ func (c *sampleCache) copiedAfter(a, b uint64) (after, known bool) {
 	return a > b, true
 }
 
-func (c *sampleCache) spanOf(addr uint64) *span {
+func (c *Cache) spanOf(addr uint64) *span {
 	i := sort.Search(len(c.spans), func(i int) bool { return c.spans[i].end() > addr })
 	if i < len(c.spans) && c.spans[i].addr <= addr {
 		return &c.spans[i]
@@ -392,8 +404,9 @@ func (c *sampleCache) spanOf(addr uint64) *span {
 	return nil
 }
 
-// find returns the bytes [addr, addr+n) if one span holds them.
-func (c *sampleCache) find(addr, n uint64) []byte {
+// Held returns the bytes [addr, addr+n) if the cache holds them, without
+// reading the target, or nil. The result aliases the cache.
+func (c *Cache) Held(addr, n uint64) []byte {
 	if checkRange(addr, n) != nil {
 		return nil
 	}
@@ -420,32 +433,42 @@ func (c *sampleCache) find(addr, n uint64) []byte {
 	return nil
 }
 
-// bytes returns n bytes at addr. Small reads fetch the whole pages around
-// them, since the structs a walk reads next are often neighbours. The
-// result aliases the cache and must not be modified or kept past the
-// sample.
-func (c *sampleCache) bytes(addr, n uint64) ([]byte, error) {
+// Bytes returns n bytes at addr. Small reads fetch the whole pages around
+// them, with readahead. The result aliases the cache and must not be
+// modified or kept past the sample.
+func (c *Cache) Bytes(addr, n uint64) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	if err := checkRange(addr, n); err != nil {
 		return nil, err
 	}
-	if b := c.find(addr, n); b != nil {
+	if b := c.Held(addr, n); b != nil {
 		return b, nil
 	}
 	if n > maxDirect || !c.pages {
 		return c.direct(addr, n)
 	}
-	start := addr &^ (pageSize - 1)
-	end := (addr + n + pageSize - 1) &^ (pageSize - 1)
-	c.fetch([]region{{start, end - start}})
-	if b := c.find(addr, n); b != nil {
+	start := addr &^ (PageSize - 1)
+	end := (addr + n + PageSize - 1) &^ (PageSize - 1)
+	c.fetch([]Region{{start, end - start}})
+	if b := c.Held(addr, n); b != nil {
 		return b, nil
 	}
 	// The whole pages failed, perhaps because a neighbour page is
 	// unmapped; try the exact range so the error names it.
 	return c.direct(addr, n)
+}
+
+// ReadAt makes the cache a Memory: bytes the sample holds are copied from
+// the cache, others are read from the memory below and not kept, as a
+// read of this size is of no use to the next ones.
+func (c *Cache) ReadAt(p []byte, off int64) (int, error) {
+	if b := c.Held(uint64(off), uint64(len(p))); b != nil {
+		return copy(p, b), nil
+	}
+	c.reads++
+	return c.mem.ReadAt(p, off)
 }
 
 // maxUserAddr bounds user-space addresses (2^56 with 5-level paging). A
@@ -463,7 +486,7 @@ func checkRange(addr, n uint64) error {
 }
 
 // direct reads exactly [addr, addr+n), caching it unless it is large.
-func (c *sampleCache) direct(addr, n uint64) ([]byte, error) {
+func (c *Cache) direct(addr, n uint64) ([]byte, error) {
 	var b []byte
 	if n <= maxDirect {
 		b = c.alloc(n)
@@ -480,32 +503,33 @@ func (c *sampleCache) direct(addr, n uint64) ([]byte, error) {
 	return b, nil
 }
 
-// exact reads [addr, addr+n) without widening to pages, for scattered
-// small objects whose neighbours are of no use (code object headers).
-func (c *sampleCache) exact(addr, n uint64) ([]byte, error) {
+// Exact reads [addr, addr+n) without widening to pages, for scattered
+// small objects whose neighbours are of no use (code object headers, a
+// lone pointer).
+func (c *Cache) Exact(addr, n uint64) ([]byte, error) {
 	if err := checkRange(addr, n); err != nil {
 		return nil, err
 	}
-	if b := c.find(addr, n); b != nil {
+	if b := c.Held(addr, n); b != nil {
 		return b, nil
 	}
 	return c.direct(addr, n)
 }
 
-// prefetch fetches ranges that are about to be walked, in one read, if
+// Prefetch fetches regions that are about to be read, in one read, if
 // they are not already held. Failures are left for the reads that follow
 // to report.
-func (c *sampleCache) prefetch(regs ...region) {
+func (c *Cache) Prefetch(regs ...Region) {
 	if !c.pages {
 		return
 	}
-	var miss [8]region
+	var miss [8]Region
 	m := miss[:0]
 	for _, r := range regs {
-		if r.n == 0 || r.n > maxRegion || checkRange(r.addr, r.n) != nil {
+		if r.Len == 0 || r.Len > MaxRegion || checkRange(r.Addr, r.Len) != nil {
 			continue
 		}
-		if c.find(r.addr, r.n) == nil {
+		if c.Held(r.Addr, r.Len) == nil {
 			m = append(m, r)
 		}
 	}
