@@ -3,6 +3,7 @@ package proctree
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -322,6 +323,19 @@ func BenchmarkDescendants(b *testing.B) {
 	cpu0 := cpuTime(b)
 	for b.Loop() {
 		if _, err := Default.Descendants(os.Getpid()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkPgrep is --pgrep's resolution, once per run: a pattern that
+// matches nothing by name, so that every process's names and then every
+// command line are tried, the most work a pattern can cost.
+func BenchmarkPgrep(b *testing.B) {
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		if _, err := Default.Pgrep("^no-such-process-[0-9]+$", os.Getpid()); !errors.Is(err, ErrNoMatch) {
 			b.Fatal(err)
 		}
 	}
