@@ -90,7 +90,7 @@ func benchTarget(b *testing.B, tg *testpython.Target) {
 		report(b, before, nil)
 	})
 	b.Run("threadstate", func(b *testing.B) {
-		st := p.Proc.NewThreadStater()
+		st := p.Proc.ThreadStates()
 		defer st.Close()
 		before := p.Proc.Syscalls()
 		for b.Loop() {
