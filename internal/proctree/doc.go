@@ -16,5 +16,5 @@
 // container can read the host's /proc from a bind mount. The tree is built
 // from one scan of every process's stat file (procmem.FS.Stats) rather
 // than with gopsutil's Children, which scans all of /proc once for each
-// process it is asked about; see BenchmarkGopsutilDescendants.
+// process it is asked about; see BenchmarkDescendantsGopsutil.
 package proctree
