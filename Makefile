@@ -67,9 +67,10 @@ fuzz:
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/bytecode -run '^$$' -fuzz '^FuzzStackDepths$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseStat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseStatus$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyversions -run '^$$' -fuzz '^FuzzDecodeDebugOffsets$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/proctree -run '^$$' -fuzz '^FuzzNames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
-	$(GO) test ./internal/proctree -run '^$$' -fuzz '^FuzzParseStat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./flamegraph -run '^$$' -fuzz '^FuzzWrite$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzFloat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./internal/pyrepr -run '^$$' -fuzz '^FuzzStr$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0

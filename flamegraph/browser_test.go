@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 var screenshot = flag.Bool("screenshot", false, "write the README's screenshot to ../docs/flamegraph.png")
@@ -32,10 +33,7 @@ const chromiumPath = "/usr/bin/chromium"
 func newBrowser(tb testing.TB) context.Context {
 	tb.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("PYPROF_REQUIRE_BROWSER") == "1" {
-			tb.Fatalf("PYPROF_REQUIRE_BROWSER=1 but Chromium is missing: %v (apt-get install chromium)", err)
-		}
-		tb.Skipf("no Chromium at %s (apt-get install chromium); set PYPROF_REQUIRE_BROWSER=1 to fail instead", chromiumPath)
+		testenv.SkipOrFail(tb, testenv.Browser, "chromium", "no Chromium: %v (apt-get install chromium)", err)
 	}
 	// The machine is offline: these flags keep Chromium from trying to
 	// reach Google's services, which would only slow it down.

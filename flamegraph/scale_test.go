@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 const (
@@ -46,7 +47,7 @@ func TestScale(t *testing.T) {
 		t.Errorf("root holds %d samples, want %d", got.data.NC[0], p.Total())
 	}
 
-	if _, err := os.Stat(chromiumPath); err != nil && os.Getenv("PYPROF_REQUIRE_BROWSER") != "1" {
+	if _, err := os.Stat(chromiumPath); err != nil && !testenv.Required(testenv.Browser, "chromium") {
 		return
 	}
 	file := filepath.Join(t.TempDir(), "big.svg")

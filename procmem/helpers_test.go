@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 const (
@@ -20,7 +22,6 @@ const (
 	pyenvPython   = pyenvRoot + "/3.11.7/bin/python3.11" // PIE, shared libpython
 	pyenvLib311   = pyenvRoot + "/3.11.7/lib/libpython3.11.so.1.0"
 	pyenvLib36    = pyenvRoot + "/3.6.15/lib/libpython3.6m.so.1.0"
-	requirePyEnv  = "PYPROF_REQUIRE_PYTHONS"
 	startDeadline = 20 * time.Second
 )
 
@@ -30,10 +31,7 @@ const (
 func needFile(t testing.TB, path string) string {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv(requirePyEnv) == "all" {
-			t.Fatalf("%s=all but %v", requirePyEnv, err)
-		}
-		t.Skipf("%v", err)
+		testenv.SkipOrFail(t, testenv.Pythons, path, "%v", err)
 	}
 	return path
 }

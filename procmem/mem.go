@@ -178,7 +178,7 @@ func (p *Process) alive() bool {
 	if err != nil {
 		return false
 	}
-	st, err := parseStatState(b)
+	st, err := statState(b)
 	return err == nil && st != 'Z' && st != 'X'
 }
 

@@ -71,6 +71,9 @@ type Process struct {
 	// forceMem makes the first read switch to /proc/PID/mem, so tests
 	// can run the fallback on a machine where process_vm_readv works.
 	forceMem bool
+
+	// states holds the run-state files of the threads, once asked for.
+	states atomic.Pointer[ThreadStater]
 }
 
 type memFile struct {
@@ -81,17 +84,22 @@ type memFile struct {
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.pid }
 
-// Close releases the file descriptors held for the process.
+// Close releases the file descriptors held for the process: its memory
+// file and its threads' run-state files.
 func (p *Process) Close() error {
+	var err error
+	if s := p.states.Load(); s != nil {
+		err = s.Close()
+	}
 	p.memMu.Lock()
 	defer p.memMu.Unlock()
 	if m := p.mem.Load(); m != nil && m.f != nil {
 		// A late read must fail with EBADF, not pread a descriptor
 		// number that some other file has taken since.
 		p.mem.Store(&memFile{fd: -1})
-		return m.f.Close()
+		return errors.Join(err, m.f.Close())
 	}
-	return nil
+	return err
 }
 
 // Syscalls returns the number of memory-read system calls issued so far.

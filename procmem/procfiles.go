@@ -18,18 +18,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Cmdline returns the arguments of the process. It is empty for kernel
-// threads and zombies.
+// Cmdline returns the arguments of the process (see FS.Cmdline).
 func (p *Process) Cmdline() ([]string, error) {
-	b, err := p.readFile("cmdline")
+	args, err := p.fs.Cmdline(p.pid)
 	if err != nil {
-		return nil, err
+		return nil, p.fileErr(err, "")
 	}
-	b = bytes.TrimSuffix(b, []byte{0})
-	if len(b) == 0 {
-		return []string{}, nil
-	}
-	return strings.Split(string(b), "\x00"), nil
+	return args, nil
 }
 
 // Exe returns the path of the executable, in the target's mount namespace.
@@ -52,51 +47,17 @@ func (p *Process) Comm() (string, error) {
 	return string(bytes.TrimSuffix(b, []byte{'\n'})), nil
 }
 
-// ProcStat is what /proc/PID/stat says of the process as a whole.
-type ProcStat struct {
-	State byte // R, S, D, Z, ...
-	PPid  int
-	// KernelThread is PF_KTHREAD: a thread of the kernel, with no
-	// program of its own to read.
-	KernelThread bool
-}
-
-// pfKthread is PF_KTHREAD in the flags field of stat.
-const pfKthread = 0x00200000
-
 // Stat parses /proc/PID/stat.
 func (p *Process) Stat() (ProcStat, error) {
 	b, err := p.readFile("stat")
 	if err != nil {
 		return ProcStat{}, err
 	}
-	st, err := parseProcStat(b)
+	st, err := parseStat(b)
 	if err != nil {
 		return ProcStat{}, fmt.Errorf("process %d stat: %w", p.pid, err)
 	}
 	return st, nil
-}
-
-// parseProcStat reads fields 3 (state), 4 (ppid) and 9 (flags), counted
-// after the last ')' since the command name may hold any character.
-func parseProcStat(b []byte) (ProcStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ProcStat{}, fmt.Errorf("malformed stat %.40q", b)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 7 || len(f[0]) != 1 {
-		return ProcStat{}, fmt.Errorf("malformed stat %.40q", b)
-	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	if err != nil {
-		return ProcStat{}, fmt.Errorf("ppid: %w", err)
-	}
-	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
-	if err != nil {
-		return ProcStat{}, fmt.Errorf("flags: %w", err)
-	}
-	return ProcStat{State: f[0][0], PPid: ppid, KernelThread: flags&pfKthread != 0}, nil
 }
 
 // Threads returns the ids of the threads of the process, sorted.
@@ -114,6 +75,11 @@ func (p *Process) Threads() ([]int, error) {
 		tids = append(tids, tid)
 	}
 	slices.Sort(tids)
+	// A listing is the one sure word on which threads are gone, so the
+	// run-state files of the others are closed here too.
+	if st := p.states.Load(); st != nil {
+		st.Prune(tids)
+	}
 	return tids, nil
 }
 
@@ -145,6 +111,8 @@ type Status struct {
 	NSpid     []int  // pid in each nested pid namespace, outermost first; nil before Linux 4.1
 	Threads   int
 	CapEff    uint64
+	VmRSS     int64 // resident memory now, in kB; 0 for a zombie or kernel thread
+	VmHWM     int64 // the most resident memory so far, in kB
 }
 
 // Status parses /proc/PID/status.
@@ -208,6 +176,10 @@ func parseStatus(b []byte) (*Status, error) {
 			}
 		case "CapEff":
 			st.CapEff, err = strconv.ParseUint(val, 16, 64)
+		case "VmRSS":
+			st.VmRSS, err = strconv.ParseInt(strings.TrimSuffix(val, " kB"), 10, 64)
+		case "VmHWM":
+			st.VmHWM, err = strconv.ParseInt(strings.TrimSuffix(val, " kB"), 10, 64)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
@@ -256,7 +228,7 @@ func (p *Process) ThreadStat(tid int) (state byte, err error) {
 	if err != nil {
 		return 0, p.fileErr(err, tidStr)
 	}
-	st, err := parseStatState(b)
+	st, err := statState(b)
 	if err != nil {
 		return 0, fmt.Errorf("thread %d stat: %w", tid, err)
 	}
@@ -317,17 +289,6 @@ func (p *Process) atSyscallInsn(pc uint64) bool {
 	return bytes.Equal(b, syscallInsn)
 }
 
-// parseStatState returns field 3 of a stat line. The command name in field 2
-// may contain spaces and parentheses, but nothing after it can contain ')',
-// so the state follows the last one.
-func parseStatState(b []byte) (byte, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) || b[i+1] != ' ' {
-		return 0, fmt.Errorf("malformed stat %.40q", b)
-	}
-	return b[i+2], nil
-}
-
 // ThreadSyscall reports what thread tid is doing from
 // /proc/PID/task/TID/syscall: running is true when it is on a CPU in user
 // space; otherwise nr is the number of the system call it is blocked in, or
@@ -357,10 +318,11 @@ func parseSyscall(b []byte) (nr int64, running bool, err error) {
 
 // ThreadStater reads the run state of threads repeatedly at one system call
 // per thread: it keeps each /proc/PID/task/TID/stat open and rereads it from
-// offset 0, where procfs regenerates the contents. A thread that exits
-// while nobody asks for its state keeps its file open until Prune: a
-// sampler of a process that starts and ends threads calls it now and then
-// with the threads it sees. It is safe for concurrent use.
+// offset 0, where procfs regenerates the contents. Each Process has one
+// (see ThreadStates), which owns those files: it closes the file of a
+// thread found gone, those of the threads a listing (Threads) or a Prune
+// leaves out, and all of them when the Process is closed. It is safe for
+// concurrent use.
 type ThreadStater struct {
 	p     *Process
 	mu    sync.Mutex
@@ -377,9 +339,16 @@ type statFile struct {
 	gen uint64
 }
 
-// NewThreadStater returns a ThreadStater for the threads of p.
-func (p *Process) NewThreadStater() *ThreadStater {
-	return &ThreadStater{p: p, files: make(map[int]*statFile)}
+// ThreadStates returns the process's ThreadStater, made on first use.
+func (p *Process) ThreadStates() *ThreadStater {
+	if s := p.states.Load(); s != nil {
+		return s
+	}
+	s := &ThreadStater{p: p, files: make(map[int]*statFile)}
+	if p.states.CompareAndSwap(nil, s) {
+		return s
+	}
+	return p.states.Load()
 }
 
 // State returns the state letter of thread tid. The error wraps
@@ -418,7 +387,7 @@ func (s *ThreadStater) State(tid int) (byte, error) {
 		delete(s.files, tid)
 		return 0, fmt.Errorf("thread %d stat: %w", tid, err)
 	}
-	st, err := parseStatState(s.buf[:n])
+	st, err := statState(s.buf[:n])
 	if err != nil {
 		return 0, fmt.Errorf("thread %d: %w", tid, err)
 	}
@@ -427,7 +396,9 @@ func (s *ThreadStater) State(tid int) (byte, error) {
 
 // Prune closes the files of threads not in live, so that a long-running
 // sampler of a process that starts and ends threads keeps no stale
-// descriptors. It costs a map lookup per thread in live and one step per
+// descriptors: a thread that exits while nobody asks for its state would
+// otherwise keep its file until the next listing. A sampler calls it now
+// and then with the threads it sees, which costs no system call. It costs a map lookup per thread in live and one step per
 // open file: no more for a process of many threads than a sample does.
 func (s *ThreadStater) Prune(live []int) {
 	s.mu.Lock()
@@ -456,7 +427,8 @@ func (s *ThreadStater) Open() int {
 // Syscalls returns the number of system calls the ThreadStater has made.
 func (s *ThreadStater) Syscalls() uint64 { return s.syscalls.Load() }
 
-// Close closes all files.
+// Close closes all files. The ThreadStater stays usable: a later State
+// opens its thread's file again.
 func (s *ThreadStater) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

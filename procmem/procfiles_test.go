@@ -2,7 +2,6 @@ package procmem
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,6 +39,8 @@ func TestFixtureStatus(t *testing.T) {
 		NSpid:     []int{4242, 17},
 		Threads:   3,
 		CapEff:    0xa80425fb,
+		VmRSS:     7000,
+		VmHWM:     8000,
 	}
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("got  %+v\nwant %+v", st, want)
@@ -53,6 +54,7 @@ func TestParseStatusErrors(t *testing.T) {
 		"NSpid:\t1 x\n",
 		"CapEff:\tzz\n",
 		"State:\t\n",
+		"VmRSS:\tmany kB\n",
 	} {
 		if st, err := parseStatus([]byte(in)); err == nil {
 			t.Errorf("parseStatus(%q) = %+v, want error", in, st)
@@ -103,48 +105,6 @@ func TestFixtureThreadStat(t *testing.T) {
 	}
 	if _, err := p.ThreadStat(1); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("ThreadStat of a missing thread: %v, want ESRCH", err)
-	}
-}
-
-func TestParseStatState(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want byte
-		ok   bool
-	}{
-		{"1 (init) S 0", 'S', true},
-		{"1 () R 0", 'R', true},
-		{"1 ()) (() D 0", 'D', true},
-		{"1 (x)", 0, false},
-		{"1 (x) ", 0, false},
-		{"1 x S 0", 0, false},
-		{"1 (x)S 0", 0, false},
-	} {
-		st, err := parseStatState([]byte(tc.in))
-		if (err == nil) != tc.ok || st != tc.want {
-			t.Errorf("parseStatState(%q) = %q, %v", tc.in, st, err)
-		}
-	}
-}
-
-func TestParseProcStat(t *testing.T) {
-	const tail = " 0 0 0 -1 %s 0 0 0 0 0 0 0 0 20 0 1 0 18"
-	for _, tc := range []struct {
-		in   string
-		want ProcStat
-		ok   bool
-	}{
-		{"2 (kthreadd) S 0" + fmt.Sprintf(tail, "2129984"), ProcStat{State: 'S', PPid: 0, KernelThread: true}, true},
-		{"4242 (sleep) Z 4200" + fmt.Sprintf(tail, "4227076"), ProcStat{State: 'Z', PPid: 4200}, true},
-		{"7 (a) (b)) R 1" + fmt.Sprintf(tail, "0"), ProcStat{State: 'R', PPid: 1}, true},
-		{"7 (x) S 1 0 0", ProcStat{}, false},
-		{"7 (x) S one" + fmt.Sprintf(tail, "0"), ProcStat{}, false},
-		{"7 x S 1", ProcStat{}, false},
-	} {
-		st, err := parseProcStat([]byte(tc.in))
-		if (err == nil) != tc.ok || st != tc.want {
-			t.Errorf("parseProcStat(%q) = %+v, %v", tc.in, st, err)
-		}
 	}
 }
 
@@ -302,7 +262,7 @@ func TestProcessGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stater := p.NewThreadStater()
+	stater := p.ThreadStates()
 	defer stater.Close()
 	if _, err := stater.State(tids[0]); err != nil {
 		t.Fatal(err)
@@ -343,7 +303,7 @@ func TestThreadStaterPrune(t *testing.T) {
 		{"nothing open", nil, []int{4242}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := fixtureProcess(t).NewThreadStater()
+			s := fixtureProcess(t).ThreadStates()
 			defer s.Close()
 			for _, tid := range tc.read {
 				if _, err := s.State(tid); err != nil {

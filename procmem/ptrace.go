@@ -1,13 +1,11 @@
 package procmem
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -378,18 +376,12 @@ func waitid(pid, options int) (childInfo, error) {
 }
 
 // ownChild reports whether pid is a child of this process: then its exit
-// status is its parent's to collect, not the tracer's.
+// status is its parent's to collect, not the tracer's. Parenthood is the
+// kernel's, so it is read from our own /proc, whatever FS the process was
+// opened in.
 func ownChild(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return false
-	}
-	f := bytes.Fields(b[i+1:])
-	return len(f) > 1 && string(f[1]) == strconv.Itoa(os.Getpid())
+	st, err := DefaultFS.Stat(pid)
+	return err == nil && st.PPid == os.Getpid()
 }
 
 // waitStops waits for the seized threads tids to stop and adds them to

@@ -60,7 +60,7 @@ func TestPauseResume(t *testing.T) {
 	c := startPython(t, needFile(t, systemPython), spinScript)
 	p := c.open(t)
 	counters := c.info["counters"]
-	stater := p.NewThreadStater()
+	stater := p.ThreadStates()
 	defer stater.Close()
 	tids, err := p.Threads()
 	if err != nil {

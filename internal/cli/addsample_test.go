@@ -8,47 +8,9 @@ import (
 	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/internal/sampler/samplertest"
 	"github.com/pyprof/pyprof/pyspy"
 )
-
-// steadySamples returns samples of one process as a profile sees them in
-// steady state: four threads (one without a name) with stacks of about 50
-// frames, cycling through a few leaves and lines, so that every sample
-// repeats a stack seen before once the cycle has been added once.
-func steadySamples() []sampler.Sample {
-	fns := make([]*pyspy.Function, 60)
-	for i := range fns {
-		fns[i] = &pyspy.Function{
-			Name:      fmt.Sprintf("module%d.Class.method_%d", i%7, i),
-			Filename:  fmt.Sprintf("/srv/app/venv/lib/python3.11/site-packages/pkg/mod%d.py", i%7),
-			FirstLine: 10 * i,
-		}
-	}
-	var out []sampler.Sample
-	for round := range 8 {
-		smp := sampler.Sample{Pid: 4242, Cmdline: "/usr/bin/python3 /usr/bin/gunicorn -w 3 webapp:app"}
-		for ti := range 4 {
-			depth := 46 + ti + round%3
-			frames := make([]pyspy.Frame, depth) // innermost first
-			for d := range depth {
-				fn := fns[(d*5+ti)%len(fns)]
-				line := fn.FirstLine + 1 + d%4
-				if d == 0 {
-					fn = fns[(round+ti)%len(fns)]
-					line = fn.FirstLine + 1 + round%5
-				}
-				frames[d] = pyspy.Frame{Function: fn, Line: line}
-			}
-			t := sampler.Thread{NativeID: 4242 + ti, ID: 0x7f3e1c2b5000 + uint64(ti)<<12, Active: true, OwnsGIL: ti == 0, Frames: frames}
-			if ti != 3 {
-				t.Name, t.HasName = fmt.Sprintf("worker-%d", ti), true
-			}
-			smp.Threads = append(smp.Threads, t)
-		}
-		out = append(out, smp)
-	}
-	return out
-}
 
 var addSampleCases = []struct {
 	name string
@@ -102,7 +64,7 @@ func referenceAdd(b *profile.Builder, smp sampler.Sample, o *recordOptions, proc
 // with another command line, a thread without a name has ident 0, and the
 // Function cache overflows and is cleared.
 func TestAddSampleMatchesReference(t *testing.T) {
-	samples := steadySamples()
+	samples := samplertest.SteadySamples()
 	other := samples[1]
 	other.Cmdline = "python -c pass"
 	other.Threads = append([]sampler.Thread(nil), other.Threads...)
@@ -149,7 +111,7 @@ func TestAddSampleMatchesReference(t *testing.T) {
 // TestAddSampleAllocs: once its stacks have been seen, a sample is
 // aggregated without allocating.
 func TestAddSampleAllocs(t *testing.T) {
-	samples := steadySamples()
+	samples := samplertest.SteadySamples()
 	for _, tc := range addSampleCases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)
@@ -171,7 +133,7 @@ func TestAddSampleAllocs(t *testing.T) {
 // BenchmarkAddSample measures aggregating one sample into the record
 // profile once every stack in it has been seen.
 func BenchmarkAddSample(b *testing.B) {
-	samples := steadySamples()
+	samples := samplertest.SteadySamples()
 	for _, tc := range addSampleCases {
 		b.Run(tc.name, func(b *testing.B) {
 			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)

@@ -77,7 +77,7 @@ func runDump(args []string, stdout, stderr io.Writer) error {
 	}
 	pids := []int{rt.root}
 	if rt.follow {
-		kids, err := proctree.Default.Descendants(rt.root)
+		kids, err := proctree.Descendants(procmem.DefaultFS, rt.root)
 		if err != nil {
 			return &targetError{pid: rt.root, err: err}
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/internal/testpython"
 )
 
@@ -53,10 +54,7 @@ func needSidRoot(t *testing.T) string {
 	if missing == "" {
 		return root
 	}
-	if os.Getenv(testpython.RequireEnv) == "all" {
-		t.Fatalf("%s, but %s=all requires it", missing, testpython.RequireEnv)
-	}
-	t.Skip(missing)
+	testenv.SkipOrFail(t, testenv.Pythons, "sid", "%s", missing)
 	return ""
 }
 

@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/proctree"
+	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/internal/testpython"
+	"github.com/pyprof/pyprof/procmem"
 )
 
 const gunicornBin = "/usr/bin/gunicorn"
@@ -28,10 +30,7 @@ const gunicornBin = "/usr/bin/gunicorn"
 // every dependency (CI installs it).
 func needGunicorn(t *testing.T) {
 	if _, err := os.Stat(gunicornBin); err != nil {
-		if os.Getenv(testpython.RequireEnv) == "all" {
-			t.Fatalf("%s missing: install gunicorn python3-flask python3-gevent", gunicornBin)
-		}
-		t.Skipf("%s missing", gunicornBin)
+		testenv.SkipOrFail(t, testenv.Pythons, "gunicorn", "%s missing: install gunicorn python3-flask python3-gevent", gunicornBin)
 	}
 }
 
@@ -119,7 +118,7 @@ func (g *gunicorn) checkWork(t *testing.T) {
 // outlive it: a worker orphaned by a killed master would otherwise serve
 // on until it noticed.
 func (g *gunicorn) stop(t *testing.T) {
-	kids, _ := proctree.Default.Descendants(g.cmd.Process.Pid)
+	kids, _ := proctree.Descendants(procmem.DefaultFS, g.cmd.Process.Pid)
 	g.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { g.cmd.Wait(); close(done) }()
@@ -150,12 +149,12 @@ func (g *gunicorn) stop(t *testing.T) {
 // running reports whether p still runs: its pid has not exited, nor been
 // reused by another process since.
 func running(p proctree.Proc) bool {
-	now, err := proctree.Default.Get(p.Pid)
+	now, err := proctree.Get(procmem.DefaultFS, p.Pid)
 	return err == nil && now.StartTime == p.StartTime && now.State != 'Z'
 }
 
 func (g *gunicorn) workers(t *testing.T) []int {
-	kids, err := proctree.Default.Descendants(g.cmd.Process.Pid)
+	kids, err := proctree.Descendants(procmem.DefaultFS, g.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

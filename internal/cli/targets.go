@@ -21,6 +21,7 @@ import (
 	"github.com/pyprof/pyprof/internal/proctree"
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
@@ -84,7 +85,7 @@ func (o *targetOptions) resolve(fs *pflag.FlagSet) (*resolved, error) {
 	case o.pid != 0:
 		return &resolved{root: o.pid, follow: o.subprocesses, describe: fmt.Sprintf("process %d", o.pid)}, nil
 	case o.pgrep != "":
-		m, err := proctree.Default.Pgrep(o.pgrep, os.Getpid())
+		m, err := proctree.Pgrep(procmem.DefaultFS, o.pgrep, os.Getpid())
 		var pe *proctree.PatternError
 		if errors.As(err, &pe) {
 			return nil, usagef("--pgrep: %v", err)
@@ -332,7 +333,7 @@ func (l *launched) attach(opts sampler.Options, sigs <-chan os.Signal) (*sampler
 			return nil, &exitedEarlyError{l}
 		}
 		now := time.Now()
-		if p, err := proctree.Default.Get(pid); err == nil {
+		if p, err := proctree.Get(procmem.DefaultFS, pid); err == nil {
 			id := p.Exe + "\x00" + strings.Join(p.Cmdline, "\x00")
 			if id != cur.id {
 				cur = execState{
@@ -391,7 +392,7 @@ func notPython(pid int, p proctree.Proc) error {
 
 // pythonSubprocess returns a descendant of pid that is Python.
 func pythonSubprocess(pid int) (proctree.Proc, bool) {
-	kids, err := proctree.Default.Descendants(pid)
+	kids, err := proctree.Descendants(procmem.DefaultFS, pid)
 	if err != nil {
 		return proctree.Proc{}, false
 	}
@@ -451,7 +452,7 @@ type procHandle struct {
 
 // openProcs holds the descendants of pid, as they are now.
 func openProcs(pid int) []procHandle {
-	kids, err := proctree.Default.Descendants(pid)
+	kids, err := proctree.Descendants(procmem.DefaultFS, pid)
 	if err != nil {
 		return nil
 	}
@@ -463,7 +464,7 @@ func openProcs(pid int) []procHandle {
 		}
 		// The pidfd names the process that has the pid now: it is
 		// the descendant if it started when the descendant did.
-		if p, err := proctree.Default.Get(k.Pid); err != nil || p.StartTime != k.StartTime {
+		if p, err := proctree.Get(procmem.DefaultFS, k.Pid); err != nil || p.StartTime != k.StartTime {
 			unix.Close(fd)
 			continue
 		}

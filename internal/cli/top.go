@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/pyprof/pyprof/internal/sampler"
 	"github.com/pyprof/pyprof/internal/top"
+	"github.com/pyprof/pyprof/procmem"
 )
 
 type topOptions struct {
@@ -380,20 +380,11 @@ func describeTop(rt *resolved, s *sampler.Sampler) string {
 
 // procUsage reads a process's CPU ticks (utime+stime) and resident memory.
 func procUsage(pid int) (ticks, rss int64) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	u, err := procmem.DefaultFS.Usage(pid)
 	if err != nil {
 		return 0, 0
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 22 {
-		return 0, 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	sy, _ := strconv.ParseInt(f[12], 10, 64)
-	pages, _ := strconv.ParseInt(f[21], 10, 64)
-	return u + sy, pages * int64(os.Getpagesize())
+	// USER_HZ is 100; the CPU time is a whole number of ticks.
+	const tick = 10 * time.Millisecond
+	return int64((u.CPU + tick/2) / tick), u.RSS
 }

@@ -1,24 +1,19 @@
 package layoutgen_test
 
 import (
-	"os"
 	"reflect"
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/layoutgen"
+	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/pyversions"
 )
 
-// required reports whether missing builds must fail rather than skip, as
-// PYPROF_REQUIRE_PYTHONS asks of every interpreter test.
-func required() bool { return os.Getenv("PYPROF_REQUIRE_PYTHONS") != "" }
-
+// skipOrFail skips a test that lacks builds, or fails it when
+// PYPROF_REQUIRE_PYTHONS asks for any interpreter at all.
 func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()
-	if required() {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
+	testenv.SkipOrFail(t, testenv.Pythons, "", format, args...)
 }
 
 // diffLayouts lists the members where a and b differ, ignoring where

@@ -11,7 +11,10 @@
 // candidates, since `sudo pyprof record --pgrep gunicorn` contains the
 // pattern in its own command line and in its sudo's.
 //
-// Everything is read from an FS rooted at a configurable directory, so tests
-// run against fixture trees and a profiler in a container can read the
-// host's /proc from a bind mount.
+// Everything is read through a procmem.FS, rooted at a configurable
+// directory, so tests run against fixture trees and a profiler in a
+// container can read the host's /proc from a bind mount. The tree is built
+// from one scan of every process's stat file (procmem.FS.Stats) rather
+// than with gopsutil's Children, which scans all of /proc once for each
+// process it is asked about; see BenchmarkDescendantsGopsutil.
 package proctree

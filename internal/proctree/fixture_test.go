@@ -1,6 +1,8 @@
 package proctree
 
 import (
+	"github.com/pyprof/pyprof/procmem"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +25,7 @@ type fproc struct {
 // the formats the kernel uses, and returns an FS rooted there. The tree is
 // written at test time rather than checked in because exe must be a
 // symlink, and because each test reads best with its processes in view.
-func writeTree(t testing.TB, procs []fproc) FS {
+func writeTree(t testing.TB, procs []fproc) procmem.FS {
 	t.Helper()
 	root := t.TempDir()
 	for _, p := range procs {
@@ -35,7 +37,7 @@ func writeTree(t testing.TB, procs []fproc) FS {
 			t.Fatal(err)
 		}
 	}
-	return NewFS(root)
+	return procmem.NewFS(root)
 }
 
 // writeProc writes one process directory under root, replacing any there.

@@ -1,8 +1,11 @@
 package proctree
 
 import (
+	"github.com/pyprof/pyprof/procmem"
+
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,7 +56,7 @@ func TestLiveTree(t *testing.T) {
 	var kids []Proc
 	waitFor(t, "two sleeps under sh", func() bool {
 		var err error
-		kids, err = Default.Descendants(sh.Process.Pid)
+		kids, err = Descendants(procmem.DefaultFS, sh.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +65,7 @@ func TestLiveTree(t *testing.T) {
 		sleeping := func(p Proc) bool { return slices.Equal(p.Cmdline, []string{"sleep", "30"}) }
 		return len(kids) == 2 && sleeping(kids[0]) && sleeping(kids[1])
 	})
-	root, err := Default.Get(sh.Process.Pid)
+	root, err := Get(procmem.DefaultFS, sh.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +81,7 @@ func TestLiveTree(t *testing.T) {
 		}
 	}
 
-	chain, err := Default.Ancestors(kids[0].Pid)
+	chain, err := Ancestors(procmem.DefaultFS, kids[0].Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func TestLiveTree(t *testing.T) {
 }
 
 func TestLiveSelf(t *testing.T) {
-	self, err := Default.Get(os.Getpid())
+	self, err := Get(procmem.DefaultFS, os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func TestLiveSelf(t *testing.T) {
 		!slices.Equal(self.Cmdline, os.Args) {
 		t.Errorf("Get(self) = %+v; want exe %q, comm %q, ppid %d, argv %q", self, exe, comm, os.Getppid(), os.Args)
 	}
-	procs, err := Default.List()
+	procs, err := List(procmem.DefaultFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func TestLiveExecA(t *testing.T) {
 	cmd := exec.Command(sleep, "30")
 	cmd.Args[0] = name
 	start(t, cmd)
-	m, err := Default.Pgrep("^"+name+"$", os.Getpid())
+	m, err := Pgrep(procmem.DefaultFS, "^"+name+"$", os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,16 +209,16 @@ func TestHelperProcess(t *testing.T) {
 	// Until the shell's child has exec'd sleep, it is a copy of the
 	// shell, command line and all, and would match too.
 	waitFor(t, "the target's sleep", func() bool {
-		kids, err := Default.Descendants(target.Process.Pid)
+		kids, err := Descendants(procmem.DefaultFS, target.Process.Pid)
 		return err == nil && len(kids) == 1 && slices.Equal(kids[0].Cmdline, []string{"sleep", "30"})
 	})
 	pattern := regexp.QuoteMeta(marker)
-	if m, err := Default.Pgrep(pattern, os.Getpid()); err != nil {
+	if m, err := Pgrep(procmem.DefaultFS, pattern, os.Getpid()); err != nil {
 		r.Err = err.Error()
 	} else {
 		r.Root, r.ByName, r.Matched = m.Root.Pid, m.ByName, pids(m.Matched)
 	}
-	if m, err := Default.Pgrep(pattern, 0); err != nil {
+	if m, err := Pgrep(procmem.DefaultFS, pattern, 0); err != nil {
 		r.ErrNoSelf = err.Error()
 	} else {
 		r.RootNoSelf = m.Root.Pid
@@ -275,7 +278,7 @@ time.sleep(60)
 	}
 	parent := cmd.Process.Pid
 
-	m, err := Default.Pgrep(regexp.QuoteMeta(name+".py"), os.Getpid())
+	m, err := Pgrep(procmem.DefaultFS, regexp.QuoteMeta(name+".py"), os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +290,7 @@ time.sleep(60)
 	if names := m.Root.Names(); !slices.Contains(names, name+".py") {
 		t.Errorf("Names() = %q, want the script name", names)
 	}
-	desc, err := Default.Descendants(parent)
+	desc, err := Descendants(procmem.DefaultFS, parent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +309,7 @@ func BenchmarkList(b *testing.B) {
 	var n int
 	cpu0 := cpuTime(b)
 	for b.Loop() {
-		procs, err := Default.List()
+		procs, err := List(procmem.DefaultFS)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -321,7 +324,20 @@ func BenchmarkList(b *testing.B) {
 func BenchmarkDescendants(b *testing.B) {
 	cpu0 := cpuTime(b)
 	for b.Loop() {
-		if _, err := Default.Descendants(os.Getpid()); err != nil {
+		if _, err := Descendants(procmem.DefaultFS, os.Getpid()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkPgrep is --pgrep's resolution, once per run: a pattern that
+// matches nothing by name, so that every process's names and then every
+// command line are tried, the most work a pattern can cost.
+func BenchmarkPgrep(b *testing.B) {
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		if _, err := Pgrep(procmem.DefaultFS, "^no-such-process-[0-9]+$", os.Getpid()); !errors.Is(err, ErrNoMatch) {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package proctree
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -116,7 +117,7 @@ func FuzzNames(f *testing.F) {
 	f.Add([]byte(" \x00"), "")
 	f.Add([]byte("python\x00--\x00"), "")
 	f.Fuzz(func(t *testing.T, cmdline []byte, exe string) {
-		p := Proc{Comm: "c", Exe: exe, Cmdline: parseCmdline(cmdline)}
+		p := Proc{Comm: "c", Exe: exe, Cmdline: splitArgs(cmdline)}
 		names := p.Names()
 		if len(names) == 0 || names[0] != "c" {
 			t.Errorf("Names() = %q, want comm first", names)
@@ -128,4 +129,14 @@ func FuzzNames(f *testing.F) {
 		}
 		p.CommandLine()
 	})
+}
+
+// splitArgs splits a command line as procmem.FS.Cmdline does: NUL
+// separated, trailing NULs dropped, nil if nothing is left.
+func splitArgs(b []byte) []string {
+	s := strings.TrimRight(string(b), "\x00")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\x00")
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // Match is the result of Pgrep.
@@ -88,12 +90,12 @@ func clip(s string, n int) string {
 // gunicorn master rather than one of its workers. Matches in several
 // unrelated trees give an *AmbiguousError, no match a *NoMatchError, and a
 // pattern that does not compile a *PatternError.
-func (fsys FS) Pgrep(pattern string, self int) (*Match, error) {
+func Pgrep(fsys procmem.FS, pattern string, self int) (*Match, error) {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, &PatternError{Pattern: pattern, Err: err}
 	}
-	procs, err := fsys.List()
+	procs, err := List(fsys)
 	if err != nil {
 		return nil, err
 	}

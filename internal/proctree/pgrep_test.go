@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 func pids(procs []Proc) []int {
@@ -140,7 +142,7 @@ func TestPgrep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fsys := writeTree(t, tt.tree)
-			m, err := fsys.Pgrep(tt.pattern, tt.self)
+			m, err := Pgrep(fsys, tt.pattern, tt.self)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("Pgrep(%q) = %+v, %v; want %v", tt.pattern, m, err, tt.err)
@@ -155,7 +157,7 @@ func TestPgrep(t *testing.T) {
 				t.Errorf("Pgrep(%q) = root %d, byName %v, matched %v; want root %d, byName %v, matched %v",
 					tt.pattern, m.Root.Pid, m.ByName, pids(m.Matched), tt.root, tt.byName, tt.matched)
 			}
-			want, err := fsys.Get(tt.root)
+			want, err := Get(fsys, tt.root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +202,7 @@ func checkPgrepError(t *testing.T, pattern string, err error, roots []int) {
 
 func TestPgrepBadPattern(t *testing.T) {
 	fsys := writeTree(t, gunicornTree("("))
-	_, err := fsys.Pgrep("(", pidPyprof)
+	_, err := Pgrep(fsys, "(", pidPyprof)
 	var perr *PatternError
 	if !errors.As(err, &perr) || perr.Pattern != "(" {
 		t.Fatalf("Pgrep(%q) error = %v, want a *PatternError", "(", err)
@@ -212,7 +214,7 @@ func TestPgrepBadPattern(t *testing.T) {
 }
 
 func TestPgrepListError(t *testing.T) {
-	_, err := NewFS(t.TempDir()+"/missing").Pgrep("x", 0)
+	_, err := Pgrep(procmem.NewFS(t.TempDir()+"/missing"), "x", 0)
 	if err == nil {
 		t.Fatal("Pgrep on a missing /proc succeeded")
 	}

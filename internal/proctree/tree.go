@@ -3,6 +3,9 @@ package proctree
 import (
 	"errors"
 	"fmt"
+	"syscall"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // maxDepth bounds every walk up a chain of parents. Real chains are a few
@@ -15,11 +18,10 @@ const maxDepth = 4096
 // stat file, so the chain is not a single snapshot: an ancestor that exits
 // during the walk has had its children handed to another process, and the
 // walk follows the new parent instead.
-func (fsys FS) Ancestors(pid int) ([]int, error) {
-	var r reader
-	ppid, err := fsys.ppid(&r, pid)
+func Ancestors(fsys procmem.FS, pid int) ([]int, error) {
+	ppid, err := parent(fsys, pid)
 	if err != nil {
-		return nil, fmt.Errorf("process %d: %w", pid, err)
+		return nil, err
 	}
 	var chain []int
 	cur, retries := pid, 0
@@ -28,11 +30,11 @@ func (fsys FS) Ancestors(pid int) ([]int, error) {
 			chain = append(chain, ppid)
 			break
 		}
-		next, err := fsys.ppid(&r, ppid)
-		if errors.Is(err, errVanished) {
+		next, err := parent(fsys, ppid)
+		if errors.Is(err, syscall.ESRCH) {
 			// Once the kernel has reparented cur, its stat names the
 			// new parent; until then there is nothing better to give.
-			again, err := fsys.ppid(&r, cur)
+			again, err := parent(fsys, cur)
 			if err != nil || again == ppid || retries == 3 {
 				break
 			}
@@ -41,7 +43,7 @@ func (fsys FS) Ancestors(pid int) ([]int, error) {
 			continue
 		}
 		if err != nil {
-			return chain, fmt.Errorf("process %d: %w", ppid, err)
+			return chain, err
 		}
 		chain = append(chain, ppid)
 		cur, ppid = ppid, next
@@ -49,25 +51,24 @@ func (fsys FS) Ancestors(pid int) ([]int, error) {
 	return chain, nil
 }
 
-func (fsys FS) ppid(r *reader, pid int) (int, error) {
-	p, _, err := fsys.stat(r, pid)
-	return p.PPid, err
+func parent(fsys procmem.FS, pid int) (int, error) {
+	st, err := fsys.Stat(pid)
+	return st.PPid, err
 }
 
 // Descendants returns every process whose chain of parents reaches root,
 // parents before their children, from one scan of /proc. The error wraps
 // syscall.ESRCH when root itself is not running.
-func (fsys FS) Descendants(root int) ([]Proc, error) {
-	var r reader
-	procs, err := fsys.stats(&r)
+func Descendants(fsys procmem.FS, root int) ([]Proc, error) {
+	procs, err := stats(fsys)
 	if err != nil {
 		return nil, err
 	}
 	t := newTree(procs)
 	if _, ok := t.byPid[root]; !ok {
-		return nil, fmt.Errorf("process %d: %w", root, errVanished)
+		return nil, fmt.Errorf("process %d: %w", root, syscall.ESRCH)
 	}
-	return fsys.fillAll(&r, t.descendants(root)), nil
+	return fillAll(fsys, t.descendants(root)), nil
 }
 
 // tree indexes one scan of /proc by pid and by parent.

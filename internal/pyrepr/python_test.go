@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 // requiredPythons are the pyenv minors that PYPROF_REQUIRE_PYTHONS=all
-// insists on, so that CI cannot pass by silently skipping one.
+// (or a list naming them) insists on, so that CI cannot pass by silently skipping one.
 var requiredPythons = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"}
 
 type interpreter struct {
@@ -63,8 +65,8 @@ func findInterpreters(t *testing.T) []interpreter {
 		if pyenv[want] {
 			continue
 		}
-		if os.Getenv("PYPROF_REQUIRE_PYTHONS") == "all" {
-			t.Fatalf("python%s not found under %s/versions and PYPROF_REQUIRE_PYTHONS=all", want, pyenvRoot())
+		if testenv.Required(testenv.Pythons, want) {
+			t.Fatalf("python%s not found under %s/versions, but %s requires it", want, pyenvRoot(), testenv.Pythons)
 		}
 		t.Logf("python%s not found under %s/versions; not comparing against it", want, pyenvRoot())
 	}

@@ -36,8 +36,6 @@ type Options struct {
 	Idle bool
 	// GIL keeps only the thread holding the GIL.
 	GIL bool
-	// FS is where processes are listed; proctree.Default if zero.
-	FS *proctree.FS
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
@@ -152,7 +150,6 @@ type proc struct {
 // Sampler samples a root process and, optionally, its descendants.
 type Sampler struct {
 	opts     Options
-	fs       proctree.FS
 	root     int
 	procs    map[int]*proc
 	skipped  map[int]time.Time // descendants that were not Python, and when
@@ -183,15 +180,11 @@ func New(root int, opts Options) (*Sampler, error) {
 	}
 	s := &Sampler{
 		opts:    opts,
-		fs:      proctree.Default,
 		root:    root,
 		procs:   map[int]*proc{},
 		skipped: map[int]time.Time{},
 		seen:    map[int]bool{},
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(root))),
-	}
-	if opts.FS != nil {
-		s.fs = *opts.FS
 	}
 	if err := s.attach(root); err != nil {
 		if !opts.Subprocesses || !errors.Is(err, target.ErrNotPython) {
@@ -210,9 +203,9 @@ func (s *Sampler) attach(pid int) error {
 	if err != nil {
 		return err
 	}
-	p := &proc{t: t, states: t.Proc.NewThreadStater(), cmdline: t.CommandLine()}
-	if pr, err := s.fs.Get(pid); err == nil {
-		p.start = pr.StartTime
+	p := &proc{t: t, states: t.Proc.ThreadStates(), cmdline: t.CommandLine()}
+	if st, err := procmem.DefaultFS.Stat(pid); err == nil {
+		p.start = st.StartTime
 	}
 	s.procs[pid] = p
 	return nil
@@ -221,7 +214,7 @@ func (s *Sampler) attach(pid int) error {
 // rescan attaches to new Python descendants of the root.
 func (s *Sampler) rescan(now time.Time) {
 	s.lastScan = now
-	kids, err := s.fs.Descendants(s.root)
+	kids, err := proctree.Descendants(procmem.DefaultFS, s.root)
 	if err != nil {
 		return
 	}
@@ -276,7 +269,7 @@ func (s *Sampler) forgetSkipped(kids []proctree.Proc) {
 
 func (s *Sampler) drop(pid int) {
 	if p, ok := s.procs[pid]; ok {
-		p.states.Close()
+		// This closes its threads' run-state files too.
 		p.t.Close()
 		delete(s.procs, pid)
 		if s.opts.Exited != nil {
@@ -394,8 +387,8 @@ func (s *Sampler) rootGone() bool { return !s.alive(s.root) }
 // though its parent has not reaped it yet (a shell or a supervisor busy
 // elsewhere), and kill(pid, 0) still finds it.
 func (s *Sampler) alive(pid int) bool {
-	p, err := s.fs.Get(pid)
-	return err == nil && p.State != 'Z' && p.State != 'X'
+	st, err := procmem.DefaultFS.Stat(pid)
+	return err == nil && st.State != 'Z' && st.State != 'X'
 }
 
 // Round samples every process once, now, as Run does on its schedule.

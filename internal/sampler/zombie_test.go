@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pyprof/pyprof/internal/testpython"
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // attachWhenReady retries New while a just-started interpreter initialises.
@@ -34,16 +34,11 @@ func attachWhenReady(t *testing.T, pid int, opts Options) *Sampler {
 
 // procState reads a process's state letter, 0 if it is gone.
 func procState(pid int) byte {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procmem.DefaultFS.Stat(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0
-	}
-	return s[i+2]
+	return st.State
 }
 
 // TestZombieRootEndsRun: a root that exits while its parent does not reap

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 // DumpMinors are the Python versions on which tests of the dump issue must
@@ -34,7 +36,7 @@ var DumpMinors = []string{"2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.
 // RequireEnv names the environment variable that turns missing interpreters
 // into failures. Its value is "all", or a comma list of minors such as
 // "3.6,3.11", optionally with "system" to require SystemPython.
-const RequireEnv = "PYPROF_REQUIRE_PYTHONS"
+const RequireEnv = testenv.Pythons
 
 // SystemPython is the distribution's interpreter. It matters because it is
 // stripped and links libpython statically, unlike the pyenv builds.

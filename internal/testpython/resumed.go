@@ -1,12 +1,10 @@
 package testpython
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // CheckResumed fails the test unless, within 5 s, no thread of pid is in
@@ -31,26 +29,24 @@ func CheckResumed(t testing.TB, pid int) {
 }
 
 func traceState(pid int) (tracer int, stopped []int, err error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	status, err := os.ReadFile(dir + "/status")
+	p, err := procmem.Open(pid)
 	if err != nil {
 		return 0, nil, err
 	}
-	for _, l := range bytes.Split(status, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(l, []byte("TracerPid:")); ok {
-			tracer, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-		}
+	defer p.Close()
+	status, err := p.Status()
+	if err != nil {
+		return 0, nil, err
 	}
-	tasks, _ := filepath.Glob(dir + "/task/*/stat")
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
+	tids, _ := p.Threads()
+	for _, tid := range tids {
+		st, err := p.ThreadStat(tid)
 		if err != nil {
 			continue // the thread exited
 		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 't' || b[i+2] == 'T') {
-			tid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		if st == 't' || st == 'T' {
 			stopped = append(stopped, tid)
 		}
 	}
-	return tracer, stopped, nil
+	return status.TracerPid, stopped, nil
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // ReadyPrefix starts the one stdout line on which a target reports itself.
@@ -365,12 +366,9 @@ func namespaceChild(unshare, ownPid int) (int, error) {
 		return 0, fmt.Errorf("children of unshare: %w", err)
 	}
 	if len(kids) != 1 {
-		return 0, fmt.Errorf("unshare %d has children %q, want one", unshare, kids)
+		return 0, fmt.Errorf("unshare %d has children %v, want one", unshare, kids)
 	}
-	pid, err := strconv.Atoi(kids[0])
-	if err != nil {
-		return 0, err
-	}
+	pid := kids[0]
 	ids, err := nsPids(pid, pid)
 	if err != nil {
 		return 0, err
@@ -381,26 +379,16 @@ func namespaceChild(unshare, ownPid int) (int, error) {
 	return pid, nil
 }
 
-// children lists the children of pid, from /proc/PID/task/PID/children
-// where the kernel has it, else from every process's parent.
-func children(pid int) ([]string, error) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
-		return strings.Fields(string(b)), nil
-	}
-	ents, err := os.ReadDir("/proc")
+// children lists the children of pid.
+func children(pid int) ([]int, error) {
+	stats, err := procmem.DefaultFS.Stats()
 	if err != nil {
 		return nil, err
 	}
-	var kids []string
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "PPid:"); ok && strings.TrimSpace(v) == strconv.Itoa(pid) {
-				kids = append(kids, e.Name())
-			}
+	var kids []int
+	for _, st := range stats {
+		if st.PPid == pid {
+			kids = append(kids, st.Pid)
 		}
 	}
 	return kids, nil
@@ -429,24 +417,19 @@ func (tg *Target) HostTID(tid int) (int, error) {
 // nsPids returns the NSpid field of a thread's status: its id in each pid
 // namespace, outermost first.
 func nsPids(pid, tid int) ([]int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	p, err := procmem.Open(pid)
 	if err != nil {
 		return nil, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			var ids []int
-			for _, f := range strings.Fields(v) {
-				n, err := strconv.Atoi(f)
-				if err != nil {
-					return nil, fmt.Errorf("NSpid of %d/%d: %w", pid, tid, err)
-				}
-				ids = append(ids, n)
-			}
-			return ids, nil
-		}
+	defer p.Close()
+	st, err := p.ThreadStatus(tid)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no NSpid in /proc/%d/task/%d/status", pid, tid)
+	if st.NSpid == nil {
+		return nil, fmt.Errorf("no NSpid in /proc/%d/task/%d/status", pid, tid)
+	}
+	return st.NSpid, nil
 }
 
 // waitThreads waits for the reporting thread to be gone: it has printed but
@@ -477,26 +460,29 @@ func waitThreads(pid, want int, exited <-chan struct{}) error {
 	}
 }
 
-// Tasks returns the kernel thread ids of pid.
+// Tasks returns the kernel thread ids of pid, sorted.
 func Tasks(pid int) ([]int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	p, err := procmem.Open(pid)
 	if err != nil {
 		return nil, err
 	}
-	tids := make([]int, 0, len(entries))
-	for _, e := range entries {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, tid)
-		}
-	}
-	return tids, nil
+	defer p.Close()
+	return p.Threads()
 }
 
 func describeTasks(pid int, tids []int) string {
+	p, err := procmem.Open(pid)
+	if err != nil {
+		return err.Error()
+	}
+	defer p.Close()
 	var parts []string
 	for _, tid := range tids {
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", pid, tid))
-		parts = append(parts, fmt.Sprintf("%d(%s)", tid, strings.TrimSpace(string(comm))))
+		var name string
+		if st, err := p.ThreadStatus(tid); err == nil {
+			name = st.Name
+		}
+		parts = append(parts, fmt.Sprintf("%d(%s)", tid, name))
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,13 +1,13 @@
 package testpython
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // StartUnreaped runs name with args as the child of a process that never
@@ -33,19 +33,12 @@ func StartUnreaped(t testing.TB, name string, args ...string) (child, parent int
 			t.Fatalf("%s: no child of %d appeared", name, parent)
 		}
 		time.Sleep(5 * time.Millisecond)
-		ents, err := os.ReadDir("/proc")
+		kids, err := children(parent)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if _, ppid, ok := procState(pid); ok && ppid == parent {
-				child = pid
-				break
-			}
+		if len(kids) > 0 {
+			child = kids[0]
 		}
 	}
 	// Before the parent is killed, while the pid cannot have been reused.
@@ -70,18 +63,6 @@ func WaitZombie(t testing.TB, pid int) {
 
 // procState reads the state and parent of pid from /proc/PID/stat.
 func procState(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(string(f[1]))
-	return f[0][0], ppid, err == nil
+	st, err := procmem.DefaultFS.Stat(pid)
+	return st.State, st.PPid, err == nil
 }

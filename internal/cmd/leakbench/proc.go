@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pyprof/pyprof/procmem"
 )
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
@@ -23,27 +23,11 @@ type stat struct {
 // readStat reads the CPU time of process pid from /proc/PID/stat. A zombie
 // not yet reaped still has it.
 func readStat(pid int) (stat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procmem.DefaultFS.Stat(pid)
 	if err != nil {
 		return stat{}, err
 	}
-	// The command name may hold spaces and parentheses; nothing after the
-	// last ')' does.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return stat{}, fmt.Errorf("malformed stat of %d", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return stat{}, fmt.Errorf("short stat of %d", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return stat{}, fmt.Errorf("malformed stat of %d", pid)
-	}
-	return stat{cpu: time.Duration(ut+st) * clockTick}, nil
+	return stat{cpu: time.Duration(st.UTime+st.STime) * clockTick}, nil
 }
 
 // usage is what a process holds at one moment.
@@ -61,27 +45,16 @@ func readUsage(pid int) (usage, error) {
 		return u, err
 	}
 	u.fds = len(ents)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procmem.Open(pid)
 	if err != nil {
 		return u, err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		kb := func() int64 {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-			return n
-		}
-		switch key {
-		case "VmRSS":
-			u.rss = kb()
-		case "VmHWM":
-			u.hwm = kb()
-		}
+	defer p.Close()
+	st, err := p.Status()
+	if err != nil {
+		return u, err
 	}
+	u.rss, u.hwm = st.VmRSS, st.VmHWM
 	return u, nil
 }
 
