@@ -2,6 +2,7 @@ package procmem
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"

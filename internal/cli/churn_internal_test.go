@@ -11,6 +11,7 @@ import (
 	"github.com/pyprof/pyprof/flamegraph"
 	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/sampler"
+	"github.com/pyprof/pyprof/internal/sampler/samplertest"
 	"github.com/pyprof/pyprof/pyspy"
 )
 
@@ -123,7 +124,7 @@ func TestAggregatorChurn(t *testing.T) {
 // which merge threads, the aggregator does not keep stacks apart by
 // thread, and the files are those of a profile that did.
 func TestAggregatorMergesThreads(t *testing.T) {
-	samples := steadySamples()
+	samples := samplertest.SteadySamples()
 	for i, smp := range samples {
 		// A thread with another's stack, as a pool's idle workers have.
 		twin := smp.Threads[0]

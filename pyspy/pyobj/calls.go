@@ -79,15 +79,19 @@ type calleeEntry struct {
 }
 
 func (cs *Codes) readCallableCode(p uint64, depth int) (code uint64, known, plain bool) {
-	// PyFunctionObject's func_code and PyMethodObject's im_func follow
-	// the object header (3.0–3.10).
-	off := cs.l.Object.Type + 8
-	f, err := cs.d.Read(p, uint64(off+8), "callable")
+	// PyMethodObject's im_func follows the object header, and so does
+	// PyFunctionObject's func_code up to 3.9; 3.10 puts func_globals,
+	// func_builtins, func_name and func_qualname before it.
+	imFunc, funcCode := cs.l.Object.Type+8, cs.l.Object.Type+8
+	if cs.v.AtLeast(3, 10) {
+		funcCode += 4 * 8
+	}
+	f, err := cs.d.Read(p, uint64(max(imFunc, funcCode)+8), "callable")
 	if err != nil {
 		return 0, false, false
 	}
-	typ, next := f.Ptr(cs.l.Object.Type), f.Ptr(off)
-	if f.Err() != nil || typ == 0 || next == 0 {
+	typ := f.Ptr(cs.l.Object.Type)
+	if f.Err() != nil || typ == 0 {
 		return 0, false, false
 	}
 	ti, err := cs.d.typeInfo(typ)
@@ -96,9 +100,11 @@ func (cs *Codes) readCallableCode(p uint64, depth int) (code uint64, known, plai
 	}
 	switch ti.name {
 	case "function":
-		return next, true, true
+		if code := f.Ptr(funcCode); code != 0 {
+			return code, true, true
+		}
 	case "method":
-		if depth > 0 {
+		if next := f.Ptr(imFunc); depth > 0 && next != 0 {
 			code, known, _ = cs.readCallableCode(next, depth-1)
 			return code, known, false
 		}
