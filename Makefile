@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/bytecode -run '^$$' -fuzz '^FuzzStackDepths$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/greenlet -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseMaps$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseStat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./procmem -run '^$$' -fuzz '^FuzzParseStatus$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
