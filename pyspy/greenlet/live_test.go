@@ -1,0 +1,218 @@
+package greenlet_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/internal/testenv"
+	"github.com/pyprof/pyprof/internal/testpython"
+	"github.com/pyprof/pyprof/pyspy/greenlet"
+	"github.com/pyprof/pyprof/pyspy/mem"
+)
+
+// report is what testdata/targets/greenlets.py says of itself.
+type report struct {
+	Pid       int              `json:"pid"`
+	Greenlet  string           `json:"greenlet"`
+	Greenlets []expectGreenlet `json:"greenlets"`
+}
+
+type expectGreenlet struct {
+	Address uint64                   `json:"address"`
+	Name    *string                  `json:"name"`
+	Shape   string                   `json:"shape"`
+	Main    bool                     `json:"main"`
+	Frames  []testpython.ExpectFrame `json:"frames"`
+}
+
+// greenletPythons are the interpreters with greenlet installed: Debian
+// 12's python3.11 (greenlet 2.0.2) and the sid root's (3.3.2).
+func greenletPythons(t *testing.T) []testpython.Interpreter {
+	var out []testpython.Interpreter
+	found := false
+	for _, py := range testpython.All() {
+		if py.Path == testpython.SystemPython {
+			out, found = append(out, py), true
+		}
+	}
+	if !found {
+		t.Run("system", func(t *testing.T) {
+			testenv.SkipOrFail(t, testenv.Pythons, "system", "no %s", testpython.SystemPython)
+		})
+	}
+	var sid []testpython.Interpreter
+	t.Run("sid-root", func(t *testing.T) { sid = append(sid, testpython.SidRootPython(t)) })
+	return append(out, sid...)
+}
+
+// startGreenlets starts greenlets.py under lib on py, or skips when py
+// lacks lib.
+func startGreenlets(t *testing.T, py testpython.Interpreter, lib string, args ...string) (*testpython.Target, *report) {
+	t.Helper()
+	if !testpython.HasModules(py, lib, "greenlet") {
+		testenv.SkipOrFail(t, testenv.Pythons, "greenlet", "%s has no %s", py, lib)
+	}
+	tg := testpython.Start(t, py, "greenlets.py", append([]string{"--lib", lib}, args...)...)
+	var rep report
+	for _, line := range tg.Stdout() {
+		if rest, ok := strings.CutPrefix(line, testpython.ReadyPrefix); ok {
+			if err := json.Unmarshal([]byte(rest), &rep); err != nil {
+				t.Fatalf("bad report: %v", err)
+			}
+		}
+	}
+	if len(rep.Greenlets) == 0 {
+		t.Fatalf("no greenlets in the report:\n%s", strings.Join(tg.Stdout(), "\n"))
+	}
+	return tg, &rep
+}
+
+// TestGreenlets reads every greenlet of greenlets.py, under gevent and
+// eventlet, and compares each with the target's own view: the same
+// greenlets, started and alive, parked with the same frames, the hub
+// running; and checks greenlet's layout against the live objects.
+func TestGreenlets(t *testing.T) {
+	for _, py := range greenletPythons(t) {
+		for _, lib := range []string{"gevent", "eventlet"} {
+			t.Run(py.Name+"/"+lib, func(t *testing.T) {
+				tg, rep := startGreenlets(t, py, lib)
+				p, err := target.Attach(tg.Pid, target.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				r := greenlet.New(p.Proc, p.Config.Facts, p.Reader.Interpreter())
+				sc, err := r.Scan()
+				if err != nil {
+					t.Fatalf("scan: %v", err)
+				}
+				if r.Release() != rep.Greenlet {
+					t.Errorf("release %q, target has %q", r.Release(), rep.Greenlet)
+				}
+				gs := r.Decode(sc.Objects, false)
+				t.Logf("greenlet %s: %d greenlets among %d GC objects", r.Release(), len(gs), sc.Visited)
+				compare(t, rep, gs)
+				l, err := greenlet.LayoutFor(r.Release(), p.Version)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkLayout(t, p.Proc, l, gs)
+			})
+		}
+	}
+}
+
+func compare(t *testing.T, rep *report, gs []greenlet.Greenlet) {
+	t.Helper()
+	byAddr := map[uint64]*greenlet.Greenlet{}
+	for i := range gs {
+		g := &gs[i]
+		if g.Err != nil {
+			t.Errorf("greenlet %#x: %v", g.Addr, g.Err)
+		}
+		if g.Started && !g.Dead {
+			byAddr[g.Addr] = g
+		}
+	}
+	for _, want := range rep.Greenlets {
+		g := byAddr[want.Address]
+		if g == nil {
+			t.Errorf("%s greenlet %#x not found", want.Shape, want.Address)
+			continue
+		}
+		delete(byAddr, want.Address)
+		if g.Main != want.Main {
+			t.Errorf("%s greenlet: main %v, want %v", want.Shape, g.Main, want.Main)
+		}
+		name := (*string)(nil)
+		if g.HasName {
+			name = &g.Name
+		}
+		if fmt.Sprint(deref(name)) != fmt.Sprint(deref(want.Name)) {
+			t.Errorf("%s greenlet: name %v, want %v", want.Shape, deref(name), deref(want.Name))
+		}
+		if want.Shape == "hub" {
+			// The hub is parked in the target's view, taken while the
+			// reporter ran, and runs its loop ever since.
+			if !g.Running {
+				t.Errorf("hub %#x not running", g.Addr)
+			}
+			continue
+		}
+		if g.Running {
+			t.Errorf("%s greenlet %#x running", want.Shape, g.Addr)
+			continue
+		}
+		if d := testpython.DiffThreads(
+			[]testpython.ExpectThread{{Shape: want.Shape, Frames: want.Frames}},
+			[]testpython.ExpectThread{{Shape: want.Shape, Frames: expectFrames(g)}}); d != "" {
+			t.Errorf("%s greenlet %#x:\n%s", want.Shape, g.Addr, d)
+		}
+	}
+	for _, g := range byAddr {
+		t.Errorf("greenlet %#x (%s) read as alive, not in the target's view", g.Addr, g.Name)
+	}
+}
+
+func deref(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}
+
+func expectFrames(g *greenlet.Greenlet) []testpython.ExpectFrame {
+	out := []testpython.ExpectFrame{}
+	for _, f := range g.Frames {
+		out = append(out, testpython.ExpectFrame{Function: f.Name, Filename: f.Filename, Line: f.Line})
+	}
+	return out
+}
+
+// checkLayout checks the offsets of l on the live impls: every user
+// greenlet's impl starts with one vtable and every main greenlet's with
+// another; a started greenlet's stack_prev is another impl's stack state;
+// a user greenlet's parent is a greenlet found.
+func checkLayout(t *testing.T, m mem.Memory, l *greenlet.Layout, gs []greenlet.Greenlet) {
+	t.Helper()
+	word := func(addr uint64) uint64 {
+		var b [8]byte
+		if _, err := m.ReadAt(b[:], int64(addr)); err != nil {
+			t.Fatalf("read %#x: %v", addr, err)
+		}
+		return mem.LE64(b[:])
+	}
+	impls, objs := map[uint64]bool{}, map[uint64]bool{}
+	for _, g := range gs {
+		impls[g.Impl], objs[g.Addr] = true, true
+	}
+	vtables := map[bool]map[uint64]bool{false: {}, true: {}}
+	prevs := 0
+	for _, g := range gs {
+		vtables[g.Main][word(g.Impl)] = true
+		if g.Started && !g.Dead && !g.Running {
+			if prev := word(g.Impl + uint64(l.StackPrev)); prev != 0 {
+				prevs++
+				if !impls[prev-uint64(l.StackStart)] {
+					t.Errorf("greenlet %#x: stack_prev %#x is no impl's stack state", g.Addr, prev)
+				}
+			}
+		}
+		if !g.Main && g.Started {
+			if parent := word(g.Impl + uint64(l.Parent)); !objs[parent] {
+				t.Errorf("greenlet %#x: parent %#x is no greenlet", g.Addr, parent)
+			}
+		}
+	}
+	for main, vs := range vtables {
+		if len(vs) != 1 {
+			t.Errorf("main=%v greenlets have %d vtables", main, len(vs))
+		}
+	}
+	if prevs == 0 {
+		t.Error("no stack_prev checked")
+	}
+}
