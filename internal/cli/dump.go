@@ -135,6 +135,11 @@ type threadDump struct {
 	OwnsGIL   bool        `json:"owns_gil"`
 	Truncated bool        `json:"truncated,omitempty"`
 	Frames    []frameDump `json:"frames"`
+	// Greenlets are the thread's started, live greenlets, in a process
+	// that imported greenlet.
+	Greenlets []greenletDump `json:"greenlets,omitempty"`
+	// mainGreenlet is the thread's main greenlet, if it has one.
+	mainGreenlet uint64
 }
 
 type frameDump struct {
@@ -166,7 +171,8 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 			}
 		}
 	}
-	threads, sampleErr := sampleOnce(p, o, pz)
+	greenlets := newDumpGreenlets(p)
+	threads, sampleErr := sampleOnce(p, o, pz, func() { greenlets.read(o.locals) })
 	if threads == nil && sampleErr != nil {
 		return nil, sampleErr
 	}
@@ -197,18 +203,10 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 			name := t.Name
 			td.Name = &name
 		}
-		for _, f := range t.Frames {
-			fd := frameDump{Function: f.Name, Filename: f.Filename, Line: f.Line}
-			for _, l := range f.Locals {
-				fd.Locals = append(fd.Locals, localDump{Name: l.Name, Value: l.Value, Argument: l.Argument})
-			}
-			if o.locals && fd.Locals == nil {
-				fd.Locals = []localDump{}
-			}
-			td.Frames = append(td.Frames, fd)
-		}
+		td.Frames = frameDumps(t.Frames, o.locals)
 		d.Threads = append(d.Threads, td)
 	}
+	greenlets.attach(p, threads, d, o.locals)
 	return d, nil
 }
 
@@ -226,11 +224,16 @@ type pauser struct {
 // to. SIGINT and SIGTERM are held off while it is paused, so the process is
 // always resumed before pyprof exits. A process that ptrace refuses to
 // pause (see pauseRefusal) is read without pausing, as with --nonblocking,
-// and stderr says so.
-func sampleOnce(p *target.Process, o dumpOptions, pz *pauser) ([]pyspy.Thread, error) {
+// and stderr says so. also reads what else the dump wants, right after the
+// stacks and with the process paused as they were.
+func sampleOnce(p *target.Process, o dumpOptions, pz *pauser, also func()) ([]pyspy.Thread, error) {
 	opts := pyspy.SampleOptions{Locals: o.locals}
-	if o.nonblocking || pz.denied {
+	sample := func() ([]pyspy.Thread, error) {
+		defer also()
 		return p.Sample(opts)
+	}
+	if o.nonblocking || pz.denied {
+		return sample()
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -240,7 +243,7 @@ func sampleOnce(p *target.Process, o dumpOptions, pz *pauser) ([]pyspy.Thread, e
 	if errors.As(err, &refused) {
 		pz.denied = errors.Is(err, procmem.ErrPtraceDenied)
 		fmt.Fprintf(pz.stderr, "pyprof: cannot pause process %d (%s); reading without pausing, so a stack may be inconsistent\n", p.Pid, pauseRefusal(err))
-		return p.Sample(opts)
+		return sample()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pause process: %w", err)
@@ -252,7 +255,7 @@ func sampleOnce(p *target.Process, o dumpOptions, pz *pauser) ([]pyspy.Thread, e
 				return nil, err
 			}
 		}
-		return p.Sample(opts)
+		return sample()
 	}()
 	if rerr := paused.Resume(); rerr != nil && err == nil {
 		err = fmt.Errorf("resume process: %w", rerr)
@@ -293,35 +296,42 @@ func writeText(w io.Writer, d *processDump, o dumpOptions) {
 			fmt.Fprintf(w, ": %q", *t.Name)
 		}
 		fmt.Fprintln(w)
-		for _, f := range t.Frames {
-			file := f.Filename
-			if !o.fullFilenames {
-				file = pyfile.Short(file)
-			}
-			fmt.Fprintf(w, "    %s (%s:%d)\n", f.Function, file, f.Line)
-			if !o.locals {
-				continue
-			}
-			for _, args := range []bool{true, false} {
-				header := false
-				for _, l := range f.Locals {
-					if l.Argument != args {
-						continue
-					}
-					if !header {
-						if args {
-							fmt.Fprintln(w, "        Arguments:")
-						} else {
-							fmt.Fprintln(w, "        Locals:")
-						}
-						header = true
-					}
-					fmt.Fprintf(w, "            %s: %s\n", l.Name, l.Value)
-				}
-			}
-		}
+		writeFrames(w, t.Frames, "    ", o)
 		if t.Truncated {
 			fmt.Fprintln(w, "    ... (stack truncated)")
+		}
+		writeGreenlets(w, t, o)
+	}
+}
+
+// writeFrames prints frames, innermost first, each indented by indent and
+// its locals by more.
+func writeFrames(w io.Writer, fs []frameDump, indent string, o dumpOptions) {
+	for _, f := range fs {
+		file := f.Filename
+		if !o.fullFilenames {
+			file = pyfile.Short(file)
+		}
+		fmt.Fprintf(w, "%s%s (%s:%d)\n", indent, f.Function, file, f.Line)
+		if !o.locals {
+			continue
+		}
+		for _, args := range []bool{true, false} {
+			header := false
+			for _, l := range f.Locals {
+				if l.Argument != args {
+					continue
+				}
+				if !header {
+					if args {
+						fmt.Fprintf(w, "%s    Arguments:\n", indent)
+					} else {
+						fmt.Fprintf(w, "%s    Locals:\n", indent)
+					}
+					header = true
+				}
+				fmt.Fprintf(w, "%s        %s: %s\n", indent, l.Name, l.Value)
+			}
 		}
 	}
 }

@@ -1,84 +1,24 @@
 package greenlet_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/target"
-	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/internal/testpython"
 	"github.com/pyprof/pyprof/pyspy/greenlet"
 	"github.com/pyprof/pyprof/pyspy/mem"
 )
-
-// report is what testdata/targets/greenlets.py says of itself.
-type report struct {
-	Pid       int              `json:"pid"`
-	Greenlet  string           `json:"greenlet"`
-	Greenlets []expectGreenlet `json:"greenlets"`
-}
-
-type expectGreenlet struct {
-	Address uint64                   `json:"address"`
-	Name    *string                  `json:"name"`
-	Shape   string                   `json:"shape"`
-	Main    bool                     `json:"main"`
-	Frames  []testpython.ExpectFrame `json:"frames"`
-}
-
-// greenletPythons are the interpreters with greenlet installed: Debian
-// 12's python3.11 (greenlet 2.0.2) and the sid root's (3.3.2).
-func greenletPythons(t *testing.T) []testpython.Interpreter {
-	var out []testpython.Interpreter
-	found := false
-	for _, py := range testpython.All() {
-		if py.Path == testpython.SystemPython {
-			out, found = append(out, py), true
-		}
-	}
-	if !found {
-		t.Run("system", func(t *testing.T) {
-			testenv.SkipOrFail(t, testenv.Pythons, "system", "no %s", testpython.SystemPython)
-		})
-	}
-	var sid []testpython.Interpreter
-	t.Run("sid-root", func(t *testing.T) { sid = append(sid, testpython.SidRootPython(t)) })
-	return append(out, sid...)
-}
-
-// startGreenlets starts greenlets.py under lib on py, or skips when py
-// lacks lib.
-func startGreenlets(t *testing.T, py testpython.Interpreter, lib string, args ...string) (*testpython.Target, *report) {
-	t.Helper()
-	if !testpython.HasModules(py, lib, "greenlet") {
-		testenv.SkipOrFail(t, testenv.Pythons, "greenlet", "%s has no %s", py, lib)
-	}
-	tg := testpython.Start(t, py, "greenlets.py", append([]string{"--lib", lib}, args...)...)
-	var rep report
-	for _, line := range tg.Stdout() {
-		if rest, ok := strings.CutPrefix(line, testpython.ReadyPrefix); ok {
-			if err := json.Unmarshal([]byte(rest), &rep); err != nil {
-				t.Fatalf("bad report: %v", err)
-			}
-		}
-	}
-	if len(rep.Greenlets) == 0 {
-		t.Fatalf("no greenlets in the report:\n%s", strings.Join(tg.Stdout(), "\n"))
-	}
-	return tg, &rep
-}
 
 // TestGreenlets reads every greenlet of greenlets.py, under gevent and
 // eventlet, and compares each with the target's own view: the same
 // greenlets, started and alive, parked with the same frames, the hub
 // running; and checks greenlet's layout against the live objects.
 func TestGreenlets(t *testing.T) {
-	for _, py := range greenletPythons(t) {
+	for _, py := range testpython.GreenletPythons(t) {
 		for _, lib := range []string{"gevent", "eventlet"} {
 			t.Run(py.Name+"/"+lib, func(t *testing.T) {
-				tg, rep := startGreenlets(t, py, lib)
+				tg, rep := testpython.StartGreenlets(t, py, lib)
 				p, err := target.Attach(tg.Pid, target.Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -105,7 +45,7 @@ func TestGreenlets(t *testing.T) {
 	}
 }
 
-func compare(t *testing.T, rep *report, gs []greenlet.Greenlet) {
+func compare(t *testing.T, rep *testpython.GreenletReport, gs []greenlet.Greenlet) {
 	t.Helper()
 	byAddr := map[uint64]*greenlet.Greenlet{}
 	for i := range gs {
