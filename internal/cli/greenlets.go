@@ -40,9 +40,13 @@ func newDumpGreenlets(p *target.Process) *dumpGreenlets {
 	return g
 }
 
+// scan walks the GC lists. A walk that met a collection under way missed
+// the objects the collector held on lists of its own, and is done again
+// with the process paused; if the process was paused mid-collection, the
+// dump says so.
 func (g *dumpGreenlets) scan() {
 	sc, err := g.r.Scan()
-	g.objs, g.err, g.scanned = sc.Objects, err, err == nil
+	g.objs, g.err, g.scanned = sc.Objects, err, err == nil && !sc.Collecting
 	if err == nil && sc.Collecting {
 		g.err = errors.New("a garbage collection was under way: greenlets may be missing")
 	}

@@ -1,13 +1,17 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/internal/testpython"
 )
 
@@ -186,5 +190,101 @@ func TestDumpUnknownGreenlet(t *testing.T) {
 	}
 	if len(d.Threads) != 1 || len(d.Threads[0].Frames) == 0 || len(d.Threads[0].Greenlets) != 0 {
 		t.Errorf("threads:\n%s", raw)
+	}
+}
+
+// TestDumpGunicornGreenlets: with requests in flight in gunicorn's gevent
+// and eventlet workers (Debian 12's 3.11, and the sid root's 3.14 for
+// gevent: sid's gunicorn has no eventlet worker), dump --pgrep shows each request's greenlet, parked in
+// the request's view function under its worker's thread.
+func TestDumpGunicornGreenlets(t *testing.T) {
+	type server struct {
+		name  string
+		start func(t *testing.T) *gunicorn
+	}
+	var servers []server
+	for _, class := range []string{"gevent", "eventlet"} {
+		servers = append(servers, server{"debian-3.11/" + class, func(t *testing.T) *gunicorn {
+			needGunicorn(t)
+			if !testpython.HasModules(testpython.Interpreter{Path: testpython.SystemPython}, class) {
+				testenv.SkipOrFail(t, testenv.Pythons, "system", "%s has no %s", testpython.SystemPython, class)
+			}
+			return startGunicorn(t, class)
+		}})
+		if class == "eventlet" {
+			// sid's gunicorn (23) ships no eventlet worker at all.
+			continue
+		}
+		servers = append(servers, server{"sid-root/" + class, func(t *testing.T) *gunicorn {
+			return startSidGunicorn(t, needSidRoot(t), class)
+		}})
+	}
+	const inFlight = 6
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			g := s.start(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for range inFlight {
+				go func() {
+					req, _ := http.NewRequestWithContext(ctx, "GET", g.url+"/wait", nil)
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}()
+			}
+			workers := map[int]bool{}
+			for _, w := range g.workers(t) {
+				workers[w] = true
+			}
+			// The server's own address picks its master: other tests'
+			// gunicorns may run on this machine. sid's gunicorn retitles
+			// its processes, and is taken by pid and subprocesses.
+			pick := []string{"--pgrep", strings.TrimPrefix(g.url, "http://")}
+			if strings.HasPrefix(s.name, "sid") {
+				pick = []string{"-p", itoa(g.cmd.Process.Pid), "-s"}
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				out, errOut, code := runPyprof(t, append([]string{"dump", "--json"}, pick...)...)
+				if code != 0 {
+					t.Fatalf("dump %v: exit %d: %s", pick, code, errOut)
+				}
+				var ds []struct {
+					Pid int `json:"pid"`
+					greenletsJSON
+				}
+				if err := json.Unmarshal([]byte(out), &ds); err != nil {
+					t.Fatalf("bad json: %v", err)
+				}
+				waiting, errs := 0, []string{}
+				for _, d := range ds {
+					errs = append(errs, d.Errors...)
+					for _, th := range d.Threads {
+						for _, gl := range th.Greenlets {
+							for _, f := range gl.Frames {
+								if f.Function == "wait_request" && !gl.Running && workers[d.Pid] {
+									waiting++
+								}
+							}
+						}
+					}
+				}
+				if len(errs) > 0 {
+					t.Errorf("errors: %q", errs)
+				}
+				if waiting == inFlight {
+					text, _, _ := runPyprof(t, append([]string{"dump"}, pick...)...)
+					if n := strings.Count(text, "wait_request ("); n != inFlight {
+						t.Errorf("text dump shows %d requests in wait_request, want %d:\n%s", n, inFlight, text)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d requests parked in wait_request, want %d:\n%s", waiting, inFlight, out)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -1,8 +1,12 @@
 """A small Flask app with a CPU-heavy endpoint, for gunicorn profiling tests.
 
 GET /work tokenizes and parses a text, which takes a few milliseconds of
-pure Python; parse_tokens dominates. GET / answers at once.
+pure Python; parse_tokens dominates. GET / answers at once. GET /wait
+waits 60 seconds in time.sleep, which a gevent or eventlet worker makes a
+greenlet's wait: a request in flight that no thread's stack shows.
 """
+
+import time
 
 from flask import Flask
 # IDLE: arbiter.py:sleep sync.py:wait  (where gunicorn waits; stack oracle, see recordbench)
@@ -47,6 +51,12 @@ def parse_tokens(tokens):
 @app.route("/work")
 def work():  # entry
     return str(parse_tokens(tokenize(TEXT)))  # -> parse_tokens tokenize
+
+
+@app.route("/wait")
+def wait_request():  # entry
+    time.sleep(60)
+    return "waited"
 
 
 @app.route("/")
