@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/testenv"
 	"github.com/pyprof/pyprof/internal/testpython"
 )
@@ -286,5 +288,71 @@ func TestDumpGunicornGreenlets(t *testing.T) {
 				time.Sleep(500 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestRecordIdleGreenlets: record --idle --threads samples every parked
+// greenlet of greenlets.py, its whole stack as the target saw it, under a
+// "greenlet NAME" (or address) frame of its thread, in most rounds; the
+// hub, which runs, is the thread's own stack. Without --idle no greenlet
+// shows.
+func TestRecordIdleGreenlets(t *testing.T) {
+	for _, py := range testpython.GreenletPythons(t) {
+		for _, lib := range []string{"gevent", "eventlet"} {
+			t.Run(py.Name+"/"+lib, func(t *testing.T) {
+				tg, rep := testpython.StartGreenlets(t, py, lib)
+				stacks := map[string]int{}
+				out := filepath.Join(t.TempDir(), "p.txt")
+				cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--idle", "--threads", "-d", "4", "-f", "collapsed", "-o", out)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("record: %v\n%s", err, b)
+				}
+				data, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				most := 0
+				for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+					i := strings.LastIndexByte(line, ' ')
+					n, _ := strconv.Atoi(line[i+1:])
+					stack := line[:i]
+					// The thread frame: "thread TID: NAME".
+					if _, rest, ok := strings.Cut(stack, ";"); ok {
+						stack = rest
+					}
+					stacks[stack] += n
+					most = max(most, n)
+				}
+				for _, want := range rep.Greenlets {
+					if want.Shape == "hub" {
+						continue
+					}
+					label := fmt.Sprintf("%#x", want.Address)
+					if want.Name != nil {
+						label = *want.Name
+					}
+					parts := []string{"greenlet " + label}
+					for i := len(want.Frames) - 1; i >= 0; i-- {
+						f := want.Frames[i]
+						parts = append(parts, fmt.Sprintf("%s (%s:%d)", f.Function, pyfile.Short(f.Filename), f.Line))
+					}
+					stack := strings.Join(parts, ";")
+					// The greenlets are found by a walk of the GC lists
+					// that runs beside the sampling: the first rounds
+					// may precede it.
+					if n := stacks[stack]; n < most/2 {
+						t.Errorf("%s greenlet sampled %d times (the most sampled stack %d):\n%s\nin:\n%s", want.Shape, n, most, stack, data)
+					}
+				}
+
+				cmd = pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--threads", "-d", "1", "-f", "collapsed", "-o", out)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("record: %v\n%s", err, b)
+				}
+				if data, err := os.ReadFile(out); err != nil || strings.Contains(string(data), ";greenlet ") {
+					t.Errorf("greenlets without --idle (%v):\n%s", err, data)
+				}
+			})
+		}
 	}
 }

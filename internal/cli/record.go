@@ -206,7 +206,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
-		Idle: o.idle, GIL: o.gil,
+		Idle: o.idle, GIL: o.gil, Greenlets: o.idle,
 	}
 	tty := isTerminal(stderr) && !o.hideProgress
 	var lastStatus time.Time
@@ -453,6 +453,9 @@ func (a *aggregator) addSample(smp sampler.Sample) {
 		}
 		if a.threads {
 			ids = append(ids, a.threadFrame(t.NativeID, name))
+		}
+		if t.Greenlet != "" {
+			ids = append(ids, a.b.FrameID(profile.GreenletFrame(t.Greenlet)))
 		}
 		for i := len(t.Frames) - 1; i >= 0; i-- {
 			ids = append(ids, a.pythonFrame(&t.Frames[i]))

@@ -28,6 +28,7 @@ const (
 	Python  Kind = iota // a Python function
 	Process             // the process a stack was sampled in
 	Thread              // the thread a stack was sampled in
+	Greenlet            // the parked greenlet whose stack it is
 )
 
 // Frame is one frame of a stack. Frames are compared by value, so equal
@@ -60,6 +61,12 @@ func ProcessFrame(pid int, cmdline string) Frame {
 // ThreadFrame labels the stacks of one thread.
 func ThreadFrame(tid int, name string) Frame {
 	return Frame{Kind: Thread, Name: "thread " + strconv.Itoa(tid) + ": " + name}
+}
+
+// GreenletFrame labels the stacks of one parked greenlet, by its name or
+// address.
+func GreenletFrame(label string) Frame {
+	return Frame{Kind: Greenlet, Name: "greenlet " + label}
 }
 
 // FullPath is the frame's file as the interpreter holds it.

@@ -36,6 +36,9 @@ type Options struct {
 	Idle bool
 	// GIL keeps only the thread holding the GIL.
 	GIL bool
+	// Greenlets adds each parked greenlet's stack as an idle stack of
+	// its thread (see greenlets.go).
+	Greenlets bool
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
@@ -82,6 +85,9 @@ type Thread struct {
 	Active   bool
 	OwnsGIL  bool
 	Frames   []pyspy.Frame // innermost first
+	// Greenlet labels the stack of a parked greenlet of the thread: its
+	// name, or its address.
+	Greenlet string
 }
 
 // Sample is what one tick read from one process. Its Threads, and their
@@ -145,6 +151,8 @@ type proc struct {
 	// live is its scratch.
 	samples int
 	live    []int
+	// gl follows its greenlets, with Options.Greenlets.
+	gl *greenlets
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -269,6 +277,9 @@ func (s *Sampler) forgetSkipped(kids []proctree.Proc) {
 
 func (s *Sampler) drop(pid int) {
 	if p, ok := s.procs[pid]; ok {
+		if p.gl != nil {
+			p.gl.close()
+		}
 		// This closes its threads' run-state files too.
 		p.t.Close()
 		delete(s.procs, pid)
@@ -496,6 +507,12 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
 			Active: active, OwnsGIL: t.OwnsGIL, Frames: t.Frames,
 		})
+	}
+	if s.opts.Greenlets && !s.opts.GIL {
+		if p.gl == nil {
+			p.gl = newGreenlets(p.t)
+		}
+		smp.Threads = p.gl.sample(p, threads, smp.Threads)
 	}
 	return smp, nil
 }

@@ -75,7 +75,31 @@ type Reader struct {
 	release string
 	types   map[uint64]kind
 	walk    frames.Walk
+	// memos are the parked greenlets last decoded, by PyGreenlet, for
+	// Decode's reuse.
+	memos map[uint64]*memo
 }
+
+// memo is a parked greenlet as Decode last read it: while its impl still
+// holds the same saved frame, it has not run since (or ran and parked
+// again in the very frame it left), and its frames and name are reused,
+// up to reuseFor decodes.
+type memo struct {
+	impl, top, cur uint64
+	frames         []frames.Frame
+	truncated      bool
+	name           string
+	hasName        bool
+	age            int
+}
+
+// reuseFor bounds how many decodes reuse a greenlet's frames before they
+// are walked again, which catches a greenlet that ran and parked again in
+// the same frame at another line.
+const reuseFor = 20
+
+// maxMemos bounds the greenlets remembered.
+const maxMemos = 1 << 16
 
 // kind is what a type is to this package.
 type kind uint8
@@ -97,8 +121,23 @@ func New(m mem.Memory, f *pyobj.Facts, interp uint64) *Reader {
 		MaxObjects: DefaultMaxObjects, Budget: DefaultBudget,
 		f: f, interp: interp, c: c, gc: mem.NewCache(m, true),
 		d: d, codes: codes, w: frames.NewWalker(d, codes),
-		types: map[uint64]kind{},
+		types: map[uint64]kind{}, memos: map[uint64]*memo{},
 	}
+}
+
+// SetRelease sets the greenlet release the reader decodes, as another
+// reader's Scan found it, for a reader that only decodes.
+func (r *Reader) SetRelease(release string) error {
+	if release == r.release && r.l != nil {
+		return nil
+	}
+	l, err := LayoutFor(release, r.f.Version)
+	if err != nil {
+		return err
+	}
+	r.release, r.l = release, l
+	clear(r.memos)
+	return nil
 }
 
 // Release returns the greenlet release the last Scan found, or "".
@@ -304,6 +343,10 @@ type Greenlet struct {
 	Truncated bool
 	// Err is why the frames could not be read completely.
 	Err error
+
+	// top and cur are the gr_frame object and the frame the impl saved.
+	top, cur uint64
+	kind     kind
 }
 
 // Parked reports whether g is started, alive and not running.
@@ -336,7 +379,22 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 			g.Running = cur == g.Addr
 		}
 		if g.Err == nil && g.Parked() {
-			g.Frames, g.Truncated, g.Err = r.frames(&g, locals)
+			if m := r.memos[obj]; !locals && m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.age < reuseFor {
+				m.age++
+				g.Frames, g.Truncated, g.Name, g.HasName = m.frames, m.truncated, m.name, m.hasName
+			} else {
+				g.Name, g.HasName = r.name(obj, g.kind)
+				g.Frames, g.Truncated, g.Err = r.frames(&g, locals)
+				if !locals && g.Err == nil {
+					if len(r.memos) >= maxMemos {
+						clear(r.memos)
+					}
+					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName}
+				}
+			}
+		} else {
+			delete(r.memos, obj)
+			g.Name, g.HasName = r.name(obj, g.kind)
 		}
 		out = append(out, g)
 	}
@@ -378,6 +436,7 @@ func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 		}
 	}
 	back := f.Ptr(self)
+	g.top, g.cur = f.Ptr(l.TopFrame), f.Ptr(l.CurrentFrame)
 	if f.Err() != nil {
 		g.Err = f.Err()
 		return g, true
@@ -410,7 +469,7 @@ func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 	if g.Started && g.ThreadState == 0 && g.Err == nil {
 		g.Dead = true
 	}
-	g.Name, g.HasName = r.name(obj, k)
+	g.kind = k
 	return g, true
 }
 
@@ -451,14 +510,7 @@ func (r *Reader) frames(g *Greenlet, locals bool) ([]frames.Frame, bool, error) 
 	if !r.f.Version.AtLeast(3, 11) {
 		return nil, false, fmt.Errorf("python %s: %w", r.f.Version, ErrUnknownRelease)
 	}
-	f, err := r.d.Read(g.Impl, uint64(max(r.l.TopFrame, r.l.CurrentFrame)+8), "greenlet impl")
-	if err != nil {
-		return nil, false, err
-	}
-	top, cur := f.Ptr(r.l.TopFrame), f.Ptr(r.l.CurrentFrame)
-	if f.Err() != nil {
-		return nil, false, f.Err()
-	}
+	top, cur := g.top, g.cur
 	if top == 0 {
 		// Parked from C code with no Python frame: gr_frame is None.
 		return nil, false, nil

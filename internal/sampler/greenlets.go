@@ -1,0 +1,148 @@
+package sampler
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pyprof/pyprof/internal/target"
+	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyspy/greenlet"
+)
+
+// rescanGreenlets is how often a process's greenlets are looked for
+// anew: the walk of its GC lists is O(heap), so it runs on a goroutine of
+// its own, and a greenlet spawned meanwhile is sampled from the next walk
+// on.
+const rescanGreenlets = 2 * time.Second
+
+// greenlets follows the greenlets of one process (Options.Greenlets): a
+// goroutine walks the GC lists every rescanGreenlets with a reader of its
+// own, and each sample decodes the greenlets the last walk found, reusing
+// the stacks of those that have not moved.
+type greenlets struct {
+	dec *greenlet.Reader // the sampling goroutine's
+
+	mu      sync.Mutex
+	objs    []uint64
+	release string
+	scans   int
+
+	// stacks tie greenlets to threads; they are read from the maps
+	// again after every walk, or when the threads change.
+	stacks    []greenlet.Stack
+	stacksFor int // the walk they were read after
+	tids      []int
+
+	stop, done chan struct{}
+}
+
+func newGreenlets(t *target.Process) *greenlets {
+	g := &greenlets{
+		dec:  greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go g.scan(greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()))
+	return g
+}
+
+// scan walks the process's GC lists until close. A release of greenlet
+// whose layout is unknown ends it: no greenlet of it is ever read.
+func (g *greenlets) scan(r *greenlet.Reader) {
+	defer close(g.done)
+	tick := time.NewTicker(rescanGreenlets)
+	defer tick.Stop()
+	for {
+		sc, err := r.Scan()
+		if err == nil || len(sc.Objects) > 0 {
+			g.mu.Lock()
+			g.objs, g.release = sc.Objects, r.Release()
+			g.scans++
+			g.mu.Unlock()
+		}
+		if _, unknown := err.(*greenlet.UnknownReleaseError); unknown {
+			return
+		}
+		select {
+		case <-g.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// close stops the walks, before the process's memory is closed.
+func (g *greenlets) close() {
+	close(g.stop)
+	<-g.done
+}
+
+// sample appends to out each parked greenlet's stack as an idle stack of
+// its thread, labelled with the greenlet.
+func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thread {
+	g.mu.Lock()
+	objs, release, scans := g.objs, g.release, g.scans
+	g.mu.Unlock()
+	if len(objs) == 0 || g.dec.SetRelease(release) != nil {
+		return out
+	}
+	gs := g.dec.Decode(objs, false)
+	if scans != g.stacksFor || !sameThreads(g.tids, threads) {
+		g.stacks, g.stacksFor = threadStacks(p.t, threads), scans
+		g.tids = g.tids[:0]
+		for _, t := range threads {
+			g.tids = append(g.tids, t.NativeID)
+		}
+	}
+	owners := greenlet.Owners(gs, g.stacks)
+	for i := range gs {
+		gl := &gs[i]
+		o := owners[i]
+		if gl.Err != nil || !gl.Parked() || o < 0 || o >= len(threads) || len(gl.Frames) == 0 {
+			continue
+		}
+		t := &threads[o]
+		label := gl.Name
+		if !gl.HasName {
+			label = fmt.Sprintf("%#x", gl.Addr)
+		}
+		out = append(out, Thread{
+			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
+			Frames: gl.Frames, Greenlet: label,
+		})
+	}
+	return out
+}
+
+func sameThreads(tids []int, threads []pyspy.Thread) bool {
+	if len(tids) != len(threads) {
+		return false
+	}
+	for i, t := range threads {
+		if tids[i] != t.NativeID {
+			return false
+		}
+	}
+	return true
+}
+
+// threadStacks bounds each thread's C stack by its mapping: the main
+// thread's is [stack]; another's is the mapping that holds its pthread
+// struct, which the C library puts at the top of the thread's stack.
+func threadStacks(p *target.Process, threads []pyspy.Thread) []greenlet.Stack {
+	out := make([]greenlet.Stack, len(threads))
+	maps, err := p.Proc.Maps()
+	if err != nil {
+		return out
+	}
+	for i, t := range threads {
+		for _, m := range maps {
+			main := t.NativeID == p.Pid && m.Path == "[stack]"
+			if main || t.NativeID != p.Pid && t.ID >= m.Start && t.ID < m.End {
+				out[i] = greenlet.Stack{Lo: m.Start, Hi: m.End}
+				break
+			}
+		}
+	}
+	return out
+}
