@@ -25,10 +25,10 @@ import (
 type Kind uint8
 
 const (
-	Python  Kind = iota // a Python function
-	Process             // the process a stack was sampled in
-	Thread              // the thread a stack was sampled in
-	Greenlet            // the parked greenlet whose stack it is
+	Python   Kind = iota // a Python function
+	Process              // the process a stack was sampled in
+	Thread               // the thread a stack was sampled in
+	Greenlet             // the parked greenlet whose stack it is
 )
 
 // Frame is one frame of a stack. Frames are compared by value, so equal
