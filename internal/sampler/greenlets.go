@@ -35,6 +35,21 @@ type greenlets struct {
 	tids      []int
 
 	stop, done chan struct{}
+	// labels name greenlets without a name by address, made once.
+	labels map[uint64]string
+}
+
+// hexLabel is addr as "0x7f...", made once per greenlet.
+func (g *greenlets) hexLabel(addr uint64) string {
+	if l, ok := g.labels[addr]; ok {
+		return l
+	}
+	if g.labels == nil || len(g.labels) >= 1<<16 {
+		g.labels = map[uint64]string{}
+	}
+	l := fmt.Sprintf("%#x", addr)
+	g.labels[addr] = l
+	return l
 }
 
 func newGreenlets(t *target.Process) *greenlets {
@@ -104,7 +119,7 @@ func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thre
 		t := &threads[o]
 		label := gl.Name
 		if !gl.HasName {
-			label = fmt.Sprintf("%#x", gl.Addr)
+			label = g.hexLabel(gl.Addr)
 		}
 		out = append(out, Thread{
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,

@@ -78,6 +78,8 @@ type Reader struct {
 	// memos are the parked greenlets last decoded, by PyGreenlet, for
 	// Decode's reuse.
 	memos map[uint64]*memo
+	// states are the ThreadStates of main greenlets, for one Decode.
+	states map[uint64]uint64
 }
 
 // memo is a parked greenlet as Decode last read it: while its impl still
@@ -121,7 +123,7 @@ func New(m mem.Memory, f *pyobj.Facts, interp uint64) *Reader {
 		MaxObjects: DefaultMaxObjects, Budget: DefaultBudget,
 		f: f, interp: interp, c: c, gc: mem.NewCache(m, true),
 		d: d, codes: codes, w: frames.NewWalker(d, codes),
-		types: map[uint64]kind{}, memos: map[uint64]*memo{},
+		types: map[uint64]kind{}, memos: map[uint64]*memo{}, states: map[uint64]uint64{},
 	}
 }
 
@@ -139,6 +141,9 @@ func (r *Reader) SetRelease(release string) error {
 	clear(r.memos)
 	return nil
 }
+
+// Reads counts the fetches from the target of the last Decode.
+func (r *Reader) Reads() int { return r.c.Reads() }
 
 // Release returns the greenlet release the last Scan found, or "".
 func (r *Reader) Release() string { return r.release }
@@ -361,6 +366,7 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 		return nil
 	}
 	r.c.Begin()
+	clear(r.states)
 	out := make([]Greenlet, 0, len(objs))
 	states := map[uint64]uint64{} // ThreadState → its current greenlet
 	for _, obj := range objs {
@@ -389,7 +395,13 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 					if len(r.memos) >= maxMemos {
 						clear(r.memos)
 					}
-					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName}
+					// Greenlets first read together are walked
+					// again in turns, not all in one sample.
+					age := int(obj>>5) % reuseFor
+					if _, seen := r.memos[obj]; seen {
+						age = 0
+					}
+					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
 				}
 			}
 		} else {
@@ -405,9 +417,16 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 // is no greenlet (any more).
 func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 	g.Addr = obj
-	typ, err := r.d.TypeOf(obj)
+	// The whole PyGreenlet in one read, with the page around it: a
+	// worker's greenlets are allocated side by side.
+	pf, err := r.d.Read(obj, pySize, "greenlet")
 	if err != nil {
 		g.Err = err
+		return g, true
+	}
+	typ, impl := pf.Ptr(r.f.Layout.Object.Type), pf.Ptr(pyImpl)
+	if pf.Err() != nil {
+		g.Err = pf.Err()
 		return g, true
 	}
 	k, err := r.kindOf(typ)
@@ -415,11 +434,6 @@ func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 		return g, false
 	}
 	l := r.l
-	impl, err := r.d.Pointer(obj + pyImpl)
-	if err != nil {
-		g.Err = fmt.Errorf("greenlet at %#x: %w", obj, err)
-		return g, true
-	}
 	g.Impl = impl
 	f, err := r.d.Read(impl, uint64(max(l.ThreadState, l.Parent, l.MainSelf, l.UserSelf)+8), "greenlet impl")
 	if err != nil {
@@ -473,8 +487,20 @@ func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 	return g, true
 }
 
-// threadStateOf returns the ThreadState of the main greenlet main.
+// threadStateOf returns the ThreadState of the main greenlet main, read
+// once per Decode.
 func (r *Reader) threadStateOf(main uint64) (uint64, error) {
+	if ts, ok := r.states[main]; ok {
+		return ts, nil
+	}
+	ts, err := r.readThreadState(main)
+	if err == nil && len(r.states) < maxMemos {
+		r.states[main] = ts
+	}
+	return ts, err
+}
+
+func (r *Reader) readThreadState(main uint64) (uint64, error) {
 	impl, err := r.d.Pointer(main + pyImpl)
 	if err != nil {
 		return 0, fmt.Errorf("main greenlet at %#x: %w", main, err)

@@ -15,8 +15,10 @@ process itself is never introspected. The parent prints it as one line,
 and the reporter ends (it is dead, and left out). Only the hub moves after
 that: it runs its loop, waiting for the timers and sockets of the shapes.
 
-Usage: greenlets.py [--lib gevent|eventlet] [--patch]
-  --patch  monkey-patch first (gevent.monkey.patch_all(), eventlet.monkey_patch())
+Usage: greenlets.py [--lib gevent|eventlet] [--patch] [--many N]
+  --patch   monkey-patch first (gevent.monkey.patch_all(), eventlet.monkey_patch())
+  --many N  park N more greenlets, each 3 calls deep in an event wait (a
+            busy worker's requests, for benchmarks)
 """
 
 import argparse
@@ -25,6 +27,7 @@ import sys
 _parser = argparse.ArgumentParser()
 _parser.add_argument("--lib", default="gevent", choices=["gevent", "eventlet"])
 _parser.add_argument("--patch", action="store_true")
+_parser.add_argument("--many", type=int, default=0)
 ARGS = _parser.parse_args()
 
 if ARGS.patch:
@@ -182,6 +185,18 @@ def raw_deep_run():
     raw_deep(39)
 
 
+def many_3():
+    NEVER.wait()
+
+
+def many_2():
+    many_3()
+
+
+def many_1():
+    many_2()
+
+
 def main_wait():
     NEVER.wait()
 
@@ -208,6 +223,10 @@ def start_shapes():
         if name and ARGS.lib == "gevent":
             g.name = name
             NAMED[id(g)] = name
+        KEEP.append(g)
+    for _ in range(ARGS.many):
+        g = spawn(many_1)
+        SHAPES[id(g)] = "many"
         KEEP.append(g)
     if ARGS.lib == "gevent":
         # Asking for minimal_ident caches it, as gevent's repr does: the
@@ -269,7 +288,7 @@ def all_parked():
     for g in KEEP:
         if isinstance(g, greenlet.greenlet) and g and g.gr_frame is None:
             return False
-    return len(SHAPES) == 11
+    return len(SHAPES) == 11 + ARGS.many
 
 
 def reporter():
