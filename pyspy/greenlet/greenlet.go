@@ -181,12 +181,27 @@ func (r *Reader) Scan() (*Scanned, error) {
 	if tl := &r.f.Layout.Type; tl.Flags != 168 || tl.Dictoffset != 288 {
 		return &Scanned{}, fmt.Errorf("type layout of python %s: %w", r.f.Version, ErrNoGC)
 	}
+	deadline := time.Now().Add(r.Budget)
+	var out *Scanned
+	// A running process frees objects as the walk goes: a walk that
+	// followed a link out of a freed object is done again.
+	for range scanAttempts {
+		if out, err = r.scan(g, deadline); err == nil || errors.Is(err, ErrBudget) || errors.Is(err, ErrNoGC) {
+			break
+		}
+	}
+	return out, err
+}
+
+// scanAttempts bounds the walks of one Scan.
+const scanAttempts = 3
+
+func (r *Reader) scan(g gcLayout, deadline time.Time) (*Scanned, error) {
 	out := &Scanned{}
 	state := r.interp + uint64(g.state)
 	if b, err := r.d.Read(state+uint64(g.collecting), 4, "gc state"); err == nil {
 		out.Collecting = b.I32(0) != 0
 	}
-	deadline := time.Now().Add(r.Budget)
 	r.gc.Reset()
 	for _, h := range g.heads {
 		if err := r.walkList(state+uint64(h), out, deadline); err != nil {

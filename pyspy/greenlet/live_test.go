@@ -25,14 +25,25 @@ func TestGreenlets(t *testing.T) {
 				}
 				defer p.Close()
 				r := greenlet.New(p.Proc, p.Config.Facts, p.Reader.Interpreter())
+				// Paused, as dump reads: eventlet's hub allocates as
+				// it runs, and a walk of a running process's GC lists
+				// can fail.
+				paused, err := p.Proc.Pause()
+				if err != nil {
+					t.Fatal(err)
+				}
 				sc, err := r.Scan()
 				if err != nil {
+					paused.Resume()
 					t.Fatalf("scan: %v", err)
 				}
 				if r.Release() != rep.Greenlet {
 					t.Errorf("release %q, target has %q", r.Release(), rep.Greenlet)
 				}
 				gs := r.Decode(sc.Objects, false)
+				if err := paused.Resume(); err != nil {
+					t.Fatal(err)
+				}
 				t.Logf("greenlet %s: %d greenlets among %d GC objects", r.Release(), len(gs), sc.Visited)
 				compare(t, rep, gs)
 				l, err := greenlet.LayoutFor(r.Release(), p.Version)

@@ -8,11 +8,12 @@ two raw greenlet.greenlet objects switched by hand (one 40 frames deep);
 the main greenlet parked on an event; the hub. Once all are parked a
 reporter greenlet forks: the child walks gc.get_objects() and writes every
 started, live greenlet's gr_frame chain (innermost first), so the profiled
-process itself is never introspected. The parent prints it as one line,
+process itself is never introspected. The parent's hub prints it, once the
+reporter has ended, as one line,
 
     PYPROF-READY {"pid": ..., "greenlet": ..., "greenlets": [...], ...}
 
-and the reporter ends (it is dead, and left out). Only the hub moves after
+(the reporter is dead, and left out). Only the hub moves after
 that: it runs its loop, waiting for the timers and sockets of the shapes.
 
 Usage: greenlets.py [--lib gevent|eventlet] [--patch] [--many N]
@@ -328,8 +329,18 @@ def reporter():
         "threads": [{"thread_id": 0, "name": "MainThread", "shape": "main", "frames": []}],
         "greenlets": json.loads(b"".join(chunks)),
     }
-    sys.stdout.write("PYPROF-READY " + json.dumps(report) + "\n")
-    sys.stdout.flush()
+    line = "PYPROF-READY " + json.dumps(report) + "\n"
+
+    # Printed from the hub, once the reporter has ended: the report leaves
+    # it out, and a reader must not find it alive.
+    def emit():
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+    if ARGS.lib == "gevent":
+        gevent.get_hub().loop.run_callback(emit)
+    else:
+        eventlet.hubs.get_hub().schedule_call_global(0, emit)
 
 
 start_shapes()
