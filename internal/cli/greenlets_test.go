@@ -22,6 +22,7 @@ import (
 type greenletsJSON struct {
 	Errors  []string `json:"errors"`
 	Threads []struct {
+		ThreadID  uint64                   `json:"thread_id"`
 		Name      *string                  `json:"name"`
 		Frames    []testpython.ExpectFrame `json:"frames"`
 		Greenlets []struct {
@@ -354,5 +355,58 @@ func TestRecordIdleGreenlets(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDumpGreenletThreads: the greenlets of a second OS thread (two raw
+// ones parked, its main greenlet running: blocked on a lock) are listed
+// under that thread, and the main thread's under the main thread, on
+// Debian 12's 3.11 and the sid root's 3.14.
+func TestDumpGreenletThreads(t *testing.T) {
+	for _, py := range testpython.GreenletPythons(t) {
+		t.Run(py.Name, func(t *testing.T) {
+			tg, rep := testpython.StartGreenlets(t, py, "gevent", "--thread")
+			d, raw := dumpGreenlets(t, tg.Pid)
+			if len(d.Errors) > 0 {
+				t.Errorf("errors: %v", d.Errors)
+			}
+			if len(d.Threads) != 2 {
+				t.Fatalf("%d threads:\n%s", len(d.Threads), raw)
+			}
+			owner := map[uint64]int{}
+			for i, th := range d.Threads {
+				for _, g := range th.Greenlets {
+					owner[g.Address] = i
+				}
+			}
+			for _, want := range rep.Greenlets {
+				i, ok := owner[want.Address]
+				if !ok {
+					t.Errorf("%s greenlet %#x missing", want.Shape, want.Address)
+					continue
+				}
+				th := d.Threads[i]
+				if want.Thread != nil && th.ThreadID != *want.Thread || want.Thread == nil && (th.Name == nil || *th.Name != "MainThread") {
+					t.Errorf("%s greenlet %#x under thread %#x (%v)", want.Shape, want.Address, th.ThreadID, strp(th.Name))
+				}
+				for _, g := range th.Greenlets {
+					if g.Address != want.Address {
+						continue
+					}
+					frames := want.Frames
+					if g.Running != (want.Shape == "hub" || want.Shape == "thread_main") {
+						t.Errorf("%s greenlet: running %v", want.Shape, g.Running)
+					}
+					if g.Running {
+						frames = th.Frames
+					}
+					if diff := testpython.DiffThreads(
+						[]testpython.ExpectThread{{Shape: want.Shape, Frames: frames}},
+						[]testpython.ExpectThread{{Shape: want.Shape, Frames: g.Frames}}); diff != "" {
+						t.Errorf("%s greenlet %#x:\n%s", want.Shape, want.Address, diff)
+					}
+				}
+			}
+		})
 	}
 }

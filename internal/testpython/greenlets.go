@@ -26,8 +26,11 @@ type ExpectGreenlet struct {
 	Address uint64  `json:"address"` // id()
 	Name    *string `json:"name"`    // gevent's name, where set or cached
 	// Shape is what it parks in: "hub" and "main" for those greenlets.
-	Shape  string        `json:"shape"`
-	Main   bool          `json:"main"`
+	Shape string `json:"shape"`
+	Main  bool   `json:"main"`
+	// Thread is the ident of the OS thread the greenlet belongs to,
+	// when not the main thread (greenlets.py --thread).
+	Thread *uint64       `json:"thread"`
 	Frames []ExpectFrame `json:"frames"` // gr_frame's chain, innermost first
 }
 

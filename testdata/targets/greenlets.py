@@ -16,10 +16,12 @@ reporter has ended, as one line,
 (the reporter is dead, and left out). Only the hub moves after
 that: it runs its loop, waiting for the timers and sockets of the shapes.
 
-Usage: greenlets.py [--lib gevent|eventlet] [--patch] [--many N]
+Usage: greenlets.py [--lib gevent|eventlet] [--patch] [--many N] [--thread]
   --patch   monkey-patch first (gevent.monkey.patch_all(), eventlet.monkey_patch())
   --many N  park N more greenlets, each 3 calls deep in an event wait (a
             busy worker's requests, for benchmarks)
+  --thread  also run a second OS thread that parks two raw greenlets of its
+            own and then waits on a lock (not with --patch)
 """
 
 import argparse
@@ -29,6 +31,7 @@ _parser = argparse.ArgumentParser()
 _parser.add_argument("--lib", default="gevent", choices=["gevent", "eventlet"])
 _parser.add_argument("--patch", action="store_true")
 _parser.add_argument("--many", type=int, default=0)
+_parser.add_argument("--thread", action="store_true")
 ARGS = _parser.parse_args()
 
 if ARGS.patch:
@@ -44,6 +47,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import threading  # noqa: E402
+import _thread  # noqa: E402
 
 import greenlet  # noqa: E402
 
@@ -198,6 +202,43 @@ def many_1():
     many_2()
 
 
+# The second thread's: parks two greenlets, then blocks on a lock forever.
+THREAD_READY = _thread.allocate_lock()
+THREAD_READY.acquire()
+THREAD_BLOCK = _thread.allocate_lock()
+THREAD_BLOCK.acquire()
+# id(greenlet) -> the OS thread ident it belongs to, for those of the
+# second thread.
+OWNER = {}
+
+
+def thread_inner():
+    greenlet.getcurrent().parent.switch()
+
+
+def thread_outer():
+    thread_inner()
+
+
+def thread_park():
+    THREAD_BLOCK.acquire()
+
+
+def second_thread():
+    me = threading.get_ident()
+    main = greenlet.getcurrent()
+    SHAPES[id(main)] = "thread_main"
+    OWNER[id(main)] = me
+    for shape in ("thread_raw_1", "thread_raw_2"):
+        g = greenlet.greenlet(thread_outer)
+        SHAPES[id(g)] = shape
+        OWNER[id(g)] = me
+        KEEP.append(g)
+        g.switch()
+    THREAD_READY.release()
+    thread_park()
+
+
 def main_wait():
     NEVER.wait()
 
@@ -235,6 +276,11 @@ def start_shapes():
         g = KEEP[1]
         NAMED[id(g)] = "Greenlet-%d" % g.minimal_ident
 
+    if ARGS.thread:
+        t = threading.Thread(target=second_thread, name="greenlet-thread", daemon=True)
+        t.start()
+        THREAD_READY.acquire()
+
     r1 = greenlet.greenlet(raw_outer)
     r2 = greenlet.greenlet(raw_deep_run)
     for shape, g in (("raw", r1), ("raw_deep", r2)):
@@ -270,7 +316,7 @@ def view(me):
         if not isinstance(g, greenlet.greenlet) or g is me or not g:
             continue
         shape = SHAPES.get(id(g))
-        if g is main:
+        if g is main and id(g) not in OWNER:
             shape = "main"
         elif g is hub():
             shape = "hub"
@@ -278,7 +324,8 @@ def view(me):
             "address": id(g),
             "name": NAMED.get(id(g)),
             "shape": shape,
-            "main": g is main,
+            "main": g.parent is None,
+            "thread": OWNER.get(id(g)),
             "frames": frame_list(g.gr_frame),
         })
     out.sort(key=lambda g: g["address"])
@@ -289,7 +336,7 @@ def all_parked():
     for g in KEEP:
         if isinstance(g, greenlet.greenlet) and g and g.gr_frame is None:
             return False
-    return len(SHAPES) == 11 + ARGS.many
+    return len(SHAPES) == 11 + ARGS.many + (3 if ARGS.thread else 0)
 
 
 def reporter():
@@ -326,7 +373,9 @@ def reporter():
         "lib": ARGS.lib,
         "greenlet": greenlet.__version__,
         "main_thread": {"name": threading.main_thread().name},
-        "threads": [{"thread_id": 0, "name": "MainThread", "shape": "main", "frames": []}],
+        "threads": [{"thread_id": threading.main_thread().ident, "name": "MainThread", "shape": "main", "frames": []}]
+        + ([{"thread_id": OWNER[id(k)], "name": "greenlet-thread", "shape": "thread", "frames": []}
+            for k in KEEP if SHAPES.get(id(k)) == "thread_raw_1"] if ARGS.thread else []),
         "greenlets": json.loads(b"".join(chunks)),
     }
     line = "PYPROF-READY " + json.dumps(report) + "\n"
