@@ -61,14 +61,16 @@ func newGreenlets(t *target.Process) *greenlets {
 	return g
 }
 
-// scan walks the process's GC lists until close. A release of greenlet
-// whose layout is unknown ends it: no greenlet of it is ever read.
+// scan walks the process's GC lists until close, every rescanGreenlets,
+// or less often for a heap that takes long to walk: the walks take at
+// most a tenth of a core. A release of greenlet whose layout is unknown
+// ends it: no greenlet of it is ever read.
 func (g *greenlets) scan(r *greenlet.Reader) {
 	defer close(g.done)
-	tick := time.NewTicker(rescanGreenlets)
-	defer tick.Stop()
 	for {
+		start := time.Now()
 		sc, err := r.Scan()
+		wait := max(rescanGreenlets, 10*time.Since(start))
 		if err == nil || len(sc.Objects) > 0 {
 			g.mu.Lock()
 			g.objs, g.release = sc.Objects, r.Release()
@@ -78,10 +80,12 @@ func (g *greenlets) scan(r *greenlet.Reader) {
 		if _, unknown := err.(*greenlet.UnknownReleaseError); unknown {
 			return
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-g.stop:
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 	}
 }
