@@ -88,6 +88,7 @@ type Reader struct {
 // up to reuseFor decodes.
 type memo struct {
 	impl, top, cur uint64
+	copied         [2]uint64
 	frames         []frames.Frame
 	truncated      bool
 	name           string
@@ -97,8 +98,9 @@ type memo struct {
 
 // reuseFor bounds how many decodes reuse a greenlet's frames before they
 // are walked again, which catches a greenlet that ran and parked again in
-// the same frame at another line.
-const reuseFor = 20
+// the same frame at another line, with its slice of the C stack copied
+// to where the last copy was.
+const reuseFor = 100
 
 // maxMemos bounds the greenlets remembered.
 const maxMemos = 1 << 16
@@ -364,8 +366,11 @@ type Greenlet struct {
 	// Err is why the frames could not be read completely.
 	Err error
 
-	// top and cur are the gr_frame object and the frame the impl saved.
+	// top and cur are the gr_frame object and the frame the impl saved,
+	// and copied where and how much of its C stack it copied when it
+	// last switched away: a greenlet that ran since has made a new copy.
 	top, cur uint64
+	copied   [2]uint64
 	kind     kind
 }
 
@@ -400,7 +405,7 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 			g.Running = cur == g.Addr
 		}
 		if g.Err == nil && g.Parked() {
-			if m := r.memos[obj]; !locals && m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.age < reuseFor {
+			if m := r.memos[obj]; !locals && m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.copied == g.copied && m.age < reuseFor {
 				m.age++
 				g.Frames, g.Truncated, g.Name, g.HasName = m.frames, m.truncated, m.name, m.hasName
 			} else {
@@ -416,7 +421,7 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 					if _, seen := r.memos[obj]; seen {
 						age = 0
 					}
-					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
+					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
 				}
 			}
 		} else {
@@ -466,6 +471,8 @@ func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
 	}
 	back := f.Ptr(self)
 	g.top, g.cur = f.Ptr(l.TopFrame), f.Ptr(l.CurrentFrame)
+	// stack_copy and _stack_saved follow stack_stop in StackState.
+	g.copied = [2]uint64{f.Ptr(l.StackStop + 8), f.Ptr(l.StackStop + 16)}
 	if f.Err() != nil {
 		g.Err = f.Err()
 		return g, true

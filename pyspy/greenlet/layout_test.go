@@ -40,3 +40,14 @@ func TestLayoutFor(t *testing.T) {
 		}
 	}
 }
+
+// TestStackState: Decode reads stack_copy and _stack_saved as the two
+// words after stack_stop, before stack_prev, as StackState declares them
+// in every release of the table.
+func TestStackState(t *testing.T) {
+	for _, l := range layouts {
+		if l.StackStop != l.StackStart+8 || l.StackPrev != l.StackStop+24 {
+			t.Errorf("%s/%s: stack_start %d, stack_stop %d, stack_prev %d", l.Release, l.Python, l.StackStart, l.StackStop, l.StackPrev)
+		}
+	}
+}
