@@ -97,10 +97,12 @@ type memo struct {
 }
 
 // reuseFor bounds how many decodes reuse a greenlet's frames before they
-// are walked again, which catches a greenlet that ran and parked again in
-// the same frame at another line, with its slice of the C stack copied
-// to where the last copy was.
-const reuseFor = 100
+// are walked again. Nothing read without walking tells a greenlet that
+// ran and parked again in the same frame at another line, whose copy of
+// its C stack the allocator happened to put where the last one was
+// (pymalloc hands back the block freed last): its line may be this many
+// samples stale.
+const reuseFor = 32
 
 // maxMemos bounds the greenlets remembered.
 const maxMemos = 1 << 16
@@ -368,7 +370,8 @@ type Greenlet struct {
 
 	// top and cur are the gr_frame object and the frame the impl saved,
 	// and copied where and how much of its C stack it copied when it
-	// last switched away: a greenlet that ran since has made a new copy.
+	// last switched away: a greenlet that ran since made a new copy,
+	// most often elsewhere.
 	top, cur uint64
 	copied   [2]uint64
 	kind     kind
