@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,11 +16,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pyprof/pyprof/flamegraph"
+	"github.com/pyprof/pyprof/internal/aggregate"
 	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
-	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
-	"github.com/pyprof/pyprof/pyspy"
 )
 
 type recordOptions struct {
@@ -224,8 +222,15 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		}
 	}
 	b := profile.NewBuilder()
-	agg := newAggregator(b, o, rt.follow)
-	opts.Exited = agg.forget
+	agg := aggregate.New(b, aggregate.Options{
+		Processes: rt.follow, Threads: o.threads, NoLineNumbers: o.nolineno, FirstLines: o.function, FullFilenames: o.fullFilenames,
+		// The flame graph and collapsed stacks merge threads (pprof's
+		// labels and speedscope's profiles do not), and only speedscope
+		// shows samples in time order.
+		KeepThreads: o.format != "svg" && o.format != "collapsed",
+		KeepOrder:   o.format == "speedscope",
+	})
+	opts.Exited = agg.Forget
 	opts.PauseDenied = func(pid int, err error) {
 		if tty {
 			fmt.Fprint(stderr, "\r\x1b[K")
@@ -268,7 +273,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		}()
 	}
 	start = time.Now()
-	runErr := s.Run(ctx, agg.addSample)
+	runErr := s.Run(ctx, agg.Add)
 	elapsed := time.Since(start)
 	if tty {
 		fmt.Fprint(stderr, "\r\x1b[K")
@@ -369,171 +374,6 @@ func commandTitle(rt *resolved, s *sampler.Sampler) string {
 		d = strings.Join(rt.launched.cmd.Args, " ")
 	}
 	return d
-}
-
-// aggregator adds samples to a record profile. What recurs from sample
-// to sample is kept, so that a stack seen before costs map lookups and no
-// allocation: the frame of each process, thread and Python function (at a
-// line) is looked up by what identifies it, and its label is built once.
-type aggregator struct {
-	b          *profile.Builder
-	threads    bool // a frame for each thread
-	where      bool // stacks keep their thread's id and name
-	nolineno   bool
-	function   bool
-	full       bool // file names whole (--full-filenames)
-	procFrames bool // a frame for each process
-
-	procs    map[int]procFrame // by pid
-	thrFrame map[threadKey]int // frame IDs
-	hexNames map[uint64]string // names of threads without one, by ident
-	funcs    map[funcLine]int  // frame IDs
-	ids      []int             // scratch: one stack's frame IDs
-}
-
-type procFrame struct {
-	cmdline string
-	id      int
-}
-
-type threadKey struct {
-	tid  int
-	name string
-}
-
-// funcLine is a Python frame as the profile records it. pyspy shares one
-// immutable Function among the frames of a code object, so its pointer
-// stands for the function's name, file and first line.
-type funcLine struct {
-	fn   *pyspy.Function
-	line int
-}
-
-// maxFuncs bounds the frames cached by Function pointer. A process that
-// compiles code at run time (exec, templates) makes new Functions for the
-// same frames, and the cache would otherwise grow with them and keep them
-// alive; clearing it only costs the lookups by value again.
-const maxFuncs = 1 << 16
-
-// maxThreads bounds the thread frames and names cached: a program that
-// starts a thread per task has a new thread id every time, and the
-// sampler does not say when one ends. Clearing them costs a lookup by
-// value, and a string, for each thread sampled again.
-const maxThreads = 1 << 12
-
-func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
-	if o.format == "speedscope" {
-		// Only speedscope shows samples in time order; the order
-		// costs a few bytes per change of a thread's stack.
-		b.KeepOrder()
-	}
-	return &aggregator{
-		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, full: o.fullFilenames, procFrames: procFrames,
-		// The flame graph and collapsed stacks merge threads (pprof's
-		// labels and speedscope's profiles do not): keeping their
-		// stacks apart would only cost memory for each thread a
-		// program starts.
-		where: o.format != "svg" && o.format != "collapsed",
-		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
-		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
-	}
-}
-
-// addSample adds each thread's stack, root first, with the process and
-// thread frames the options ask for.
-func (a *aggregator) addSample(smp sampler.Sample) {
-	for _, t := range smp.Threads {
-		ids := a.ids[:0]
-		if a.procFrames {
-			ids = append(ids, a.processFrame(smp.Pid, smp.Cmdline))
-		}
-		name := t.Name
-		if !t.HasName {
-			name = a.hexName(t.ID)
-		}
-		if a.threads {
-			ids = append(ids, a.threadFrame(t.NativeID, name))
-		}
-		for i := len(t.Frames) - 1; i >= 0; i-- {
-			ids = append(ids, a.pythonFrame(&t.Frames[i]))
-		}
-		a.ids = ids
-		if a.where {
-			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
-		} else {
-			a.b.AddStack(ids, 1, smp.Pid, 0, "")
-		}
-	}
-}
-
-// forget drops what the caches hold of a process that is no longer
-// sampled: its process frame, and the frames cached by Function pointer,
-// which would keep its reader's Functions alive. Its samples stay in the
-// profile.
-func (a *aggregator) forget(pid int) {
-	delete(a.procs, pid)
-	clear(a.funcs)
-}
-
-func (a *aggregator) processFrame(pid int, cmdline string) int {
-	if p, ok := a.procs[pid]; ok && p.cmdline == cmdline {
-		return p.id
-	}
-	id := a.b.FrameID(profile.ProcessFrame(pid, cmdline))
-	a.procs[pid] = procFrame{cmdline, id}
-	return id
-}
-
-func (a *aggregator) threadFrame(tid int, name string) int {
-	k := threadKey{tid, name}
-	if id, ok := a.thrFrame[k]; ok {
-		return id
-	}
-	if len(a.thrFrame) >= maxThreads {
-		clear(a.thrFrame)
-	}
-	id := a.b.FrameID(profile.ThreadFrame(tid, name))
-	a.thrFrame[k] = id
-	return id
-}
-
-// hexName names a thread that has no name by its ident, as "0x7f...".
-func (a *aggregator) hexName(ident uint64) string {
-	name, ok := a.hexNames[ident]
-	if !ok {
-		if len(a.hexNames) >= maxThreads {
-			clear(a.hexNames)
-		}
-		name = "0x" + strconv.FormatUint(ident, 16)
-		a.hexNames[ident] = name
-	}
-	return name
-}
-
-func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
-	line := f.Line
-	switch {
-	case a.nolineno:
-		line = 0
-	case a.function:
-		line = f.FirstLine
-	}
-	k := funcLine{f.Function, line}
-	if id, ok := a.funcs[k]; ok {
-		return id
-	}
-	if len(a.funcs) >= maxFuncs {
-		clear(a.funcs)
-	}
-	// Shortened as dump shows it, once per function and line: the
-	// cache above spares the lookups.
-	file := f.Filename
-	if !a.full {
-		file = pyfile.Short(file)
-	}
-	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
-	a.funcs[k] = id
-	return id
 }
 
 // writeOutput writes the profile to out, or else to a temporary file,
