@@ -290,6 +290,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	meta.Start, meta.Duration = start, elapsed
 	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
 	meta.Rounds, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
+	meta.Idle = o.idle
 	p := b.Profile()
 
 	// A second Ctrl-C while writing abandons the output: no file appears,

@@ -27,8 +27,11 @@ func (p *Profile) WriteCollapsed(w io.Writer) error {
 }
 
 // ToPprof converts the profile to pprof's model: sample types samples/count
-// and cpu/nanoseconds (wall time: count × interval), with pid, tid and
-// thread labels on each sample.
+// and count × interval, with pid, tid and thread labels on each sample.
+// The time is cpu/nanoseconds when only running threads were sampled, and
+// wall/nanoseconds with idle ones (Idle), as Go's CPU profiles and
+// Pyroscope's process_cpu and wall profile types name them; the count
+// comes first, as profile.proto's convention asks.
 //
 // Functions carry their full file names whether or not the other outputs
 // shorten them: pprof opens the file for -list, -weblist and -disasm, and
@@ -41,12 +44,16 @@ func (p *Profile) ToPprof() (*pprof.Profile, error) {
 	if period <= 0 {
 		return nil, fmt.Errorf("profile has no sampling interval")
 	}
+	time := "cpu"
+	if p.Idle {
+		time = "wall"
+	}
 	out := &pprof.Profile{
 		SampleType: []*pprof.ValueType{
 			{Type: "samples", Unit: "count"},
-			{Type: "cpu", Unit: "nanoseconds"},
+			{Type: time, Unit: "nanoseconds"},
 		},
-		PeriodType:    &pprof.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		PeriodType:    &pprof.ValueType{Type: time, Unit: "nanoseconds"},
 		Period:        period,
 		TimeNanos:     p.Start.UnixNano(),
 		DurationNanos: p.Duration.Nanoseconds(),

@@ -114,6 +114,9 @@ type Profile struct {
 	// the wall time one sample stands for.
 	Rate     float64
 	Interval time.Duration
+	// Idle says the samples include idle threads (--idle): then count ×
+	// interval is wall time, and without them it is CPU time.
+	Idle bool
 	// Rounds counts the sampling rounds taken (each gives one sample per
 	// thread recorded, so Total may be more or fewer), Errors the stacks
 	// that could not be read, and Missed the rounds skipped after a stall.

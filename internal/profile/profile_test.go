@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,31 @@ func TestPprof(t *testing.T) {
 	for _, n := range []string{"handle", "tok.<lambda>", "a;b"} {
 		if !names[n] {
 			t.Errorf("no leaf function %q in %v", n, names)
+		}
+	}
+}
+
+// TestPprofSampleTypes: the time each sample stands for is named CPU time
+// when only running threads were sampled and wall time when idle ones
+// were too, in the sample types and the period type alike.
+func TestPprofSampleTypes(t *testing.T) {
+	for _, tc := range []struct {
+		idle bool
+		want string
+	}{
+		{false, "cpu"},
+		{true, "wall"},
+	} {
+		p := sample()
+		p.Idle = tc.idle
+		pp, err := p.ToPprof()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{pp.SampleType[0].Type + "/" + pp.SampleType[0].Unit, pp.SampleType[1].Type + "/" + pp.SampleType[1].Unit, pp.PeriodType.Type + "/" + pp.PeriodType.Unit}
+		want := []string{"samples/count", tc.want + "/nanoseconds", tc.want + "/nanoseconds"}
+		if !slices.Equal(got, want) {
+			t.Errorf("idle %v: types %v, want %v", tc.idle, got, want)
 		}
 	}
 }
