@@ -155,10 +155,10 @@ func TestAggregatorMergesThreads(t *testing.T) {
 			t.Errorf("collapsed stacks differ")
 		}
 		var a, b bytes.Buffer
-		if err := flamegraph.Write(&a, merged, flamegraph.Options{}); err != nil {
+		if err := flamegraph.Write(&a, merged.FlameGraph(), flamegraph.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := flamegraph.Write(&b, kept, flamegraph.Options{}); err != nil {
+		if err := flamegraph.Write(&b, kept.FlameGraph(), flamegraph.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a.Bytes(), b.Bytes()) {

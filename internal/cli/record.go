@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/pyprof/pyprof/flamegraph"
 	"github.com/pyprof/pyprof/internal/aggregate"
 	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
@@ -383,7 +382,7 @@ func writeOutput(p *profile.Profile, o *recordOptions, out *outfile.Output) (str
 	render := func(w io.Writer) error {
 		switch o.format {
 		case "svg":
-			return flamegraph.Write(w, p, flamegraph.Options{})
+			return p.WriteFlameGraph(w)
 		case "pprof":
 			return p.WritePprof(w)
 		case "speedscope":

@@ -14,7 +14,35 @@ import (
 	"strings"
 
 	pprof "github.com/google/pprof/profile"
+
+	"github.com/pyprof/pyprof/flamegraph"
 )
+
+// FlameGraph converts the profile to the flamegraph package's input. The
+// stacks share their frame indexes with p.
+func (p *Profile) FlameGraph() *flamegraph.Profile {
+	fg := &flamegraph.Profile{
+		Frames:  make([]flamegraph.Frame, len(p.Frames)),
+		Stacks:  make([]flamegraph.Stack, len(p.Stacks)),
+		Command: p.Command, Pids: p.Pids, Duration: p.Duration, Rate: p.Rate,
+		Rounds: p.Rounds, Errors: p.Errors, Missed: p.Missed,
+	}
+	for i, f := range p.Frames {
+		fg.Frames[i] = flamegraph.Frame{Kind: flameKinds[f.Kind], Name: f.Name, File: f.File, Line: f.Line, Path: f.Path}
+	}
+	for i, s := range p.Stacks {
+		fg.Stacks[i] = flamegraph.Stack{Frames: s.Frames, Count: s.Count}
+	}
+	return fg
+}
+
+var flameKinds = [...]flamegraph.Kind{Python: flamegraph.Python, Process: flamegraph.Process, Thread: flamegraph.Thread}
+
+// WriteFlameGraph writes the profile as an SVG flame graph with the
+// default options.
+func (p *Profile) WriteFlameGraph(w io.Writer) error {
+	return flamegraph.Write(w, p.FlameGraph(), flamegraph.Options{})
+}
 
 // WriteCollapsed writes CollapsedLines.
 func (p *Profile) WriteCollapsed(w io.Writer) error {

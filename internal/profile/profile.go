@@ -1,8 +1,8 @@
 // Package profile is pyprof's model of a recording: stacks aggregated with
 // their sample counts, optionally the order in which each thread's samples
 // were taken, plus what was recorded and how. Samplers add stacks through
-// a Builder; the exporters (collapsed stacks, pprof, speedscope) and the
-// flamegraph package read the finished Profile.
+// a Builder; the exporters (collapsed stacks, pprof, speedscope, and the
+// flamegraph package's SVG through FlameGraph) read the finished Profile.
 //
 // A sample is one thread's stack as one sampling round found it: a round
 // over a process of three active threads gives three samples. Profile.Total
