@@ -75,28 +75,10 @@ func (o *samplingOptions) mode() sampler.Mode {
 	return sampler.Auto
 }
 
-// formats maps -f values to file extensions.
-var formats = map[string]string{
-	"svg":        "svg",
-	"pprof":      "pb.gz",
-	"speedscope": "speedscope.json",
-	"collapsed":  "txt",
-}
-
-// formatOf picks a format from an output file's extension.
-func formatOf(path string) (string, bool) {
-	p := strings.ToLower(path)
-	switch {
-	case strings.HasSuffix(p, ".svg"):
-		return "svg", true
-	case strings.HasSuffix(p, ".pb.gz"), strings.HasSuffix(p, ".pprof"), strings.HasSuffix(p, ".pb"):
-		return "pprof", true
-	case strings.HasSuffix(p, ".json"):
-		return "speedscope", true
-	case strings.HasSuffix(p, ".txt"), strings.HasSuffix(p, ".collapsed"), strings.HasSuffix(p, ".folded"):
-		return "collapsed", true
-	}
-	return "", false
+// outputFormat is the format -f, or else -o's extension, chose.
+func (o *recordOptions) outputFormat() *profile.Format {
+	f, _ := profile.FormatNamed(o.format)
+	return f
 }
 
 func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
@@ -109,7 +91,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	}
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file, or - for stdout (default profile-PID.EXT)")
-	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else svg)")
+	fs.StringVarP(&o.format, "format", "f", "", profile.FormatNames()+"; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else "+profile.Formats[0].Name+")")
 	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
 	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
@@ -130,13 +112,13 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		if o.format, err = pyspyFormat(o.format); err != nil {
 			return 0, err
 		}
-		if _, ok := formats[o.format]; !ok {
-			return 0, usagef("unknown format %q (svg, pprof, speedscope or collapsed)", o.format)
+		if _, ok := profile.FormatNamed(o.format); !ok {
+			return 0, usagef("unknown format %q (%s)", o.format, profile.FormatNames())
 		}
-	} else if f, ok := formatOf(o.output); ok {
-		o.format = f
+	} else if f, ok := profile.FormatOf(o.output); ok {
+		o.format = f.Name
 	} else {
-		o.format = "svg"
+		o.format = profile.Formats[0].Name
 	}
 	// Fail before sampling, not after, when the result cannot be written.
 	oo := outputOptions(stdout)
@@ -167,7 +149,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		defer rt.launched.stop()
 	}
 	if o.output == "" {
-		o.output = fmt.Sprintf("profile-%d.%s", rt.root, formats[o.format])
+		o.output = fmt.Sprintf("profile-%d.%s", rt.root, o.outputFormat().Extension())
 	}
 	// Checked again, now that the default name is known, and with the
 	// descriptors writing needs held from now on.
@@ -223,11 +205,8 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	b := profile.NewBuilder()
 	agg := aggregate.New(b, aggregate.Options{
 		Processes: rt.follow, Threads: o.threads, NoLineNumbers: o.nolineno, FirstLines: o.function, FullFilenames: o.fullFilenames,
-		// The flame graph and collapsed stacks merge threads (pprof's
-		// labels and speedscope's profiles do not), and only speedscope
-		// shows samples in time order.
-		KeepThreads: o.format != "svg" && o.format != "collapsed",
-		KeepOrder:   o.format == "speedscope",
+		KeepThreads: o.outputFormat().KeepsThreads,
+		KeepOrder:   o.outputFormat().KeepsOrder,
 	})
 	opts.Exited = agg.Forget
 	opts.PauseDenied = func(pid int, err error) {
@@ -379,22 +358,13 @@ func commandTitle(rt *resolved, s *sampler.Sampler) string {
 // writeOutput writes the profile to out, or else to a temporary file,
 // and returns the path written.
 func writeOutput(p *profile.Profile, o *recordOptions, out *outfile.Output) (string, error) {
-	render := func(w io.Writer) error {
-		switch o.format {
-		case "svg":
-			return p.WriteFlameGraph(w)
-		case "pprof":
-			return p.WritePprof(w)
-		case "speedscope":
-			return p.WriteSpeedscope(w)
-		}
-		return p.WriteCollapsed(w)
-	}
+	f := o.outputFormat()
+	render := func(w io.Writer) error { return f.Write(p, w) }
 	err := out.Write(render)
 	if err == nil || errors.Is(err, outfile.ErrAbandoned) {
 		return out.Name(), err
 	}
-	name, terr := out.SaveTemp("pyprof-*."+formats[o.format], render)
+	name, terr := out.SaveTemp("pyprof-*."+f.Extension(), render)
 	if errors.Is(terr, outfile.ErrAbandoned) {
 		return "", terr
 	}
