@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -179,28 +176,16 @@ var testHookWriting func()
 const attachTimeout = 10 * time.Second
 
 func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil,
 	}
-	tty := isTerminal(stderr) && !o.hideProgress
-	var lastStatus time.Time
-	start := time.Now()
 	// Without a terminal there is no status line, and no Tick: the
 	// sampler would build its Stats, which allocate, for every round.
-	if tty {
-		opts.Tick = func(st sampler.Stats) {
-			if time.Since(lastStatus) < 250*time.Millisecond {
-				return
-			}
-			lastStatus = time.Now()
-			fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
-				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
-		}
+	var status *statusLine
+	if isTerminal(stderr) && !o.hideProgress {
+		status = &statusLine{w: stderr, start: time.Now()}
+		opts.Tick = status.show
 	}
 	b := profile.NewBuilder()
 	agg := aggregate.New(b, aggregate.Options{
@@ -210,71 +195,57 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	})
 	opts.Exited = agg.Forget
 	opts.PauseDenied = func(pid int, err error) {
-		if tty {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
+		status.clear()
 		fmt.Fprintln(stderr, unpausedNote(pid, err))
 	}
-	s, err := newSampler(rt, opts, sigs)
-	var early *exitedEarlyError
-	if errors.As(err, &early) {
-		fmt.Fprintf(stderr, "pyprof: %v; no profile written\n", early)
-		return early.l.exitCode(), nil
+	ss, code, err := openSession(rt, opts, o.duration, stderr, "; no profile written")
+	if ss == nil {
+		return code, err
 	}
-	if err != nil {
-		return 0, &targetError{pid: rt.root, err: err}
-	}
-	defer s.Close()
+	defer ss.close()
 
 	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
-		s.Describe(), o.rate, opts.Mode, out.Name())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
-		defer cancel()
+		ss.s.Describe(), o.rate, opts.Mode, out.Name())
+	ss.stopOnSignal()
+	start := time.Now()
+	if status != nil {
+		status.start = start
 	}
-	var stopSig os.Signal
-	go func() {
-		select {
-		case sig := <-sigs:
-			stopSig = sig
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if rt.launched != nil {
-		go func() {
-			<-rt.launched.done
-			cancel()
-		}()
-	}
-	start = time.Now()
-	runErr := s.Run(ctx, agg.Add)
+	runErr := ss.run(agg.Add)
 	elapsed := time.Since(start)
-	if tty {
-		fmt.Fprint(stderr, "\r\x1b[K")
-	}
-	st := s.Stats()
-	exited := errors.Is(runErr, sampler.ErrTargetExited) || rt.launched != nil && rt.launched.exited()
+	status.clear()
+	st := ss.s.Stats()
+	exited := ss.targetExited()
 	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {
 		return 0, samplingError(runErr)
 	}
 
 	meta := b.Meta()
-	meta.Command = commandTitle(rt, s)
+	meta.Command = commandTitle(rt, ss.s)
 	meta.Pids = st.Seen
 	meta.Start, meta.Duration = start, elapsed
 	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
 	meta.Rounds, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
 	meta.Idle = o.idle
 	p := b.Profile()
+	path, abandoned, err := writeProfile(p, o, out, ss.sigs, stderr)
+	if err != nil {
+		return 0, err
+	}
+	if abandoned {
+		return 130, nil
+	}
+	if exited {
+		fmt.Fprintln(stderr, "pyprof: the target exited")
+	}
+	printSummary(stderr, path, p, st, elapsed)
+	return ss.end(stderr, ss.reason(), ss.stopSig), nil
+}
 
-	// A second Ctrl-C while writing abandons the output: no file appears,
-	// and no temporary file is left.
+// writeProfile writes p as record's output. A second Ctrl-C while writing
+// abandons it: no file appears, and no temporary file is left.
+func writeProfile(p *profile.Profile, o *recordOptions, out *outfile.Output, sigs <-chan os.Signal, stderr io.Writer) (path string, abandoned bool, err error) {
 	written := make(chan error, 1)
-	var path string
 	go func() {
 		if testHookWriting != nil {
 			testHookWriting()
@@ -285,9 +256,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	}()
 	select {
 	case err := <-written:
-		if err != nil {
-			return 0, err
-		}
+		return path, false, err
 	case sig := <-sigs:
 		out.Abandon()
 		fmt.Fprintf(stderr, "pyprof: %v while writing: output abandoned\n", sig)
@@ -295,11 +264,12 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		case <-written:
 		case <-time.After(2 * time.Second):
 		}
-		return 130, nil
+		return "", true, nil
 	}
-	if exited {
-		fmt.Fprintln(stderr, "pyprof: the target exited")
-	}
+}
+
+// printSummary says what was written and how the sampling went.
+func printSummary(stderr io.Writer, path string, p *profile.Profile, st sampler.Stats, elapsed time.Duration) {
 	rate := 0.0
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
@@ -313,18 +283,6 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		fmt.Fprintf(stderr, ", %d rounds missed after stalls", st.Missed)
 	}
 	fmt.Fprintln(stderr)
-	if rt.launched != nil {
-		why := fmt.Sprintf("-d %g elapsed", o.duration)
-		switch {
-		case exited:
-			// Gone, or a zombie about to be reaped.
-			rt.launched.waitExit(stopGrace)
-		case stopSig != nil:
-			why = "stopped by " + signalName(stopSig)
-		}
-		return rt.launched.finish(stderr, why, stopSig), nil
-	}
-	return 0, nil
 }
 
 // newSampler attaches to the target. A program pyprof just started needs
