@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	pprof "github.com/google/pprof/profile"
+	"github.com/pyprof/pyprof/flamegraph"
 )
 
 func py(name, file string, line int) Frame {
@@ -119,6 +121,31 @@ func TestPprof(t *testing.T) {
 	for _, n := range []string{"handle", "tok.<lambda>", "a;b"} {
 		if !names[n] {
 			t.Errorf("no leaf function %q in %v", n, names)
+		}
+	}
+}
+
+// TestPprofSampleTypes: the time each sample stands for is named CPU time
+// when only running threads were sampled and wall time when idle ones
+// were too, in the sample types and the period type alike.
+func TestPprofSampleTypes(t *testing.T) {
+	for _, tc := range []struct {
+		idle bool
+		want string
+	}{
+		{false, "cpu"},
+		{true, "wall"},
+	} {
+		p := sample()
+		p.Idle = tc.idle
+		pp, err := p.ToPprof()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{pp.SampleType[0].Type + "/" + pp.SampleType[0].Unit, pp.SampleType[1].Type + "/" + pp.SampleType[1].Unit, pp.PeriodType.Type + "/" + pp.PeriodType.Unit}
+		want := []string{"samples/count", tc.want + "/nanoseconds", tc.want + "/nanoseconds"}
+		if !slices.Equal(got, want) {
+			t.Errorf("idle %v: types %v, want %v", tc.idle, got, want)
 		}
 	}
 }
@@ -547,5 +574,30 @@ func BenchmarkAddStack(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		pb.AddStack(stacks[i%len(stacks)], 1, 4242, 4242+i%len(stacks), "worker")
+	}
+}
+
+// TestFlameGraphInput: the flame graph's input has the profile's frames,
+// labelled as the profile labels them, its stacks and counts, and what
+// its title tells.
+func TestFlameGraphInput(t *testing.T) {
+	p := sample()
+	p.Frames = append(p.Frames, ThreadFrame(43, "MainThread"), Frame{Kind: Python, Name: "f", File: "x.py", Path: "/srv/x.py"})
+	fg := p.FlameGraph()
+	if len(fg.Frames) != len(p.Frames) {
+		t.Fatalf("%d frames, want %d", len(fg.Frames), len(p.Frames))
+	}
+	for i, f := range p.Frames {
+		if got := fg.Frames[i]; got.String() != f.String() || got.Path != f.Path {
+			t.Errorf("frame %d: %q (path %q), want %q (path %q)", i, got, got.Path, f, f.Path)
+		}
+	}
+	for i, s := range p.Stacks {
+		if got := fg.Stacks[i]; !slices.Equal(got.Frames, s.Frames) || got.Count != s.Count {
+			t.Errorf("stack %d: %v, want %v", i, got, s)
+		}
+	}
+	if fg.Total() != p.Total() || flamegraph.Title(fg) != "python app.py (pid 42) — 2.0 s at 100 Hz — 7 samples" {
+		t.Errorf("%d samples, title %q", fg.Total(), flamegraph.Title(fg))
 	}
 }
