@@ -19,7 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/testenv"
 )
 
@@ -243,7 +242,7 @@ func wantInfo(t *tree, i int, zoom int) string {
 	return s + ")"
 }
 
-func writeGraph(tb testing.TB, p *profile.Profile, opts Options, path string) {
+func writeGraph(tb testing.TB, p *Profile, opts Options, path string) {
 	tb.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -461,8 +460,8 @@ func TestBrowser(t *testing.T) {
 // what the details line shows must be exactly Frame.String().
 func TestBrowserEscaping(t *testing.T) {
 	browser := newBrowser(t)
-	b := profile.NewBuilder()
-	names := []profile.Frame{
+	b := newBuilder()
+	names := []Frame{
 		py("<lambda>", "/srv/app/x.py", 1),
 		py(`a&b"c'd`, "/srv/app/y.py", 2),
 		py("]]></script><script>alert(1)</script>", "/srv/app/<z>.py", 3),
@@ -470,7 +469,7 @@ func TestBrowserEscaping(t *testing.T) {
 		py(`back\slash`+"\u2028", `C:\app\w.py`, 5),
 	}
 	for i, f := range names {
-		b.Add([]profile.Frame{py("main", "/srv/app/main.py", 1), f}, int64(10+i), 1, 1, "")
+		b.Add([]Frame{py("main", "/srv/app/main.py", 1), f}, int64(10+i), 1, 1, "")
 	}
 	p := b.Profile()
 	tr, err := buildTree(p, defaultKeepFraction, defaultMaxFrames)

@@ -4,8 +4,6 @@ import (
 	"hash/fnv"
 	"regexp"
 	"strings"
-
-	"github.com/pyprof/pyprof/internal/profile"
 )
 
 // Cat is the kind of code a frame belongs to, which decides its palette.
@@ -16,8 +14,8 @@ const (
 	CatApp     Cat = iota // the profiled program's own code
 	CatLibrary            // third-party packages (site-packages, dist-packages)
 	CatStdlib             // the standard library, frozen modules and builtins
-	CatProcess            // a process frame (profile.Process)
-	CatThread             // a thread frame (profile.Thread)
+	CatProcess            // a process frame (Process)
+	CatThread             // a thread or greenlet frame (Thread, Greenlet)
 	numCats
 )
 
@@ -37,14 +35,14 @@ var stdlibDir = regexp.MustCompile(`(^|/)(lib(64)?/python[0-9]+(\.[0-9]+)?[a-z]*
 
 // Category classifies a frame by its file, the full path the interpreter
 // holds: a file shown shortened, as "json/decoder.py", could be anyone's.
-func Category(f profile.Frame) Cat {
+func Category(f Frame) Cat {
 	switch f.Kind {
-	case profile.Process:
+	case Process:
 		return CatProcess
-	case profile.Thread:
+	case Thread, Greenlet:
 		return CatThread
 	}
-	file := strings.ReplaceAll(f.FullPath(), `\`, "/")
+	file := strings.ReplaceAll(f.fullPath(), `\`, "/")
 	switch {
 	// Checked before the stdlib directory, which contains site-packages.
 	case strings.Contains(file, "site-packages/"), strings.Contains(file, "dist-packages/"):
@@ -68,7 +66,7 @@ func mix(base, span int, v float64) uint8 { return uint8(base + int(float64(span
 // colour picks a frame's fill: the palette comes from its category and the
 // shade from a hash of the function's name, so that one function keeps its
 // colour across the graph and across runs, as in flamegraph.pl.
-func colour(f profile.Frame) rgb {
+func colour(f Frame) rgb {
 	h := fnv.New32a()
 	h.Write([]byte(f.Name))
 	s := h.Sum32()

@@ -27,8 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pyprof/pyprof/internal/profile"
 )
 
 // Options adjust the graph. The zero value gives the defaults.
@@ -113,7 +111,7 @@ type config struct {
 }
 
 // Write renders p as an SVG flame graph to w.
-func Write(w io.Writer, p *profile.Profile, opts Options) error {
+func Write(w io.Writer, p *Profile, opts Options) error {
 	opts = opts.withDefaults()
 	t, err := buildTree(p, opts.KeepFraction, opts.MaxFrames)
 	if err != nil {
@@ -287,7 +285,7 @@ func writeData(bw *bufio.Writer, t *tree) {
 		}
 		bw.WriteString("]")
 	}
-	frame := func(i int) profile.Frame { return t.frames[order[i]] }
+	frame := func(i int) Frame { return t.frames[order[i]] }
 	nf := len(order)
 	ints("fn", nf, func(i int) int64 { return int64(nameIdx[i]) })
 	ints("ff", nf, func(i int) int64 { return int64(fileIdx[i]) })
@@ -374,7 +372,7 @@ func escapeText(w io.Writer, s string) {
 // samples in 800 rounds, 2 errors". Samples are the stacks recorded, as
 // the root frame counts them and record's summary says; a round samples
 // every thread of every process once.
-func Title(p *profile.Profile) string {
+func Title(p *Profile) string {
 	var b strings.Builder
 	cmd := p.Command
 	if cmd == "" {

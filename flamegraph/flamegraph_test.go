@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pyprof/pyprof/internal/profile"
 )
 
 // dump renders a tree as one line per node, "depth label count/self".
@@ -30,7 +28,7 @@ func dump(t *tree) []string {
 
 // checkSums checks that pruning lost no sample: each node's count is its
 // self time plus its children's counts, and the root holds them all.
-func checkSums(tb testing.TB, t *tree, p *profile.Profile) {
+func checkSums(tb testing.TB, t *tree, p *Profile) {
 	tb.Helper()
 	if t.nodes[0].count != p.Total() || t.total != p.Total() {
 		tb.Errorf("root count %d, total %d, want %d", t.nodes[0].count, t.total, p.Total())
@@ -51,10 +49,10 @@ type stk struct {
 	count  int64
 }
 
-func prof(frames []profile.Frame, stacks ...stk) *profile.Profile {
-	p := &profile.Profile{Frames: frames}
-	for i, s := range stacks {
-		p.Stacks = append(p.Stacks, profile.Stack{Frames: s.frames, Count: s.count, Pid: 1, Tid: i})
+func prof(frames []Frame, stacks ...stk) *Profile {
+	p := &Profile{Frames: frames}
+	for _, s := range stacks {
+		p.Stacks = append(p.Stacks, Stack{Frames: s.frames, Count: s.count})
 	}
 	return p
 }
@@ -63,58 +61,58 @@ func TestBuildTree(t *testing.T) {
 	main := py("main", "m.py", 1)
 	a, b, upper := py("a", "m.py", 5), py("b", "m.py", 6), py("B", "m.py", 7)
 	bAgain := b
-	bAgain.FirstLine = 3 // not part of a frame's identity
+	bAgain.Path = "/srv/m.py" // not part of a frame's identity
 	f9, f10 := py("f", "x.py", 9), py("f", "x.py", 10)
 	big, small1, small2, mid, leaf1, leaf2 := py("big", "m.py", 1), py("small1", "m.py", 1), py("small2", "m.py", 1), py("mid", "m.py", 1), py("leaf1", "m.py", 1), py("leaf2", "m.py", 1)
-	proc, thr := profile.ProcessFrame(7, "python x.py"), profile.ThreadFrame(8, "MainThread")
+	proc, thr := processFrame(7, "python x.py"), threadFrame(8, "MainThread")
 
 	tests := []struct {
 		name     string
-		p        *profile.Profile
+		p        *Profile
 		keep     float64
 		maxNodes int
 		want     []string
 		pruned   int
 	}{{
 		name: "merge equal frames and order children by label",
-		p: prof([]profile.Frame{main, b, a, bAgain, upper},
+		p: prof([]Frame{main, b, a, bAgain, upper},
 			stk{[]int{0, 1}, 3}, stk{[]int{0, 2}, 2}, stk{[]int{0, 3}, 4}, stk{[]int{0}, 1}, stk{[]int{0, 4}, 1}),
 		want: []string{"0 all 11/0", "1 main (m.py:1) 11/1", "2 B (m.py:7) 1/1", "2 a (m.py:5) 2/2", "2 b (m.py:6) 7/7"},
 	}, {
 		name: "lines split frames and sort as text",
-		p:    prof([]profile.Frame{main, f9, f10}, stk{[]int{0, 1}, 1}, stk{[]int{0, 2}, 2}),
+		p:    prof([]Frame{main, f9, f10}, stk{[]int{0, 1}, 1}, stk{[]int{0, 2}, 2}),
 		want: []string{"0 all 3/0", "1 main (m.py:1) 3/0", "2 f (x.py:10) 2/2", "2 f (x.py:9) 1/1"},
 	}, {
 		name: "process and thread frames",
-		p:    prof([]profile.Frame{proc, thr, main}, stk{[]int{0, 1, 2}, 5}, stk{[]int{0, 1}, 1}),
+		p:    prof([]Frame{proc, thr, main}, stk{[]int{0, 1, 2}, 5}, stk{[]int{0, 1}, 1}),
 		want: []string{"0 all 6/0", "1 process 7: python x.py 6/0", "2 thread 8: MainThread 6/1", "3 main (m.py:1) 5/5"},
 	}, {
 		name:   "narrow frames go to the parent's self time",
-		p:      prof([]profile.Frame{main, big, small1, small2}, stk{[]int{0, 1}, 990}, stk{[]int{0, 2}, 4}, stk{[]int{0, 3}, 6}),
+		p:      prof([]Frame{main, big, small1, small2}, stk{[]int{0, 1}, 990}, stk{[]int{0, 2}, 4}, stk{[]int{0, 3}, 6}),
 		keep:   0.005, // 5 samples
 		want:   []string{"0 all 1000/0", "1 main (m.py:1) 1000/4", "2 big (m.py:1) 990/990", "2 small2 (m.py:1) 6/6"},
 		pruned: 1,
 	}, {
 		name: "a kept frame keeps the samples of its pruned children",
-		p: prof([]profile.Frame{main, mid, leaf1, leaf2, big},
+		p: prof([]Frame{main, mid, leaf1, leaf2, big},
 			stk{[]int{0, 1, 2}, 3}, stk{[]int{0, 1, 3}, 3}, stk{[]int{0, 4}, 994}),
 		keep:   0.004,
 		want:   []string{"0 all 1000/0", "1 main (m.py:1) 1000/0", "2 big (m.py:1) 994/994", "2 mid (m.py:1) 6/6"},
 		pruned: 2,
 	}, {
 		name: "a frame cap drops the narrowest, ties together",
-		p: prof([]profile.Frame{main, big, small1, small2},
+		p: prof([]Frame{main, big, small1, small2},
 			stk{[]int{0, 1}, 990}, stk{[]int{0, 2}, 5}, stk{[]int{0, 3}, 5}),
 		maxNodes: 4,
 		want:     []string{"0 all 1000/0", "1 main (m.py:1) 1000/10", "2 big (m.py:1) 990/990"},
 		pruned:   2,
 	}, {
 		name: "stacks without samples are ignored",
-		p:    prof([]profile.Frame{main, a}, stk{[]int{0, 1}, 0}, stk{[]int{0}, 2}),
+		p:    prof([]Frame{main, a}, stk{[]int{0, 1}, 0}, stk{[]int{0}, 2}),
 		want: []string{"0 all 2/0", "1 main (m.py:1) 2/2"},
 	}, {
 		name: "empty profile",
-		p:    &profile.Profile{},
+		p:    &Profile{},
 		want: []string{"0 all 0/0"},
 	}}
 	for _, tc := range tests {
@@ -140,7 +138,7 @@ func TestBuildTree(t *testing.T) {
 }
 
 func TestBuildTreeBadIndex(t *testing.T) {
-	p := prof([]profile.Frame{py("main", "m.py", 1)}, stk{[]int{0, 1}, 1})
+	p := prof([]Frame{py("main", "m.py", 1)}, stk{[]int{0, 1}, 1})
 	if _, err := buildTree(p, defaultKeepFraction, 0); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Errorf("got %v, want an out of range error", err)
 	}
@@ -183,7 +181,7 @@ func TestBuildTreeLarge(t *testing.T) {
 
 func TestCategory(t *testing.T) {
 	tests := []struct {
-		f    profile.Frame
+		f    Frame
 		want Cat
 	}{
 		{py("main", "/srv/app/main.py", 1), CatApp},
@@ -200,10 +198,10 @@ func TestCategory(t *testing.T) {
 		{py("sleep", "<built-in>", 0), CatStdlib},
 		{py("<built-in method sleep>", "", 0), CatStdlib},
 		// Shown shortened, classified by the full path.
-		{profile.Frame{Kind: profile.Python, Name: "JSONDecoder.decode", File: "json/decoder.py", Path: "/usr/lib/python3.11/json/decoder.py"}, CatStdlib},
-		{profile.Frame{Kind: profile.Python, Name: "SyncWorker.run", File: "gunicorn/workers/sync.py", Path: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py"}, CatLibrary},
-		{profile.ProcessFrame(12, "python app.py"), CatProcess},
-		{profile.ThreadFrame(13, "MainThread"), CatThread},
+		{Frame{Kind: Python, Name: "JSONDecoder.decode", File: "json/decoder.py", Path: "/usr/lib/python3.11/json/decoder.py"}, CatStdlib},
+		{Frame{Kind: Python, Name: "SyncWorker.run", File: "gunicorn/workers/sync.py", Path: "/usr/lib/python3/dist-packages/gunicorn/workers/sync.py"}, CatLibrary},
+		{processFrame(12, "python app.py"), CatProcess},
+		{threadFrame(13, "MainThread"), CatThread},
 	}
 	for _, tc := range tests {
 		if got := Category(tc.f); got != tc.want {
@@ -225,7 +223,7 @@ func TestColourDeterministicAndDistinct(t *testing.T) {
 		app := colour(py(name, "/srv/app/x.py", 1))
 		lib := colour(py(name, "/v/lib/python3.11/site-packages/x.py", 1))
 		std := colour(py(name, "/usr/lib/python3.11/x.py", 1))
-		thr := colour(profile.ThreadFrame(i, name))
+		thr := colour(threadFrame(i, name))
 		if !(int(app.r) > int(app.b)+100 && app.g <= 170) {
 			t.Errorf("app colour %v is not warm", app)
 		}
@@ -242,32 +240,32 @@ func TestColourDeterministicAndDistinct(t *testing.T) {
 }
 
 func TestTitle(t *testing.T) {
-	stacks := func(counts ...int64) []profile.Stack {
-		var out []profile.Stack
+	stacks := func(counts ...int64) []Stack {
+		var out []Stack
 		for _, c := range counts {
-			out = append(out, profile.Stack{Count: c})
+			out = append(out, Stack{Count: c})
 		}
 		return out
 	}
 	tests := []struct {
 		name string
-		p    profile.Profile
+		p    Profile
 		want string
 	}{{
 		"gunicorn",
-		profile.Profile{Command: "gunicorn", Pids: []int{1234, 1, 2, 3}, Duration: 8 * time.Second, Rate: 100, Stacks: stacks(3000, 200), Rounds: 800, Errors: 2},
+		Profile{Command: "gunicorn", Pids: []int{1234, 1, 2, 3}, Duration: 8 * time.Second, Rate: 100, Stacks: stacks(3000, 200), Rounds: 800, Errors: 2},
 		"gunicorn (pid 1234, 3 subprocesses) \u2014 8.0 s at 100 Hz \u2014 3,200 samples in 800 rounds, 2 errors",
 	}, {
 		"one process, missed rounds",
-		profile.Profile{Command: "python app.py", Pids: []int{7}, Duration: 1500 * time.Millisecond, Rate: 250.5, Stacks: stacks(1), Rounds: 1, Errors: 1, Missed: 12},
+		Profile{Command: "python app.py", Pids: []int{7}, Duration: 1500 * time.Millisecond, Rate: 250.5, Stacks: stacks(1), Rounds: 1, Errors: 1, Missed: 12},
 		"python app.py (pid 7) \u2014 1.5 s at 250.5 Hz \u2014 1 sample in 1 round, 1 error, 12 missed rounds",
 	}, {
 		"command that names its pids, long recording",
-		profile.Profile{Command: "gunicorn (pid 1234) and 3 subprocesses", Pids: []int{1234, 1, 2, 3}, Duration: 125 * time.Second, Rate: 100, Stacks: stacks(1234567), Rounds: 1234000},
+		Profile{Command: "gunicorn (pid 1234) and 3 subprocesses", Pids: []int{1234, 1, 2, 3}, Duration: 125 * time.Second, Rate: 100, Stacks: stacks(1234567), Rounds: 1234000},
 		"gunicorn (pid 1234) and 3 subprocesses \u2014 2m5s at 100 Hz \u2014 1,234,567 samples in 1,234,000 rounds",
 	}, {
 		"no metadata: samples from the stacks",
-		profile.Profile{Stacks: stacks(5, 6)},
+		Profile{Stacks: stacks(5, 6)},
 		"pyprof \u2014 11 samples",
 	}}
 	for _, tc := range tests {
@@ -421,7 +419,7 @@ func parseSVG(tb testing.TB, svg []byte) parsed {
 	return out
 }
 
-func render(tb testing.TB, p *profile.Profile, opts Options) []byte {
+func render(tb testing.TB, p *Profile, opts Options) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
 	if err := Write(&buf, p, opts); err != nil {
@@ -431,16 +429,16 @@ func render(tb testing.TB, p *profile.Profile, opts Options) []byte {
 }
 
 func TestEscaping(t *testing.T) {
-	frames := []profile.Frame{
+	frames := []Frame{
 		py("<lambda>", "/srv/app/x.py", 1),
 		py(`a&b"c'd`, "/srv/app/y.py", 2),
 		py("]]></script><script>alert(1)</script>", `</script>"&.py`, 3),
 		py("ctl\x01\x1b", "bad\xff.py", 4),
 		py("naïve_函数_😀\u2028\ufffe", "/srv/ünï.py", 5),
 	}
-	b := profile.NewBuilder()
+	b := newBuilder()
 	for _, f := range frames {
-		b.Add([]profile.Frame{f}, 1, 1, 1, "")
+		b.Add([]Frame{f}, 1, 1, 1, "")
 	}
 	p := b.Profile()
 	p.Command = `run <x> & "y" 'z' ]]>` + "\x02"
@@ -471,7 +469,7 @@ func FuzzWrite(f *testing.F) {
 	f.Add("<lambda>", "/srv/app/x.py", `cmd "x" & <y>`)
 	f.Add("]]>", "\xff\x00", "\u2028")
 	f.Fuzz(func(t *testing.T, name, file, cmd string) {
-		p := prof([]profile.Frame{py(name, file, 1), {Kind: profile.Thread, Name: name}}, stk{[]int{1, 0}, 3})
+		p := prof([]Frame{py(name, file, 1), {Kind: Thread, Name: name}}, stk{[]int{1, 0}, 3})
 		p.Command = cmd
 		got := parseSVG(t, render(t, p, Options{}))
 		found := false
@@ -503,9 +501,9 @@ func TestWellFormedOptions(t *testing.T) {
 // TestDataRoundTrip decodes the embedded data the way the viewer does and
 // compares it with the tree it came from.
 func TestDataRoundTrip(t *testing.T) {
-	huge := prof([]profile.Frame{py("main", "m.py", 1), py("hot", "m.py", 2)},
+	huge := prof([]Frame{py("main", "m.py", 1), py("hot", "m.py", 2)},
 		stk{[]int{0, 1}, 1 << 40}, stk{[]int{0}, 31}, stk{[]int{0}, 1})
-	for name, p := range map[string]*profile.Profile{"web": webApp(), "synthetic": synthetic(3000), "huge counts": huge} {
+	for name, p := range map[string]*Profile{"web": webApp(), "synthetic": synthetic(3000), "huge counts": huge} {
 		t.Run(name, func(t *testing.T) {
 			tr, err := buildTree(p, defaultKeepFraction, defaultMaxFrames)
 			if err != nil {
@@ -518,7 +516,7 @@ func TestDataRoundTrip(t *testing.T) {
 			for i, n := range tr.nodes {
 				label, want := "all", "all"
 				if f := d.NF[i]; f >= 0 {
-					label = profile.Frame{Kind: tr.frames[n.frame].Kind, Name: d.S[d.FN[f]], File: d.S[d.FF[f]], Line: d.FL[f]}.String()
+					label = Frame{Kind: tr.frames[n.frame].Kind, Name: d.S[d.FN[f]], File: d.S[d.FF[f]], Line: d.FL[f]}.String()
 					want = tr.labels[n.frame]
 				}
 				if label != want || int64(d.NC[i]) != n.count || d.ND[i] != int(n.depth) {

@@ -9,23 +9,21 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pyprof/pyprof/internal/profile"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // small is a fixed profile with every category and a name to escape.
-func small() *profile.Profile {
-	b := profile.NewBuilder()
-	proc := profile.ProcessFrame(100, "python app.py")
-	main := profile.ThreadFrame(100, "MainThread")
+func small() *Profile {
+	b := newBuilder()
+	proc := processFrame(100, "python app.py")
+	main := threadFrame(100, "MainThread")
 	run := py("main", "/srv/app/app.py", 10)
-	b.Add([]profile.Frame{proc, main, run, py("handle", "/srv/app/app.py", 20), py("<lambda>", "/srv/app/app.py", 21)}, 5, 100, 100, "MainThread")
-	b.Add([]profile.Frame{proc, main, run, py("handle", "/srv/app/app.py", 20), py("loads", "/usr/lib/python3.11/json/__init__.py", 346)}, 3, 100, 100, "MainThread")
-	b.Add([]profile.Frame{proc, main, run, py("get", "/srv/venv/lib/python3.11/site-packages/requests/api.py", 73)}, 2, 100, 100, "MainThread")
-	b.Add([]profile.Frame{proc, main, run}, 1, 100, 100, "MainThread")
-	b.Add([]profile.Frame{proc, main, py(`a&b"c'd`, "<frozen importlib._bootstrap>", 1)}, 1, 100, 100, "MainThread")
+	b.Add([]Frame{proc, main, run, py("handle", "/srv/app/app.py", 20), py("<lambda>", "/srv/app/app.py", 21)}, 5, 100, 100, "MainThread")
+	b.Add([]Frame{proc, main, run, py("handle", "/srv/app/app.py", 20), py("loads", "/usr/lib/python3.11/json/__init__.py", 346)}, 3, 100, 100, "MainThread")
+	b.Add([]Frame{proc, main, run, py("get", "/srv/venv/lib/python3.11/site-packages/requests/api.py", 73)}, 2, 100, 100, "MainThread")
+	b.Add([]Frame{proc, main, run}, 1, 100, 100, "MainThread")
+	b.Add([]Frame{proc, main, py(`a&b"c'd`, "<frozen importlib._bootstrap>", 1)}, 1, 100, 100, "MainThread")
 	m := b.Meta()
 	m.Command = "python app.py"
 	m.Pids = []int{100}

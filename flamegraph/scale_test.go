@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyprof/pyprof/internal/profile"
 	"github.com/pyprof/pyprof/internal/testenv"
 )
 
@@ -18,7 +17,7 @@ const (
 	maxFileBytes = 15 << 20
 )
 
-var bigProfile = sync.OnceValue(func() *profile.Profile { return synthetic(scaleStacks) })
+var bigProfile = sync.OnceValue(func() *Profile { return synthetic(scaleStacks) })
 
 // TestScale writes a graph of 200,000 unique stacks and checks that it
 // stays within the size budget, parses, and loses no samples; with

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-
-	"github.com/pyprof/pyprof/internal/profile"
 )
 
 // tree is a profile's stacks merged into a call tree, pruned, with its
@@ -14,9 +12,9 @@ import (
 // is all a renderer needs: a node's x offset is its parent's plus the
 // counts of the siblings before it.
 type tree struct {
-	frames   []profile.Frame // the frames kept nodes refer to
-	labels   []string        // frames[i].String()
-	nodes    []node          // nodes[0] is the root
+	frames   []Frame  // the frames kept nodes refer to
+	labels   []string // frames[i].String()
+	nodes    []node   // nodes[0] is the root
 	total    int64
 	maxDepth int
 	pruned   int // nodes of the full tree left out
@@ -34,7 +32,7 @@ type node struct {
 // frameKey is a frame's identity for merging. FirstLine is left out: it is
 // a property of the function, not of the call site.
 type frameKey struct {
-	kind profile.Kind
+	kind Kind
 	name string
 	file string
 	line int
@@ -44,11 +42,11 @@ type frameKey struct {
 // keepFraction of all samples, and then only the maxNodes largest: a
 // child never has more samples than its parent, so a count threshold
 // always keeps whole paths from the root.
-func buildTree(p *profile.Profile, keepFraction float64, maxNodes int) (*tree, error) {
+func buildTree(p *Profile, keepFraction float64, maxNodes int) (*tree, error) {
 	// Canonical frames, so that equal frames at different indexes merge.
 	canon := make([]int32, len(p.Frames))
 	ids := map[frameKey]int32{}
-	var frames []profile.Frame
+	var frames []Frame
 	for i, f := range p.Frames {
 		k := frameKey{f.Kind, f.Name, f.File, f.Line}
 		id, ok := ids[k]

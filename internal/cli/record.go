@@ -1,27 +1,21 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/pyprof/pyprof/flamegraph"
+	"github.com/pyprof/pyprof/internal/aggregate"
 	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
-	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/sampler"
-	"github.com/pyprof/pyprof/pyspy"
 )
 
 type recordOptions struct {
@@ -78,28 +72,10 @@ func (o *samplingOptions) mode() sampler.Mode {
 	return sampler.Auto
 }
 
-// formats maps -f values to file extensions.
-var formats = map[string]string{
-	"svg":        "svg",
-	"pprof":      "pb.gz",
-	"speedscope": "speedscope.json",
-	"collapsed":  "txt",
-}
-
-// formatOf picks a format from an output file's extension.
-func formatOf(path string) (string, bool) {
-	p := strings.ToLower(path)
-	switch {
-	case strings.HasSuffix(p, ".svg"):
-		return "svg", true
-	case strings.HasSuffix(p, ".pb.gz"), strings.HasSuffix(p, ".pprof"), strings.HasSuffix(p, ".pb"):
-		return "pprof", true
-	case strings.HasSuffix(p, ".json"):
-		return "speedscope", true
-	case strings.HasSuffix(p, ".txt"), strings.HasSuffix(p, ".collapsed"), strings.HasSuffix(p, ".folded"):
-		return "collapsed", true
-	}
-	return "", false
+// outputFormat is the format -f, or else -o's extension, chose.
+func (o *recordOptions) outputFormat() *profile.Format {
+	f, _ := profile.FormatNamed(o.format)
+	return f
 }
 
 func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
@@ -112,7 +88,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	}
 	o.targetOptions.register(fs, true)
 	fs.StringVarP(&o.output, "output", "o", "", "output file, or - for stdout (default profile-PID.EXT)")
-	fs.StringVarP(&o.format, "format", "f", "", "svg, pprof, speedscope or collapsed; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else svg)")
+	fs.StringVarP(&o.format, "format", "f", "", profile.FormatNames()+"; py-spy's flamegraph and raw are svg and collapsed (default: from -o's extension, else "+profile.Formats[0].Name+")")
 	o.samplingOptions.register(fs, "stop after this many seconds, 0.001 to 31536000 (a year), or unlimited (the default: until Ctrl-C or the target exits)")
 	fs.BoolVarP(&o.threads, "threads", "t", false, "add a frame for each thread")
 	fs.BoolVar(&o.nolineno, "nolineno", false, "aggregate by function, not by line")
@@ -133,13 +109,13 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		if o.format, err = pyspyFormat(o.format); err != nil {
 			return 0, err
 		}
-		if _, ok := formats[o.format]; !ok {
-			return 0, usagef("unknown format %q (svg, pprof, speedscope or collapsed)", o.format)
+		if _, ok := profile.FormatNamed(o.format); !ok {
+			return 0, usagef("unknown format %q (%s)", o.format, profile.FormatNames())
 		}
-	} else if f, ok := formatOf(o.output); ok {
-		o.format = f
+	} else if f, ok := profile.FormatOf(o.output); ok {
+		o.format = f.Name
 	} else {
-		o.format = "svg"
+		o.format = profile.Formats[0].Name
 	}
 	// Fail before sampling, not after, when the result cannot be written.
 	oo := outputOptions(stdout)
@@ -170,7 +146,7 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 		defer rt.launched.stop()
 	}
 	if o.output == "" {
-		o.output = fmt.Sprintf("profile-%d.%s", rt.root, formats[o.format])
+		o.output = fmt.Sprintf("profile-%d.%s", rt.root, o.outputFormat().Extension())
 	}
 	// Checked again, now that the default name is known, and with the
 	// descriptors writing needs held from now on.
@@ -200,97 +176,76 @@ var testHookWriting func()
 const attachTimeout = 10 * time.Second
 
 func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
 		Idle: o.idle, GIL: o.gil, Greenlets: o.idle,
 	}
-	tty := isTerminal(stderr) && !o.hideProgress
-	var lastStatus time.Time
-	start := time.Now()
 	// Without a terminal there is no status line, and no Tick: the
 	// sampler would build its Stats, which allocate, for every round.
-	if tty {
-		opts.Tick = func(st sampler.Stats) {
-			if time.Since(lastStatus) < 250*time.Millisecond {
-				return
-			}
-			lastStatus = time.Now()
-			fmt.Fprintf(stderr, "\r\x1b[K%s  %d samples  %d errors  %d processes  lag %s",
-				time.Since(start).Round(100*time.Millisecond), st.Stacks, st.Errors, st.Processes, st.MaxLag.Round(10*time.Microsecond))
-		}
+	var status *statusLine
+	if isTerminal(stderr) && !o.hideProgress {
+		status = &statusLine{w: stderr, start: time.Now()}
+		opts.Tick = status.show
 	}
 	b := profile.NewBuilder()
-	agg := newAggregator(b, o, rt.follow)
-	opts.Exited = agg.forget
+	agg := aggregate.New(b, aggregate.Options{
+		Processes: rt.follow, Threads: o.threads, NoLineNumbers: o.nolineno, FirstLines: o.function, FullFilenames: o.fullFilenames,
+		KeepThreads: o.outputFormat().KeepsThreads,
+		KeepOrder:   o.outputFormat().KeepsOrder,
+	})
+	opts.Exited = agg.Forget
 	opts.PauseDenied = func(pid int, err error) {
-		if tty {
-			fmt.Fprint(stderr, "\r\x1b[K")
-		}
+		status.clear()
 		fmt.Fprintln(stderr, unpausedNote(pid, err))
 	}
-	s, err := newSampler(rt, opts, sigs)
-	var early *exitedEarlyError
-	if errors.As(err, &early) {
-		fmt.Fprintf(stderr, "pyprof: %v; no profile written\n", early)
-		return early.l.exitCode(), nil
+	ss, code, err := openSession(rt, opts, o.duration, stderr, "; no profile written")
+	if ss == nil {
+		return code, err
 	}
-	if err != nil {
-		return 0, &targetError{pid: rt.root, err: err}
-	}
-	defer s.Close()
+	defer ss.close()
 
 	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
-		s.Describe(), o.rate, opts.Mode, out.Name())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
-		defer cancel()
+		ss.s.Describe(), o.rate, opts.Mode, out.Name())
+	ss.stopOnSignal()
+	start := time.Now()
+	if status != nil {
+		status.start = start
 	}
-	var stopSig os.Signal
-	go func() {
-		select {
-		case sig := <-sigs:
-			stopSig = sig
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if rt.launched != nil {
-		go func() {
-			<-rt.launched.done
-			cancel()
-		}()
-	}
-	start = time.Now()
-	runErr := s.Run(ctx, agg.addSample)
+	runErr := ss.run(agg.Add)
 	elapsed := time.Since(start)
-	if tty {
-		fmt.Fprint(stderr, "\r\x1b[K")
-	}
-	st := s.Stats()
-	exited := errors.Is(runErr, sampler.ErrTargetExited) || rt.launched != nil && rt.launched.exited()
+	status.clear()
+	st := ss.s.Stats()
+	exited := ss.targetExited()
 	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {
 		return 0, samplingError(runErr)
 	}
 
 	meta := b.Meta()
-	meta.Command = commandTitle(rt, s)
+	meta.Command = commandTitle(rt, ss.s)
 	meta.Pids = st.Seen
 	meta.Start, meta.Duration = start, elapsed
 	meta.Rate, meta.Interval = o.rate, time.Duration(float64(time.Second)/o.rate)
 	meta.Rounds, meta.Errors, meta.Missed = st.Rounds, st.Errors, st.Missed
+	meta.Idle = o.idle
 	p := b.Profile()
+	path, abandoned, err := writeProfile(p, o, out, ss.sigs, stderr)
+	if err != nil {
+		return 0, err
+	}
+	if abandoned {
+		return 130, nil
+	}
+	if exited {
+		fmt.Fprintln(stderr, "pyprof: the target exited")
+	}
+	printSummary(stderr, path, p, st, elapsed)
+	return ss.end(stderr, ss.reason(), ss.stopSig), nil
+}
 
-	// A second Ctrl-C while writing abandons the output: no file appears,
-	// and no temporary file is left.
+// writeProfile writes p as record's output. A second Ctrl-C while writing
+// abandons it: no file appears, and no temporary file is left.
+func writeProfile(p *profile.Profile, o *recordOptions, out *outfile.Output, sigs <-chan os.Signal, stderr io.Writer) (path string, abandoned bool, err error) {
 	written := make(chan error, 1)
-	var path string
 	go func() {
 		if testHookWriting != nil {
 			testHookWriting()
@@ -301,9 +256,7 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	}()
 	select {
 	case err := <-written:
-		if err != nil {
-			return 0, err
-		}
+		return path, false, err
 	case sig := <-sigs:
 		out.Abandon()
 		fmt.Fprintf(stderr, "pyprof: %v while writing: output abandoned\n", sig)
@@ -311,11 +264,12 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		case <-written:
 		case <-time.After(2 * time.Second):
 		}
-		return 130, nil
+		return "", true, nil
 	}
-	if exited {
-		fmt.Fprintln(stderr, "pyprof: the target exited")
-	}
+}
+
+// printSummary says what was written and how the sampling went.
+func printSummary(stderr io.Writer, path string, p *profile.Profile, st sampler.Stats, elapsed time.Duration) {
 	rate := 0.0
 	if elapsed > 0 {
 		rate = float64(st.Rounds) / elapsed.Seconds()
@@ -329,18 +283,6 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		fmt.Fprintf(stderr, ", %d rounds missed after stalls", st.Missed)
 	}
 	fmt.Fprintln(stderr)
-	if rt.launched != nil {
-		why := fmt.Sprintf("-d %g elapsed", o.duration)
-		switch {
-		case exited:
-			// Gone, or a zombie about to be reaped.
-			rt.launched.waitExit(stopGrace)
-		case stopSig != nil:
-			why = "stopped by " + signalName(stopSig)
-		}
-		return rt.launched.finish(stderr, why, stopSig), nil
-	}
-	return 0, nil
 }
 
 // newSampler attaches to the target. A program pyprof just started needs
@@ -371,193 +313,16 @@ func commandTitle(rt *resolved, s *sampler.Sampler) string {
 	return d
 }
 
-// aggregator adds samples to a record profile. What recurs from sample
-// to sample is kept, so that a stack seen before costs map lookups and no
-// allocation: the frame of each process, thread and Python function (at a
-// line) is looked up by what identifies it, and its label is built once.
-type aggregator struct {
-	b          *profile.Builder
-	threads    bool // a frame for each thread
-	where      bool // stacks keep their thread's id and name
-	nolineno   bool
-	function   bool
-	full       bool // file names whole (--full-filenames)
-	procFrames bool // a frame for each process
-
-	procs    map[int]procFrame // by pid
-	thrFrame map[threadKey]int // frame IDs
-	hexNames map[uint64]string // names of threads without one, by ident
-	funcs    map[funcLine]int  // frame IDs
-	ids      []int             // scratch: one stack's frame IDs
-}
-
-type procFrame struct {
-	cmdline string
-	id      int
-}
-
-type threadKey struct {
-	tid  int
-	name string
-}
-
-// funcLine is a Python frame as the profile records it. pyspy shares one
-// immutable Function among the frames of a code object, so its pointer
-// stands for the function's name, file and first line.
-type funcLine struct {
-	fn   *pyspy.Function
-	line int
-}
-
-// maxFuncs bounds the frames cached by Function pointer. A process that
-// compiles code at run time (exec, templates) makes new Functions for the
-// same frames, and the cache would otherwise grow with them and keep them
-// alive; clearing it only costs the lookups by value again.
-const maxFuncs = 1 << 16
-
-// maxThreads bounds the thread frames and names cached: a program that
-// starts a thread per task has a new thread id every time, and the
-// sampler does not say when one ends. Clearing them costs a lookup by
-// value, and a string, for each thread sampled again.
-const maxThreads = 1 << 12
-
-func newAggregator(b *profile.Builder, o *recordOptions, procFrames bool) *aggregator {
-	if o.format == "speedscope" {
-		// Only speedscope shows samples in time order; the order
-		// costs a few bytes per change of a thread's stack.
-		b.KeepOrder()
-	}
-	return &aggregator{
-		b: b, threads: o.threads, nolineno: o.nolineno, function: o.function, full: o.fullFilenames, procFrames: procFrames,
-		// The flame graph and collapsed stacks merge threads (pprof's
-		// labels and speedscope's profiles do not): keeping their
-		// stacks apart would only cost memory for each thread a
-		// program starts.
-		where: o.format != "svg" && o.format != "collapsed",
-		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
-		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
-	}
-}
-
-// addSample adds each thread's stack, root first, with the process and
-// thread frames the options ask for.
-func (a *aggregator) addSample(smp sampler.Sample) {
-	for _, t := range smp.Threads {
-		ids := a.ids[:0]
-		if a.procFrames {
-			ids = append(ids, a.processFrame(smp.Pid, smp.Cmdline))
-		}
-		name := t.Name
-		if !t.HasName {
-			name = a.hexName(t.ID)
-		}
-		if a.threads {
-			ids = append(ids, a.threadFrame(t.NativeID, name))
-		}
-		if t.Greenlet != "" {
-			ids = append(ids, a.b.FrameID(profile.GreenletFrame(t.Greenlet)))
-		}
-		for i := len(t.Frames) - 1; i >= 0; i-- {
-			ids = append(ids, a.pythonFrame(&t.Frames[i]))
-		}
-		a.ids = ids
-		if a.where {
-			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
-		} else {
-			a.b.AddStack(ids, 1, smp.Pid, 0, "")
-		}
-	}
-}
-
-// forget drops what the caches hold of a process that is no longer
-// sampled: its process frame, and the frames cached by Function pointer,
-// which would keep its reader's Functions alive. Its samples stay in the
-// profile.
-func (a *aggregator) forget(pid int) {
-	delete(a.procs, pid)
-	clear(a.funcs)
-}
-
-func (a *aggregator) processFrame(pid int, cmdline string) int {
-	if p, ok := a.procs[pid]; ok && p.cmdline == cmdline {
-		return p.id
-	}
-	id := a.b.FrameID(profile.ProcessFrame(pid, cmdline))
-	a.procs[pid] = procFrame{cmdline, id}
-	return id
-}
-
-func (a *aggregator) threadFrame(tid int, name string) int {
-	k := threadKey{tid, name}
-	if id, ok := a.thrFrame[k]; ok {
-		return id
-	}
-	if len(a.thrFrame) >= maxThreads {
-		clear(a.thrFrame)
-	}
-	id := a.b.FrameID(profile.ThreadFrame(tid, name))
-	a.thrFrame[k] = id
-	return id
-}
-
-// hexName names a thread that has no name by its ident, as "0x7f...".
-func (a *aggregator) hexName(ident uint64) string {
-	name, ok := a.hexNames[ident]
-	if !ok {
-		if len(a.hexNames) >= maxThreads {
-			clear(a.hexNames)
-		}
-		name = "0x" + strconv.FormatUint(ident, 16)
-		a.hexNames[ident] = name
-	}
-	return name
-}
-
-func (a *aggregator) pythonFrame(f *pyspy.Frame) int {
-	line := f.Line
-	switch {
-	case a.nolineno:
-		line = 0
-	case a.function:
-		line = f.FirstLine
-	}
-	k := funcLine{f.Function, line}
-	if id, ok := a.funcs[k]; ok {
-		return id
-	}
-	if len(a.funcs) >= maxFuncs {
-		clear(a.funcs)
-	}
-	// Shortened as dump shows it, once per function and line: the
-	// cache above spares the lookups.
-	file := f.Filename
-	if !a.full {
-		file = pyfile.Short(file)
-	}
-	id := a.b.FrameID(profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
-	a.funcs[k] = id
-	return id
-}
-
 // writeOutput writes the profile to out, or else to a temporary file,
 // and returns the path written.
 func writeOutput(p *profile.Profile, o *recordOptions, out *outfile.Output) (string, error) {
-	render := func(w io.Writer) error {
-		switch o.format {
-		case "svg":
-			return flamegraph.Write(w, p, flamegraph.Options{})
-		case "pprof":
-			return p.WritePprof(w)
-		case "speedscope":
-			return p.WriteSpeedscope(w)
-		}
-		return p.WriteCollapsed(w)
-	}
+	f := o.outputFormat()
+	render := func(w io.Writer) error { return f.Write(p, w) }
 	err := out.Write(render)
 	if err == nil || errors.Is(err, outfile.ErrAbandoned) {
 		return out.Name(), err
 	}
-	name, terr := out.SaveTemp("pyprof-*."+formats[o.format], render)
+	name, terr := out.SaveTemp("pyprof-*."+f.Extension(), render)
 	if errors.Is(terr, outfile.ErrAbandoned) {
 		return "", terr
 	}

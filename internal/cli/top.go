@@ -2,12 +2,10 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,100 +86,38 @@ type topState struct {
 	stats   *top.Stats
 	current map[int]string
 	threads map[int]int
-	done    error
+	// note waits for the terminal to be restored: a table redrawn in
+	// place would overwrite it.
+	note string
 }
 
 func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer) (int, error) {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGWINCH)
-	defer signal.Stop(sigs)
-
 	interval := time.Duration(float64(time.Second) / o.rate)
 	st := &topState{stats: top.NewStats(interval), threads: map[int]int{}}
 	st.stats.Idle, st.stats.GILOnly = o.idle, o.gil
 	opts := sampler.Options{Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow, Idle: true, Greenlets: o.idle}
-	var s *sampler.Sampler
-	opts.Tick = func(sampler.Stats) {
-		cur := s.Current()
-		st.mu.Lock()
-		st.current = cur
-		st.mu.Unlock()
-	}
-	// A table redrawn in place would overwrite the note: it waits for the
-	// terminal to be restored.
-	var note string
-	defer func() {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if note != "" {
-			fmt.Fprintln(stderr, note)
-		}
-	}()
+	var ss *session
+	opts.Tick = func(sampler.Stats) { st.setCurrent(ss.s.Current()) }
+	defer st.printNote(stderr)
 	opts.PauseDenied = func(pid int, err error) {
 		if !isTerminal(stdout) {
 			fmt.Fprintln(stderr, unpausedNote(pid, err))
 			return
 		}
-		st.mu.Lock()
-		note = unpausedNote(pid, err)
-		st.mu.Unlock()
+		st.setNote(unpausedNote(pid, err))
 	}
-	s, err := newSampler(rt, opts, sigs)
-	var early *exitedEarlyError
-	if errors.As(err, &early) {
-		fmt.Fprintf(stderr, "pyprof: %v\n", early)
-		return early.l.exitCode(), nil
+	ss, code, err := openSession(rt, opts, o.duration, stderr, "", syscall.SIGWINCH)
+	if ss == nil {
+		return code, err
 	}
-	if err != nil {
-		return 0, &targetError{pid: rt.root, err: err}
-	}
-	defer s.Close()
+	defer ss.close()
 	// What ending a launched program says goes out once the terminal is
 	// restored: registered before the alternate screen's restore, it
 	// runs after it.
 	var ending bytes.Buffer
 	defer func() { stderr.Write(ending.Bytes()) }()
-	version := s.Version()
-	title := describeTop(rt, s)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if o.duration > 0 {
-		ctx, cancel = context.WithTimeout(ctx, seconds(o.duration))
-		defer cancel()
-	}
-	if rt.launched != nil {
-		go func() {
-			<-rt.launched.done
-			cancel()
-		}()
-	}
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		err := s.Run(ctx, func(smp sampler.Sample) {
-			st.mu.Lock()
-			_, known := st.threads[smp.Pid]
-			st.mu.Unlock()
-			var ticks, rss int64
-			if !known {
-				// The baseline of the process's CPU share, so that the
-				// first table already shows it.
-				ticks, rss = procUsage(smp.Pid)
-			}
-			st.mu.Lock()
-			if !known {
-				st.stats.SetProcess(smp.Pid, smp.Cmdline, ticks, rss, time.Now())
-			}
-			st.stats.Add(smp)
-			st.threads[smp.Pid] = len(smp.Threads)
-			st.mu.Unlock()
-		})
-		st.mu.Lock()
-		st.done = err
-		st.mu.Unlock()
-		cancel()
-	}()
+	view := top.View{Title: describeTop(rt, ss.s), Python: ss.s.Version(), Sort: by, Lines: o.lines, Procs: rt.follow, FullFilenames: o.fullFilenames}
+	ss.start(st.add)
 
 	// What to say on stderr when top ends, after the terminal is back
 	// and the last table is on it (this defer runs last).
@@ -191,152 +127,40 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 			fmt.Fprintln(stderr, exitMsg)
 		}
 	}()
-	f, isFile := stdout.(*os.File)
-	tty := isFile && term.IsTerminal(int(f.Fd()))
-	keys := make(chan byte, 16)
-	var last []string // the table last drawn
-	if tty {
-		restore := func() {}
-		if in := os.Stdin; term.IsTerminal(int(in.Fd())) {
-			old, err := term.MakeRaw(int(in.Fd()))
-			if err == nil {
-				restore = func() { term.Restore(int(in.Fd()), old) }
-				go readKeys(in, keys)
-			}
-		}
-		fmt.Fprint(stdout, altScreenOn)
-		// However top ends, the terminal is restored, and the last
-		// table, which leaving the alternate screen takes away, is
-		// printed again on the normal screen, as the final state.
-		defer func() {
-			fmt.Fprint(stdout, altScreenOff)
-			restore()
-			var b bytes.Buffer
-			for _, l := range last {
-				b.WriteString(l)
-				b.WriteByte('\n')
-			}
-			stdout.Write(b.Bytes())
-		}()
-	}
-
-	view := top.View{Title: title, Python: version, Sort: by, Lines: o.lines, Procs: rt.follow, FullFilenames: o.fullFilenames}
-	procTicks := func() {
-		now := time.Now()
-		st.mu.Lock()
-		cur := st.current
-		n := 0
-		for _, c := range st.threads {
-			n += c
-		}
-		st.stats.SetThreads(n)
-		st.mu.Unlock()
-		for pid, cmd := range cur {
-			ticks, rss := procUsage(pid)
-			st.mu.Lock()
-			st.stats.SetProcess(pid, cmd, ticks, rss, now)
-			st.mu.Unlock()
-		}
-		st.mu.Lock()
-		for pid := range st.threads {
-			if _, ok := cur[pid]; !ok && cur != nil {
-				delete(st.threads, pid)
-				st.stats.DropProcess(pid)
-			}
-		}
-		st.mu.Unlock()
-	}
-	draw := func(endWindow bool) {
-		if tty {
-			w, h, err := term.GetSize(int(f.Fd()))
-			if err == nil {
-				view.Width, view.Height = w, h
-			}
-		}
-		st.mu.Lock()
-		lines := st.stats.Render(view)
-		if endWindow {
-			st.stats.EndWindow()
-		}
-		st.mu.Unlock()
-		last = lines
-		var b bytes.Buffer
-		if tty {
-			b.WriteString(home)
-			for i, l := range lines {
-				b.WriteString(l)
-				b.WriteString(clearToEOL)
-				if i < len(lines)-1 {
-					b.WriteString("\r\n")
-				}
-			}
-			b.WriteString(clearBelow)
-		} else {
-			fmt.Fprintf(&b, "--- %s ---\n", time.Now().Format("2006-01-02 15:04:05"))
-			for _, l := range lines {
-				b.WriteString(l)
-				b.WriteByte('\n')
-			}
-			b.WriteByte('\n')
-		}
-		stdout.Write(b.Bytes())
-	}
-
+	scr := openTopScreen(stdout, view)
+	defer scr.close()
 	ticker := time.NewTicker(seconds(o.delay))
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ticker.C:
-			procTicks()
-			draw(true)
+			st.refresh()
+			scr.draw(st, true)
 			if o.once {
-				return topExit(rt, cancel, sampled, &ending, "--once", nil), nil
+				return ss.end(&ending, "--once", nil), nil
 			}
-		case k := <-keys:
-			switch k {
-			case '1', '2', '3', '4':
-				view.Sort = top.Sort(k - '1')
-			case 'l', 'L':
-				view.Lines = !view.Lines
-			case 'r', 'R':
-				st.mu.Lock()
-				st.stats.Reset()
-				st.mu.Unlock()
-			case 'q', 'Q':
-				return topExit(rt, cancel, sampled, &ending, "quit", nil), nil
-			case 3: // Ctrl-C in raw mode: a key, not a signal to the program
-				return topExit(rt, cancel, sampled, &ending, "interrupted", nil), nil
-			default:
-				continue
+		case k := <-scr.keys:
+			if why, redraw := scr.key(k, st); why != "" {
+				return ss.end(&ending, why, nil), nil
+			} else if redraw {
+				scr.draw(st, false)
 			}
-			draw(false)
-		case sig := <-sigs:
+		case sig := <-ss.sigs:
 			if sig == syscall.SIGWINCH {
-				draw(false)
+				scr.draw(st, false)
 				continue
 			}
-			return topExit(rt, cancel, sampled, &ending, "stopped by "+signalName(sig), sig), nil
-		case <-ctx.Done():
-			<-sampled
-			st.mu.Lock()
-			done, pending := st.done, st.stats.WindowSamples() > 0
-			st.mu.Unlock()
+			return ss.end(&ending, "stopped by "+signalName(sig), sig), nil
+		case <-ss.ctx.Done():
+			done := ss.wait()
 			// The samples since the last table, if any: a run that
 			// ends right after a refresh would otherwise end on a
 			// table of 0% rows.
-			if pending {
-				procTicks()
-				draw(false)
+			if st.pending() {
+				st.refresh()
+				scr.draw(st, false)
 			}
-			why := "sampling ended"
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				why = fmt.Sprintf("-d %g elapsed", o.duration)
-			}
-			if errors.Is(done, sampler.ErrTargetExited) && rt.launched != nil {
-				// Gone, or a zombie about to be reaped.
-				rt.launched.waitExit(stopGrace)
-			}
-			code := topExit(rt, cancel, sampled, &ending, why, nil)
+			code := ss.end(&ending, ss.reason(), nil)
 			if errors.Is(done, sampler.ErrTargetExited) {
 				exitMsg = "pyprof: the target exited"
 			} else if done != nil {
@@ -347,15 +171,196 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	}
 }
 
-// topExit stops sampling and, for a program top launched, ends it if it
-// still runs, saying why on ending, and returns its status.
-func topExit(rt *resolved, cancel context.CancelFunc, sampled <-chan struct{}, ending io.Writer, why string, sig os.Signal) int {
-	cancel()
-	<-sampled
-	if rt.launched == nil {
-		return 0
+// add counts a sample; a process seen for the first time gets the
+// baseline of its CPU share, so that the first table already shows it.
+func (st *topState) add(smp sampler.Sample) {
+	st.mu.Lock()
+	_, known := st.threads[smp.Pid]
+	st.mu.Unlock()
+	var ticks, rss int64
+	if !known {
+		ticks, rss = procUsage(smp.Pid)
 	}
-	return rt.launched.finish(ending, why, sig)
+	st.mu.Lock()
+	if !known {
+		st.stats.SetProcess(smp.Pid, smp.Cmdline, ticks, rss, time.Now())
+	}
+	st.stats.Add(smp)
+	st.threads[smp.Pid] = len(smp.Threads)
+	st.mu.Unlock()
+}
+
+// setCurrent keeps the processes the sampler follows, after each round.
+func (st *topState) setCurrent(cur map[int]string) {
+	st.mu.Lock()
+	st.current = cur
+	st.mu.Unlock()
+}
+
+// refresh updates the thread count and each process's CPU and memory, and
+// drops the processes no longer sampled.
+func (st *topState) refresh() {
+	now := time.Now()
+	st.mu.Lock()
+	cur := st.current
+	n := 0
+	for _, c := range st.threads {
+		n += c
+	}
+	st.stats.SetThreads(n)
+	st.mu.Unlock()
+	for pid, cmd := range cur {
+		ticks, rss := procUsage(pid)
+		st.mu.Lock()
+		st.stats.SetProcess(pid, cmd, ticks, rss, now)
+		st.mu.Unlock()
+	}
+	st.mu.Lock()
+	for pid := range st.threads {
+		if _, ok := cur[pid]; !ok && cur != nil {
+			delete(st.threads, pid)
+			st.stats.DropProcess(pid)
+		}
+	}
+	st.mu.Unlock()
+}
+
+// render renders the table, and starts a new window if endWindow is set.
+func (st *topState) render(v top.View, endWindow bool) []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	lines := st.stats.Render(v)
+	if endWindow {
+		st.stats.EndWindow()
+	}
+	return lines
+}
+
+// pending says whether samples came since the last table.
+func (st *topState) pending() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stats.WindowSamples() > 0
+}
+
+func (st *topState) reset() {
+	st.mu.Lock()
+	st.stats.Reset()
+	st.mu.Unlock()
+}
+
+func (st *topState) setNote(note string) {
+	st.mu.Lock()
+	st.note = note
+	st.mu.Unlock()
+}
+
+func (st *topState) printNote(w io.Writer) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.note != "" {
+		fmt.Fprintln(w, st.note)
+	}
+}
+
+// topScreen is where top's tables go: on a terminal, the alternate
+// screen, redrawn in place, with keys read from stdin if it is a terminal
+// too; otherwise one table after another.
+type topScreen struct {
+	out     io.Writer
+	tty     bool
+	fd      int // stdout's, on a terminal
+	view    top.View
+	keys    chan byte
+	restore func() // stdin's mode
+	last    []string
+}
+
+func openTopScreen(stdout io.Writer, view top.View) *topScreen {
+	sc := &topScreen{out: stdout, view: view, keys: make(chan byte, 16), restore: func() {}}
+	f, isFile := stdout.(*os.File)
+	sc.tty = isFile && term.IsTerminal(int(f.Fd()))
+	if !sc.tty {
+		return sc
+	}
+	sc.fd = int(f.Fd())
+	if in := os.Stdin; term.IsTerminal(int(in.Fd())) {
+		old, err := term.MakeRaw(int(in.Fd()))
+		if err == nil {
+			sc.restore = func() { term.Restore(int(in.Fd()), old) }
+			go readKeys(in, sc.keys)
+		}
+	}
+	fmt.Fprint(stdout, altScreenOn)
+	return sc
+}
+
+// close restores the terminal, however top ends, and prints the last
+// table again on the normal screen, as the final state: leaving the
+// alternate screen takes it away.
+func (sc *topScreen) close() {
+	if !sc.tty {
+		return
+	}
+	fmt.Fprint(sc.out, altScreenOff)
+	sc.restore()
+	var b bytes.Buffer
+	for _, l := range sc.last {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	sc.out.Write(b.Bytes())
+}
+
+// key acts on a key: it changes the view, or resets the counts, and says
+// whether to draw again, or it ends top, saying why.
+func (sc *topScreen) key(k byte, st *topState) (why string, redraw bool) {
+	switch k {
+	case '1', '2', '3', '4':
+		sc.view.Sort = top.Sort(k - '1')
+	case 'l', 'L':
+		sc.view.Lines = !sc.view.Lines
+	case 'r', 'R':
+		st.reset()
+	case 'q', 'Q':
+		return "quit", false
+	case 3: // Ctrl-C in raw mode: a key, not a signal to the program
+		return "interrupted", false
+	default:
+		return "", false
+	}
+	return "", true
+}
+
+func (sc *topScreen) draw(st *topState, endWindow bool) {
+	if sc.tty {
+		w, h, err := term.GetSize(sc.fd)
+		if err == nil {
+			sc.view.Width, sc.view.Height = w, h
+		}
+	}
+	lines := st.render(sc.view, endWindow)
+	sc.last = lines
+	var b bytes.Buffer
+	if sc.tty {
+		b.WriteString(home)
+		for i, l := range lines {
+			b.WriteString(l)
+			b.WriteString(clearToEOL)
+			if i < len(lines)-1 {
+				b.WriteString("\r\n")
+			}
+		}
+		b.WriteString(clearBelow)
+	} else {
+		fmt.Fprintf(&b, "--- %s ---\n", time.Now().Format("2006-01-02 15:04:05"))
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		b.WriteByte('\n')
+	}
+	sc.out.Write(b.Bytes())
 }
 
 func readKeys(in *os.File, keys chan<- byte) {

@@ -14,7 +14,35 @@ import (
 	"strings"
 
 	pprof "github.com/google/pprof/profile"
+
+	"github.com/pyprof/pyprof/flamegraph"
 )
+
+// FlameGraph converts the profile to the flamegraph package's input. The
+// stacks share their frame indexes with p.
+func (p *Profile) FlameGraph() *flamegraph.Profile {
+	fg := &flamegraph.Profile{
+		Frames:  make([]flamegraph.Frame, len(p.Frames)),
+		Stacks:  make([]flamegraph.Stack, len(p.Stacks)),
+		Command: p.Command, Pids: p.Pids, Duration: p.Duration, Rate: p.Rate,
+		Rounds: p.Rounds, Errors: p.Errors, Missed: p.Missed,
+	}
+	for i, f := range p.Frames {
+		fg.Frames[i] = flamegraph.Frame{Kind: flameKinds[f.Kind], Name: f.Name, File: f.File, Line: f.Line, Path: f.Path}
+	}
+	for i, s := range p.Stacks {
+		fg.Stacks[i] = flamegraph.Stack{Frames: s.Frames, Count: s.Count}
+	}
+	return fg
+}
+
+var flameKinds = [...]flamegraph.Kind{Python: flamegraph.Python, Process: flamegraph.Process, Thread: flamegraph.Thread, Greenlet: flamegraph.Greenlet}
+
+// WriteFlameGraph writes the profile as an SVG flame graph with the
+// default options.
+func (p *Profile) WriteFlameGraph(w io.Writer) error {
+	return flamegraph.Write(w, p.FlameGraph(), flamegraph.Options{})
+}
 
 // WriteCollapsed writes CollapsedLines.
 func (p *Profile) WriteCollapsed(w io.Writer) error {
@@ -27,8 +55,11 @@ func (p *Profile) WriteCollapsed(w io.Writer) error {
 }
 
 // ToPprof converts the profile to pprof's model: sample types samples/count
-// and cpu/nanoseconds (wall time: count × interval), with pid, tid and
-// thread labels on each sample.
+// and count × interval, with pid, tid and thread labels on each sample.
+// The time is cpu/nanoseconds when only running threads were sampled, and
+// wall/nanoseconds with idle ones (Idle), as Go's CPU profiles and
+// Pyroscope's process_cpu and wall profile types name them; the count
+// comes first, as profile.proto's convention asks.
 //
 // Functions carry their full file names whether or not the other outputs
 // shorten them: pprof opens the file for -list, -weblist and -disasm, and
@@ -41,12 +72,16 @@ func (p *Profile) ToPprof() (*pprof.Profile, error) {
 	if period <= 0 {
 		return nil, fmt.Errorf("profile has no sampling interval")
 	}
+	time := "cpu"
+	if p.Idle {
+		time = "wall"
+	}
 	out := &pprof.Profile{
 		SampleType: []*pprof.ValueType{
 			{Type: "samples", Unit: "count"},
-			{Type: "cpu", Unit: "nanoseconds"},
+			{Type: time, Unit: "nanoseconds"},
 		},
-		PeriodType:    &pprof.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		PeriodType:    &pprof.ValueType{Type: time, Unit: "nanoseconds"},
 		Period:        period,
 		TimeNanos:     p.Start.UnixNano(),
 		DurationNanos: p.Duration.Nanoseconds(),

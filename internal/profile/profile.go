@@ -1,8 +1,8 @@
 // Package profile is pyprof's model of a recording: stacks aggregated with
 // their sample counts, optionally the order in which each thread's samples
 // were taken, plus what was recorded and how. Samplers add stacks through
-// a Builder; the exporters (collapsed stacks, pprof, speedscope) and the
-// flamegraph package read the finished Profile.
+// a Builder; the exporters (collapsed stacks, pprof, speedscope, and the
+// flamegraph package's SVG through FlameGraph) read the finished Profile.
 //
 // A sample is one thread's stack as one sampling round found it: a round
 // over a process of three active threads gives three samples. Profile.Total
@@ -121,6 +121,9 @@ type Profile struct {
 	// the wall time one sample stands for.
 	Rate     float64
 	Interval time.Duration
+	// Idle says the samples include idle threads (--idle): then count ×
+	// interval is wall time, and without them it is CPU time.
+	Idle bool
 	// Rounds counts the sampling rounds taken (each gives one sample per
 	// thread recorded, so Total may be more or fewer), Errors the stacks
 	// that could not be read, and Missed the rounds skipped after a stall.

@@ -1,4 +1,4 @@
-package cli
+package aggregate
 
 import (
 	"context"
@@ -28,8 +28,8 @@ func TestRecordChildChurnFreesReaders(t *testing.T) {
 	for _, py := range testpython.OnePerMinor(testpython.For(t, "3.9", "3.13")) {
 		t.Run(py.Name, func(t *testing.T) {
 			tg := testpython.Start(t, py, "children.py")
-			agg := newAggregator(profile.NewBuilder(), &recordOptions{}, true)
-			s, err := sampler.New(tg.Pid, sampler.Options{Rate: 100, Subprocesses: true, Exited: agg.forget})
+			agg := New(profile.NewBuilder(), Options{Processes: true, KeepThreads: true})
+			s, err := sampler.New(tg.Pid, sampler.Options{Rate: 100, Subprocesses: true, Exited: agg.Forget})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func TestRecordChildChurnFreesReaders(t *testing.T) {
 			pids := map[int]bool{}
 			var warmHeap, endHeap int64
 			err = s.Run(ctx, func(smp sampler.Sample) {
-				agg.addSample(smp)
+				agg.Add(smp)
 				if pids[smp.Pid] {
 					return
 				}

@@ -1,4 +1,4 @@
-package cli
+package aggregate
 
 import (
 	"bytes"
@@ -61,24 +61,23 @@ func readerFuncs() []*pyspy.Function {
 // log; the bounds are about half again what was measured (amd64, Go 1.26).
 func TestAggregatorChurn(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		o         recordOptions
-		processes bool
-		max       float64 // bytes a process or thread
+		name string
+		o    Options
+		max  float64 // bytes a process or thread
 	}{
 		// Measured: 6.0 kB a process (30 bytes a stack) either way.
-		{"2000 processes, svg", recordOptions{format: "svg"}, true, 9000},
-		{"2000 processes, pprof", recordOptions{format: "pprof"}, true, 9000},
+		{"2000 processes, svg", Options{Processes: true}, 9000},
+		{"2000 processes, pprof", Options{Processes: true, KeepThreads: true}, 9000},
 		// Measured: 0, 175, 394 and 295 bytes a thread.
-		{"20000 threads, svg", recordOptions{format: "svg"}, false, 16},
-		{"20000 threads, pprof", recordOptions{format: "pprof"}, false, 260},
-		{"20000 threads, speedscope", recordOptions{format: "speedscope"}, false, 600},
-		{"20000 threads, svg --threads", recordOptions{format: "svg", threads: true}, false, 450},
+		{"20000 threads, svg", Options{}, 16},
+		{"20000 threads, pprof", Options{KeepThreads: true}, 260},
+		{"20000 threads, speedscope", Options{KeepThreads: true, KeepOrder: true}, 600},
+		{"20000 threads, svg --threads", Options{Threads: true}, 450},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newAggregator(profile.NewBuilder(), &tc.o, tc.processes)
+			a := New(profile.NewBuilder(), tc.o)
 			n, warm := 20000, 1000
-			if tc.processes {
+			if tc.o.Processes {
 				n, warm = 2000, 100
 			}
 			shared := readerFuncs()
@@ -87,7 +86,7 @@ func TestAggregatorChurn(t *testing.T) {
 				if u == warm {
 					before = liveHeap()
 				}
-				if tc.processes {
+				if tc.o.Processes {
 					pid := 1000 + u
 					fns := readerFuncs()
 					for r := range 100 {
@@ -97,17 +96,17 @@ func TestAggregatorChurn(t *testing.T) {
 								NativeID: pid + k, ID: 0x7f3e1c2b5000 + uint64(k)<<12, Name: []string{"MainThread", "Thread-1"}[k], HasName: true,
 								Active: true, Frames: churnStack(fns, (2*r+k)%200)})
 						}
-						a.addSample(smp)
+						a.Add(smp)
 					}
-					a.forget(pid)
+					a.Forget(pid)
 					continue
 				}
 				th := sampler.Thread{NativeID: 5000 + u, ID: 0x7f3e1c2b5000 + uint64(u%8)<<12,
 					Name: "Thread-" + strconv.Itoa(u) + " (work)", HasName: true, Active: true}
 				for k := range 3 {
 					th.Frames = churnStack(shared, (u+67*k)%200)
-					a.addSample(sampler.Sample{Pid: 999, Cmdline: "python app.py", Threads: []sampler.Thread{th}})
-					a.addSample(sampler.Sample{Pid: 999, Cmdline: "python app.py", Threads: []sampler.Thread{th}})
+					a.Add(sampler.Sample{Pid: 999, Cmdline: "python app.py", Threads: []sampler.Thread{th}})
+					a.Add(sampler.Sample{Pid: 999, Cmdline: "python app.py", Threads: []sampler.Thread{th}})
 				}
 			}
 			per := float64(liveHeap()-before) / float64(n-warm)
@@ -133,11 +132,11 @@ func TestAggregatorMergesThreads(t *testing.T) {
 	}
 	for _, procs := range []bool{false, true} {
 		profiles := map[string]*profile.Profile{}
-		for _, format := range []string{"svg", "collapsed", "pprof"} {
+		for format, keep := range map[string]bool{"svg": false, "collapsed": false, "pprof": true} {
 			b := profile.NewBuilder()
-			a := newAggregator(b, &recordOptions{format: format}, procs)
+			a := New(b, Options{Processes: procs, KeepThreads: keep})
 			for _, smp := range samples {
-				a.addSample(smp)
+				a.Add(smp)
 			}
 			p := b.Profile()
 			p.Command = "gunicorn"
@@ -156,10 +155,10 @@ func TestAggregatorMergesThreads(t *testing.T) {
 			t.Errorf("collapsed stacks differ")
 		}
 		var a, b bytes.Buffer
-		if err := flamegraph.Write(&a, merged, flamegraph.Options{}); err != nil {
+		if err := flamegraph.Write(&a, merged.FlameGraph(), flamegraph.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := flamegraph.Write(&b, kept, flamegraph.Options{}); err != nil {
+		if err := flamegraph.Write(&b, kept.FlameGraph(), flamegraph.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a.Bytes(), b.Bytes()) {

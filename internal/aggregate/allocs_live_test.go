@@ -1,4 +1,4 @@
-package cli
+package aggregate
 
 import (
 	"testing"
@@ -23,8 +23,8 @@ func TestSampleAllocsLive(t *testing.T) {
 			}
 			defer s.Close()
 			b := profile.NewBuilder()
-			agg := newAggregator(b, &recordOptions{}, false)
-			emit := func(smp sampler.Sample) { agg.addSample(smp) }
+			agg := New(b, Options{KeepThreads: true})
+			emit := func(smp sampler.Sample) { agg.Add(smp) }
 			for range 200 {
 				s.Round(emit)
 			}

@@ -1,4 +1,4 @@
-package cli
+package aggregate
 
 import (
 	"fmt"
@@ -14,43 +14,42 @@ import (
 
 var addSampleCases = []struct {
 	name string
-	o    recordOptions
-	proc bool
+	o    Options
 }{
-	{"default", recordOptions{}, false},
-	{"threads+subprocesses", recordOptions{threads: true}, true},
-	{"nolineno", recordOptions{nolineno: true, threads: true}, true},
-	{"function", recordOptions{function: true}, true},
-	{"full filenames", recordOptions{fullFilenames: true}, false},
+	{"default", Options{KeepThreads: true}},
+	{"threads+subprocesses", Options{Threads: true, Processes: true, KeepThreads: true}},
+	{"nolineno", Options{NoLineNumbers: true, Threads: true, Processes: true, KeepThreads: true}},
+	{"function", Options{FirstLines: true, Processes: true, KeepThreads: true}},
+	{"full filenames", Options{FullFilenames: true, KeepThreads: true}},
 }
 
-// referenceAdd is addSample as it was written before it cached anything:
+// referenceAdd is Add as it was written before it cached anything:
 // the labels built afresh and every frame passed by value.
-func referenceAdd(b *profile.Builder, smp sampler.Sample, o *recordOptions, procFrames bool) {
+func referenceAdd(b *profile.Builder, smp sampler.Sample, o *Options) {
 	var frames []profile.Frame
 	for _, t := range smp.Threads {
 		frames = frames[:0]
-		if procFrames {
+		if o.Processes {
 			frames = append(frames, profile.Frame{Kind: profile.Process, Name: fmt.Sprintf("process %d: %s", smp.Pid, smp.Cmdline)})
 		}
 		name := t.Name
 		if !t.HasName {
 			name = fmt.Sprintf("%#x", t.ID)
 		}
-		if o.threads {
+		if o.Threads {
 			frames = append(frames, profile.Frame{Kind: profile.Thread, Name: fmt.Sprintf("thread %d: %s", t.NativeID, name)})
 		}
 		for i := len(t.Frames) - 1; i >= 0; i-- {
 			f := t.Frames[i]
 			line := f.Line
 			switch {
-			case o.nolineno:
+			case o.NoLineNumbers:
 				line = 0
-			case o.function:
+			case o.FirstLines:
 				line = f.FirstLine
 			}
 			file := f.Filename
-			if !o.fullFilenames {
+			if !o.FullFilenames {
 				file = pyfile.Short(file)
 			}
 			frames = append(frames, profile.Frame{Kind: profile.Python, Name: f.Name, File: file, Path: f.Filename, Line: line, FirstLine: f.FirstLine})
@@ -92,10 +91,10 @@ func TestAddSampleMatchesReference(t *testing.T) {
 	for _, tc := range addSampleCases {
 		t.Run(tc.name, func(t *testing.T) {
 			want, got := profile.NewBuilder(), profile.NewBuilder()
-			a := newAggregator(got, &tc.o, tc.proc)
+			a := New(got, tc.o)
 			for _, smp := range samples {
-				referenceAdd(want, smp, &tc.o, tc.proc)
-				a.addSample(smp)
+				referenceAdd(want, smp, &tc.o)
+				a.Add(smp)
 			}
 			w, g := want.Profile(), got.Profile()
 			if !reflect.DeepEqual(w.Frames, g.Frames) {
@@ -114,13 +113,13 @@ func TestAddSampleAllocs(t *testing.T) {
 	samples := samplertest.SteadySamples()
 	for _, tc := range addSampleCases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)
+			a := New(profile.NewBuilder(), tc.o)
 			for _, smp := range samples {
-				a.addSample(smp)
+				a.Add(smp)
 			}
 			i := 0
 			allocs := testing.AllocsPerRun(100, func() {
-				a.addSample(samples[i%len(samples)])
+				a.Add(samples[i%len(samples)])
 				i++
 			})
 			if allocs != 0 {
@@ -136,14 +135,14 @@ func BenchmarkAddSample(b *testing.B) {
 	samples := samplertest.SteadySamples()
 	for _, tc := range addSampleCases {
 		b.Run(tc.name, func(b *testing.B) {
-			a := newAggregator(profile.NewBuilder(), &tc.o, tc.proc)
+			a := New(profile.NewBuilder(), tc.o)
 			for _, smp := range samples {
-				a.addSample(smp)
+				a.Add(smp)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				a.addSample(samples[i%len(samples)])
+				a.Add(samples[i%len(samples)])
 			}
 		})
 	}
