@@ -24,6 +24,17 @@ type nameCache struct {
 	native    map[uint64]int
 	refreshed int    // sample of the last refresh
 	module    uint64 // the threading module's dict, once found
+	// main names the main thread by its OS thread id when threading
+	// keys it by something else: gevent's monkey-patching re-keys it
+	// by id() of its main greenlet, no thread state's ident.
+	main mainThread
+}
+
+// mainThread is threading._main_thread's name and OS thread id
+// (_native_id, 3.8+), or zero.
+type mainThread struct {
+	native int
+	name   string
 }
 
 func (c *nameCache) init() {
@@ -46,6 +57,7 @@ func (r *Reader) threadNames(ts []Thread) {
 		c.refreshed = r.stats.Samples
 		if names, err := r.readThreadNames(); err == nil {
 			c.byID = names
+			c.main = r.readMainThread()
 			c.native = make(map[uint64]int, len(ts))
 			for _, t := range ts {
 				if _, ok := names[t.ID]; ok {
@@ -65,6 +77,9 @@ func (c *nameCache) name(t *Thread) (string, bool) {
 	name, ok := c.byID[t.ID]
 	if n, seen := c.native[t.ID]; ok && seen && n != t.NativeID {
 		return "", false
+	}
+	if !ok && c.main.native != 0 && t.NativeID == c.main.native {
+		return c.main.name, true
 	}
 	return name, ok
 }
@@ -111,6 +126,32 @@ func (r *Reader) readThreadNames() (map[uint64]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// readMainThread reads threading._main_thread's name and OS thread id,
+// once the threading module is found; zero where it has none (before 3.8
+// it keeps no OS thread id).
+func (r *Reader) readMainThread() mainThread {
+	if r.names.module == 0 || r.v.Major == 2 {
+		return mainThread{}
+	}
+	obj, err := r.dec.DictLookup(r.names.module, "_main_thread")
+	if err != nil || obj == 0 {
+		return mainThread{}
+	}
+	v, err := r.dec.Attribute(obj, "_native_id")
+	if err != nil || v == 0 {
+		return mainThread{}
+	}
+	id, neg, err := r.dec.IntValue(v)
+	if err != nil || neg || id == 0 || id > 1<<31 {
+		return mainThread{}
+	}
+	name, ok := r.threadObjectName(obj)
+	if !ok {
+		return mainThread{}
+	}
+	return mainThread{native: int(id), name: name}
 }
 
 // threadObjectName reads Thread._name (Thread.__name in 2.7) from a

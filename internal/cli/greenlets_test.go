@@ -154,6 +154,24 @@ func TestDumpGreenletsMonkeyPatched(t *testing.T) {
 				if len(d.Threads[0].Greenlets) != len(rep.Greenlets) {
 					t.Errorf("%d greenlets, the target has %d", len(d.Threads[0].Greenlets), len(rep.Greenlets))
 				}
+				// record (and top, through the same reader) name the
+				// thread too, with no greenlet read.
+				out := filepath.Join(t.TempDir(), "p.txt")
+				cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--idle", "--threads", "-d", "1", "-f", "collapsed", "-o", out)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("record: %v\n%s", err, b)
+				}
+				data, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fmt.Sprintf("thread %d: %s;", tg.Pid, rep.MainThread.Name)
+				for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+					if !strings.HasPrefix(line, want) {
+						t.Errorf("record: %q, want it under %q", line, want)
+						break
+					}
+				}
 			})
 		}
 	}
