@@ -80,6 +80,8 @@ type Reader struct {
 	memos map[uint64]*memo
 	// states are the ThreadStates of main greenlets, for one Decode.
 	states map[uint64]uint64
+	// gcl is the GC layout found to hold, once one has.
+	gcl *gcLayout
 }
 
 // memo is a parked greenlet as Decode last read it: while its impl still
@@ -178,9 +180,9 @@ func (r *Reader) Scan() (*Scanned, error) {
 		return &Scanned{}, err
 	}
 	r.release, r.l = release, l
-	g, ok := gcLayouts[r.f.Version.MinorString()]
-	if !ok {
-		return &Scanned{}, fmt.Errorf("python %s: %w", r.f.Version.MinorString(), ErrNoGC)
+	g, err := r.gcLayout()
+	if err != nil {
+		return &Scanned{}, err
 	}
 	if tl := &r.f.Layout.Type; tl.Flags != 168 || tl.Dictoffset != 288 {
 		return &Scanned{}, fmt.Errorf("type layout of python %s: %w", r.f.Version, ErrNoGC)
@@ -195,6 +197,58 @@ func (r *Reader) Scan() (*Scanned, error) {
 		}
 	}
 	return out, err
+}
+
+// gcLayout returns the first of the minor's GC layouts whose list heads
+// hold together: each head's first and last objects link back to it. A
+// minor can have two: the same struct packed otherwise by a later patch
+// release.
+func (r *Reader) gcLayout() (gcLayout, error) {
+	minor := r.f.Version.MinorString()
+	cands, ok := gcLayouts[minor]
+	if !ok {
+		return gcLayout{}, fmt.Errorf("python %s: %w", minor, ErrNoGC)
+	}
+	if r.gcl != nil {
+		return *r.gcl, nil
+	}
+	for _, g := range cands {
+		if r.headsHold(g) {
+			r.gcl = &g
+			return g, nil
+		}
+	}
+	return gcLayout{}, fmt.Errorf("python %s: no list head links back: %w", r.f.Version, ErrNoGC)
+}
+
+// headsHold tells whether every list head of g is one: empty (both links
+// to itself), or its first object's back link and its last object's
+// forward link lead to it.
+func (r *Reader) headsHold(g gcLayout) bool {
+	state := r.interp + uint64(g.state)
+	for _, h := range g.heads {
+		head := state + uint64(h)
+		b, err := r.d.Read(head, 16, "gc list head")
+		if err != nil {
+			return false
+		}
+		first, last := b.Ptr(0)&^3, b.Ptr(8)&^3
+		if first == head || last == head {
+			if first != last {
+				return false
+			}
+			continue
+		}
+		fb, err := r.d.Read(first, 16, "gc list object")
+		if err != nil || fb.Ptr(8)&^3 != head {
+			return false
+		}
+		lb, err := r.d.Read(last, 16, "gc list object")
+		if err != nil || lb.Ptr(0)&^3 != head {
+			return false
+		}
+	}
+	return true
 }
 
 // scanAttempts bounds the walks of one Scan.

@@ -78,16 +78,26 @@ func Known() string {
 // DWARF of pyenv's 3.11.7, 3.12.1 and 3.13.0 and from the headers of
 // Debian's 3.11.2 and 3.14.8/3.14.10 (every 3.14 patch release keeps its
 // heads at 24, 48, 72 and 96, the incremental collector's young and old
-// spaces included).
+// spaces included), and compiled against Debian's 3.15 headers (3.15
+// drops the trash-can fields before the generations). TestGCLists checks
+// each against a live interpreter's own count of its objects.
 type gcLayout struct {
 	state      int64
 	heads      [4]int64
 	collecting int64
 }
 
-var gcLayouts = map[string]gcLayout{
-	"3.11": {state: 648, heads: [4]int64{24, 48, 72, 104}, collecting: 200},
-	"3.12": {state: 112, heads: [4]int64{24, 48, 72, 104}, collecting: 200},
-	"3.13": {state: 7400, heads: [4]int64{24, 48, 72, 104}, collecting: 200},
-	"3.14": {state: 7408, heads: [4]int64{24, 48, 72, 96}, collecting: 192},
+var gcLayouts = map[string][]gcLayout{
+	"3.11": {{state: 648, heads: [4]int64{24, 48, 72, 104}, collecting: 200}},
+	"3.12": {{state: 112, heads: [4]int64{24, 48, 72, 104}, collecting: 200}},
+	// From some 3.13 patch release on (Debian's 3.13.5 headers have it),
+	// PyGC_Head is declared aligned to 4 bytes, which GCC takes as leave
+	// to pack the generations 4 bytes earlier: sid's 3.13.18 keeps its
+	// heads at 20, 44 and 68.
+	"3.13": {
+		{state: 7400, heads: [4]int64{24, 48, 72, 104}, collecting: 200},
+		{state: 7400, heads: [4]int64{20, 44, 68, 104}, collecting: 200},
+	},
+	"3.14": {{state: 7408, heads: [4]int64{24, 48, 72, 96}, collecting: 192}},
+	"3.15": {{state: 7400, heads: [4]int64{8, 32, 56, 80}, collecting: 112}},
 }

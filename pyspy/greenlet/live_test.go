@@ -2,6 +2,8 @@ package greenlet_test
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/target"
@@ -165,5 +167,39 @@ func checkLayout(t *testing.T, m mem.Memory, l *greenlet.Layout, gs []greenlet.G
 	}
 	if prevs == 0 {
 		t.Error("no stack_prev checked")
+	}
+}
+
+// TestGCLists walks the GC lists of every interpreter whose GC layout the
+// table has and counts what it visits against the target's own
+// len(gc.get_objects()), taken before it parks with the collector off: the
+// same, give or take what printing its report allocated.
+func TestGCLists(t *testing.T) {
+	for _, py := range testpython.For(t, "3.11", "3.12", "3.13", "3.14", "3.15") {
+		t.Run(py.Name, func(t *testing.T) {
+			tg := testpython.Start(t, py, "gcobjects.py", "20000")
+			want := -1
+			for _, l := range tg.Stdout() {
+				if n, ok := strings.CutPrefix(l, "GC-OBJECTS "); ok {
+					want, _ = strconv.Atoi(n)
+				}
+			}
+			if want < 20000 {
+				t.Fatalf("no GC-OBJECTS line: %q", tg.Stdout())
+			}
+			p, err := target.Attach(tg.Pid, target.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			r := greenlet.New(p.Proc, p.Config.Facts, p.Reader.Interpreter())
+			sc, err := r.WalkGC()
+			if err != nil {
+				t.Fatalf("walk: %v", err)
+			}
+			if sc.Visited < want-100 || sc.Visited > want+1000 {
+				t.Errorf("visited %d GC objects, the target tracks %d", sc.Visited, want)
+			}
+		})
 	}
 }
