@@ -80,6 +80,8 @@ type Reader struct {
 	memos map[uint64]*memo
 	// states are the ThreadStates of main greenlets, for one Decode.
 	states map[uint64]uint64
+	// out is Decode's result, reused by the next.
+	out []Greenlet
 	// gcl is the GC layout found to hold, once one has.
 	gcl *gcLayout
 }
@@ -91,6 +93,7 @@ type Reader struct {
 type memo struct {
 	impl, top, cur uint64
 	copied         [2]uint64
+	kind           kind
 	frames         []frames.Frame
 	truncated      bool
 	name           string
@@ -437,17 +440,23 @@ func (g *Greenlet) Parked() bool { return g.Started && !g.Dead && !g.Running }
 // Decode reads the greenlets at objs, which an earlier Scan found: their
 // state, name and, parked ones, their frames (with locals, rendered).
 // An object that is no longer a greenlet is left out; one that cannot be
-// read is returned with Err set.
+// read is returned with Err set. The result is valid until the next
+// Decode.
 func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 	if r.l == nil {
 		return nil
 	}
 	r.c.Begin()
 	clear(r.states)
-	out := make([]Greenlet, 0, len(objs))
+	out := r.out[:0]
 	states := map[uint64]uint64{} // ThreadState → its current greenlet
 	for _, obj := range objs {
-		g, ok := r.decode(obj)
+		m := r.memos[obj]
+		g, ok := r.decode(obj, m)
+		if m != nil && g.Err != nil {
+			// Freed since, or changed: read as if first met.
+			g, ok = r.decode(obj, nil)
+		}
 		if !ok {
 			continue
 		}
@@ -478,7 +487,7 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 					if _, seen := r.memos[obj]; seen {
 						age = 0
 					}
-					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
+					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, kind: g.kind, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
 				}
 			}
 		} else {
@@ -487,28 +496,38 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 		}
 		out = append(out, g)
 	}
+	r.out = out
 	return out
 }
 
 // decode reads one greenlet's PyGreenlet and impl; ok is false when obj
 // is no greenlet (any more).
-func (r *Reader) decode(obj uint64) (g Greenlet, ok bool) {
+func (r *Reader) decode(obj uint64, m *memo) (g Greenlet, ok bool) {
 	g.Addr = obj
-	// The whole PyGreenlet in one read, with the page around it: a
-	// worker's greenlets are allocated side by side.
-	pf, err := r.d.Read(obj, pySize, "greenlet")
-	if err != nil {
-		g.Err = err
-		return g, true
-	}
-	typ, impl := pf.Ptr(r.f.Layout.Object.Type), pf.Ptr(pyImpl)
-	if pf.Err() != nil {
-		g.Err = pf.Err()
-		return g, true
-	}
-	k, err := r.kindOf(typ)
-	if err != nil || k == notGreenlet {
-		return g, false
+	var k kind
+	var impl uint64
+	if m != nil {
+		// A greenlet's impl is its own for life, and points back to
+		// it: that it still does (checked below) tells a greenlet
+		// parked since the last decode without reading it again.
+		k, impl = m.kind, m.impl
+	} else {
+		// The whole PyGreenlet in one read, with the page around it: a
+		// worker's greenlets are allocated side by side.
+		pf, err := r.d.Read(obj, pySize, "greenlet")
+		if err != nil {
+			g.Err = err
+			return g, true
+		}
+		typ := pf.Ptr(r.f.Layout.Object.Type)
+		impl = pf.Ptr(pyImpl)
+		if pf.Err() != nil {
+			g.Err = pf.Err()
+			return g, true
+		}
+		if k, err = r.kindOf(typ); err != nil || k == notGreenlet {
+			return g, false
+		}
 	}
 	l := r.l
 	g.Impl = impl

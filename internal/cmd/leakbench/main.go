@@ -12,7 +12,10 @@
 //   - threads: achieved rate and CPU at -rate on manythreads.py with 500
 //     threads (4 busy, 496 parked in Event.wait), pyprof's default mode beside
 //     py-spy's default and --nonblocking in the same round, over -rounds
-//     rounds of -seconds each, in an order that rotates; medians.
+//     rounds of -seconds each, in an order that rotates; medians;
+//   - greenlets: the same on greenlets.py under gevent with -greenlets
+//     parked greenlets: pyprof record --idle (every parked greenlet's stack
+//     every round) beside plain record and py-spy --idle.
 //
 // Each recording is ended as a user would, with SIGINT, and must write its
 // output. Every child is killed when leakbench ends (see
@@ -52,8 +55,8 @@ var (
 	every        = flag.Duration("every", time.Minute, "how often pyprof's fds and memory are read")
 	churnEvery   = flag.Duration("thread-every", 50*time.Millisecond, "churn target: time between thread starts")
 	maxRequests  = flag.Int("max-requests", 50, "gunicorn: requests a worker serves before it is replaced")
-	rounds       = flag.Int("rounds", 5, "threads benchmark: rounds")
-	seconds      = flag.Int("seconds", 20, "threads benchmark: seconds each profiler samples per round")
+	rounds       = flag.Int("rounds", 5, "threads and greenlets benchmarks: rounds")
+	seconds      = flag.Int("seconds", 20, "threads and greenlets benchmarks: seconds each profiler samples per round")
 	rate         = flag.Int("rate", 100, "threads benchmark: sampling rate, Hz")
 	threadsTotal = flag.Int("threads", 500, "threads benchmark: threads in the target, 4 of them busy")
 )
@@ -86,8 +89,10 @@ func main() {
 			benchGunicorn(targets, tmp)
 		case "threads":
 			benchThreads(targets, tmp)
+		case "greenlets":
+			benchGreenlets(targets, tmp)
 		default:
-			procs.Fatalf("no benchmark %q (churn, gunicorn, threads)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, greenlets)", name)
 		}
 	}
 	procs.Exit(0)
@@ -349,24 +354,32 @@ func benchThreads(targets, tmp string) {
 			return []string{*pyspyBin, "record", "--pid", strconv.Itoa(pid), "--rate", r, "-d", secs, "--nonblocking", "--format", "raw", "-o", out}
 		}},
 	}
+	argv := []string{*python, filepath.Join(targets, "manythreads.py"), "--idle", strconv.Itoa(idle)}
+	compare("threads", argv, profs, tmp, fmt.Sprintf("threads: manythreads.py, %d threads (4 busy, %d in Event.wait) on %s, %d Hz for %d s, %d rounds, medians",
+		*threadsTotal, idle, *python, *rate, *seconds, *rounds))
+}
+
+// compare runs each of profs on a target started anew by argv for each
+// of -rounds rounds, in an order that rotates, and prints their medians
+// under title.
+func compare(name string, argv []string, profs []profiler, tmp, title string) {
 	results := make([][]measurement, len(profs))
 	for round := 0; round < *rounds; round++ {
-		tg, err := startScript([]string{*python, filepath.Join(targets, "manythreads.py"), "--idle", strconv.Itoa(idle)}, nil)
+		tg, err := startScript(argv, nil)
 		if err != nil {
-			procs.Fatalf("threads target: %v", err)
+			procs.Fatalf("%s target: %v", name, err)
 		}
 		time.Sleep(2 * time.Second)
 		for k := range profs {
 			i := (k + round) % len(profs)
-			out := filepath.Join(tmp, fmt.Sprintf("threads-%d-%d.txt", round, i))
+			out := filepath.Join(tmp, fmt.Sprintf("%s-%d-%d.txt", name, round, i))
 			m := measure(profs[i].argv(tg.c.Pid(), out), out)
 			fmt.Fprintf(os.Stderr, "leakbench: round %d %s: cpu %v, %d stacks, %.1f Hz %s\n", round+1, profs[i].name, m.cpu, m.stacks, m.rounds, m.failure)
 			results[i] = append(results[i], m)
 		}
 		tg.c.Kill()
 	}
-	fmt.Printf("\nthreads: manythreads.py, %d threads (4 busy, %d in Event.wait) on %s, %d Hz for %d s, %d rounds, medians\n",
-		*threadsTotal, idle, *python, *rate, *seconds, *rounds)
+	fmt.Printf("\n%s\n", title)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "profiler\trounds kept\twall s\tstacks/s\tCPU s\tCPU %% of a core\tCPU ms per round\tbehind warnings\tfailed\t\n")
 	due := float64(*rate * *seconds)

@@ -82,9 +82,11 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		}
 		l.part = l.part[i+1:]
 	}
-	// The tail of a line a program rewrites with \r is kept short.
+	// A long line (a report of a thousand greenlets, a progress line
+	// rewritten with \r) keeps its head, which says what it is, and
+	// what follows its first 4 kB is dropped.
 	if len(l.part) > 1<<16 {
-		l.part = l.part[len(l.part)-1<<16:]
+		l.part = l.part[:4096]
 	}
 	return len(p), nil
 }
@@ -102,6 +104,11 @@ func tail(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > 5 {
 		lines = lines[len(lines)-5:]
+	}
+	for i, l := range lines {
+		if len(l) > 300 {
+			lines[i] = l[:300] + "…"
+		}
 	}
 	return strings.Join(lines, "\n")
 }
