@@ -212,6 +212,20 @@ func TestDumpUnknownGreenlet(t *testing.T) {
 	if len(d.Threads) != 1 || len(d.Threads[0].Frames) == 0 || len(d.Threads[0].Greenlets) != 0 {
 		t.Errorf("threads:\n%s", raw)
 	}
+	// record --idle says so once, and records the thread as ever.
+	out := filepath.Join(t.TempDir(), "p.txt")
+	cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--idle", "-d", "1", "-f", "collapsed", "-o", out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("record: %v\n%s", err, b)
+	}
+	note := fmt.Sprintf("pyprof: process %d: greenlet 0.4.17 on python 3.11: layout unknown, greenlets not read", tg.Pid)
+	if n := strings.Count(string(b), note); n != 1 {
+		t.Errorf("record said %d times %q:\n%s", n, note, b)
+	}
+	if data, err := os.ReadFile(out); err != nil || !strings.Contains(string(data), "<module>") {
+		t.Errorf("record wrote (%v):\n%s", err, data)
+	}
 }
 
 // TestDumpGunicornGreenlets: with requests in flight in gunicorn's gevent

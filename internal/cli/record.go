@@ -194,6 +194,10 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		KeepOrder:   o.outputFormat().KeepsOrder,
 	})
 	opts.Exited = agg.Forget
+	opts.GreenletsUnread = func(pid int, err error) {
+		status.clear()
+		fmt.Fprintf(stderr, "pyprof: process %d: %v\n", pid, err)
+	}
 	opts.PauseDenied = func(pid int, err error) {
 		status.clear()
 		fmt.Fprintln(stderr, unpausedNote(pid, err))

@@ -99,6 +99,14 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	var ss *session
 	opts.Tick = func(sampler.Stats) { st.setCurrent(ss.s.Current()) }
 	defer st.printNote(stderr)
+	opts.GreenletsUnread = func(pid int, err error) {
+		note := fmt.Sprintf("pyprof: process %d: %v", pid, err)
+		if !isTerminal(stdout) {
+			fmt.Fprintln(stderr, note)
+			return
+		}
+		st.setNote(note)
+	}
 	opts.PauseDenied = func(pid int, err error) {
 		if !isTerminal(stdout) {
 			fmt.Fprintln(stderr, unpausedNote(pid, err))

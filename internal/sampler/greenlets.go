@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ type greenlets struct {
 	objs    []uint64
 	release string
 	scans   int
+	// failed is why the walks ended for good, once; said is set once
+	// unread has returned it.
+	failed error
+	said   bool
 
 	// stacks tie greenlets to threads; they are read from the maps
 	// again after every walk, or when the threads change.
@@ -63,8 +68,9 @@ func newGreenlets(t *target.Process) *greenlets {
 
 // scan walks the process's GC lists until close, every rescanGreenlets,
 // or less often for a heap that takes long to walk: the walks take at
-// most a tenth of a core. A release of greenlet whose layout is unknown
-// ends it: no greenlet of it is ever read.
+// most a tenth of a core. A release of greenlet, or a Python, whose
+// layout is unknown ends it: no greenlet of it is ever read, and unread
+// says why.
 func (g *greenlets) scan(r *greenlet.Reader) {
 	defer close(g.done)
 	for {
@@ -77,7 +83,10 @@ func (g *greenlets) scan(r *greenlet.Reader) {
 			g.scans++
 			g.mu.Unlock()
 		}
-		if _, unknown := err.(*greenlet.UnknownReleaseError); unknown {
+		if errors.Is(err, greenlet.ErrUnknownRelease) || errors.Is(err, greenlet.ErrNoGC) {
+			g.mu.Lock()
+			g.failed = err
+			g.mu.Unlock()
 			return
 		}
 		t := time.NewTimer(wait)
@@ -88,6 +97,20 @@ func (g *greenlets) scan(r *greenlet.Reader) {
 		case <-t.C:
 		}
 	}
+}
+
+// unread returns, once, why the process's greenlets cannot be read.
+func (g *greenlets) unread() error {
+	if g.said {
+		return nil
+	}
+	g.mu.Lock()
+	err := g.failed
+	g.mu.Unlock()
+	if err != nil {
+		g.said = true
+	}
+	return err
 }
 
 // close stops the walks, before the process's memory is closed.

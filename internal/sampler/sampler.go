@@ -39,6 +39,10 @@ type Options struct {
 	// Greenlets adds each parked greenlet's stack as an idle stack of
 	// its thread (see greenlets.go).
 	Greenlets bool
+	// GreenletsUnread, if set, is called once per process, from the
+	// sampling goroutine, when its greenlets cannot be read: a greenlet
+	// release or a Python whose layout pyprof does not know.
+	GreenletsUnread func(pid int, err error)
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
@@ -522,6 +526,9 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 			p.gl = newGreenlets(p.t)
 		}
 		smp.Threads = p.gl.sample(p, threads, smp.Threads)
+		if err := p.gl.unread(); err != nil && s.opts.GreenletsUnread != nil {
+			s.opts.GreenletsUnread(p.t.Pid, err)
+		}
 	}
 	return smp, nil
 }
