@@ -5,6 +5,7 @@
 package aggregate
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/pyprof/pyprof/internal/profile"
@@ -42,7 +43,33 @@ type Aggregator struct {
 	hexNames map[uint64]string // names of threads without one, by ident
 	funcs    map[funcLine]int  // frame IDs
 	ids      []int             // scratch: one stack's frame IDs
+	// parked are the frame IDs of parked greenlets' stacks, by the
+	// identity of their frames: the sampler hands a greenlet that has
+	// not moved the very frames it handed before, and a worker's
+	// thousand greenlets would otherwise be looked up frame by frame
+	// every round.
+	parked map[parkedRef]parkedStack
 }
+
+// parkedRef is a parked greenlet's stack as Add received it: its frames
+// and thread, the map's key, cheap to hash.
+type parkedRef struct {
+	frames *pyspy.Frame
+	n      int
+	tid    int
+}
+
+// parkedStack is what else made a parked stack's frame IDs, checked on a
+// hit (strings that are the very ones of the last round compare at the
+// cost of a pointer), and the IDs.
+type parkedStack struct {
+	pid                       int
+	cmdline, thread, greenlet string
+	ids                       []int
+}
+
+// maxParked bounds the stacks parked keeps.
+const maxParked = 1 << 12
 
 type procFrame struct {
 	cmdline string
@@ -84,6 +111,7 @@ func New(b *profile.Builder, o Options) *Aggregator {
 		b: b, o: o,
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
 		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
+		parked: map[parkedRef]parkedStack{},
 	}
 }
 
@@ -99,6 +127,14 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 		if !t.HasName {
 			name = a.hexName(t.ID)
 		}
+		var ref parkedRef
+		if t.Greenlet != "" && len(t.Frames) > 0 {
+			ref = parkedRef{&t.Frames[0], len(t.Frames), t.NativeID}
+			if p, ok := a.parked[ref]; ok && p.pid == smp.Pid && p.cmdline == smp.Cmdline && p.thread == name && p.greenlet == t.Greenlet {
+				a.addStack(p.ids, smp.Pid, t.NativeID, name)
+				continue
+			}
+		}
 		if a.o.Threads {
 			ids = append(ids, a.threadFrame(t.NativeID, name))
 		}
@@ -109,11 +145,21 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 			ids = append(ids, a.pythonFrame(&t.Frames[i]))
 		}
 		a.ids = ids
-		if a.o.KeepThreads {
-			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
-		} else {
-			a.b.AddStack(ids, 1, smp.Pid, 0, "")
+		if ref.frames != nil {
+			if len(a.parked) >= maxParked {
+				clear(a.parked)
+			}
+			a.parked[ref] = parkedStack{smp.Pid, smp.Cmdline, name, t.Greenlet, slices.Clone(ids)}
 		}
+		a.addStack(ids, smp.Pid, t.NativeID, name)
+	}
+}
+
+func (a *Aggregator) addStack(ids []int, pid, tid int, name string) {
+	if a.o.KeepThreads {
+		a.b.AddStack(ids, 1, pid, tid, name)
+	} else {
+		a.b.AddStack(ids, 1, pid, 0, "")
 	}
 }
 
@@ -124,6 +170,7 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 func (a *Aggregator) Forget(pid int) {
 	delete(a.procs, pid)
 	clear(a.funcs)
+	clear(a.parked)
 }
 
 func (a *Aggregator) processFrame(pid int, cmdline string) int {

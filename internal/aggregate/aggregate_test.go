@@ -39,6 +39,9 @@ func referenceAdd(b *profile.Builder, smp sampler.Sample, o *Options) {
 		if o.Threads {
 			frames = append(frames, profile.Frame{Kind: profile.Thread, Name: fmt.Sprintf("thread %d: %s", t.NativeID, name)})
 		}
+		if t.Greenlet != "" {
+			frames = append(frames, profile.Frame{Kind: profile.Greenlet, Name: "greenlet " + t.Greenlet})
+		}
 		for i := len(t.Frames) - 1; i >= 0; i-- {
 			f := t.Frames[i]
 			line := f.Line
@@ -87,6 +90,37 @@ func TestAddSampleMatchesReference(t *testing.T) {
 		smp.Threads = []sampler.Thread{{NativeID: 9, Name: "gen", HasName: true, Frames: many[i:min(i+5000, len(many))]}}
 		samples = append(samples, smp)
 	}
+	// Parked greenlets: the same frames handed over round after round
+	// (Add's cache of their stacks), under another greenlet, thread name
+	// or command line, and more of them than the cache holds.
+	parked := samples[0]
+	parked.Threads = nil
+	for i, th := range samples[0].Threads {
+		th.Greenlet = fmt.Sprint("Greenlet-", i%2)
+		parked.Threads = append(parked.Threads, th)
+	}
+	renamed := parked
+	renamed.Threads = append([]sampler.Thread(nil), parked.Threads...)
+	renamed.Threads[0].Name, renamed.Threads[0].HasName, renamed.Threads[1].Greenlet = "renamed", true, "0x7f00"
+	otherCmd := parked
+	otherCmd.Cmdline = "gunicorn: worker"
+	// Fewer frames from the same first one: a greenlet that returned
+	// some (the sampler never hands those, but the cache must not care).
+	shorter := parked
+	shorter.Threads = append([]sampler.Thread(nil), parked.Threads...)
+	shorter.Threads[0].Frames = shorter.Threads[0].Frames[:3]
+	otherPid := parked
+	otherPid.Pid++
+	samples = append(samples, parked, parked, renamed, parked, otherCmd, parked, shorter, otherPid)
+	for i := 0; i < maxParked+10; i += 1000 {
+		smp := parked
+		smp.Threads = nil
+		for j := i; j < min(i+1000, maxParked+10); j++ {
+			smp.Threads = append(smp.Threads, sampler.Thread{NativeID: 9, Greenlet: fmt.Sprint(j), Frames: many[j%len(many) : j%len(many)+1]})
+		}
+		samples = append(samples, smp, smp)
+	}
+	samples = append(samples, parked)
 	samples = append(samples, samples[:8]...)
 	for _, tc := range addSampleCases {
 		t.Run(tc.name, func(t *testing.T) {

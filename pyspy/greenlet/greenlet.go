@@ -99,7 +99,13 @@ type memo struct {
 	name           string
 	hasName        bool
 	age            int
+	// named counts the walks since the name was read.
+	named int
 }
+
+// nameEvery is how many turns a greenlet that has not moved keeps its
+// name: another greenlet can rename it while it is parked.
+const nameEvery = 4
 
 // reuseFor bounds how many decodes reuse a greenlet's frames before they
 // are walked again. Nothing read without walking tells a greenlet that
@@ -471,23 +477,35 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 			g.Running = cur == g.Addr
 		}
 		if g.Err == nil && g.Parked() {
-			if m := r.memos[obj]; !locals && m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.copied == g.copied && m.age < reuseFor {
+			m := r.memos[obj]
+			unmoved := m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.copied == g.copied
+			if !locals && unmoved && m.age < reuseFor {
 				m.age++
 				g.Frames, g.Truncated, g.Name, g.HasName = m.frames, m.truncated, m.name, m.hasName
 			} else {
-				g.Name, g.HasName = r.name(obj, g.kind)
+				// A greenlet walked again only because its turn came
+				// keeps its name, read again every nameEvery turns.
+				named := 0
+				if !locals && unmoved && m.named < nameEvery {
+					g.Name, g.HasName, named = m.name, m.hasName, m.named+1
+				} else {
+					g.Name, g.HasName = r.name(obj, g.kind)
+				}
 				g.Frames, g.Truncated, g.Err = r.frames(&g, locals)
 				if !locals && g.Err == nil {
-					if len(r.memos) >= maxMemos {
-						clear(r.memos)
-					}
 					// Greenlets first read together are walked
 					// again in turns, not all in one sample.
 					age := int(obj>>5) % reuseFor
-					if _, seen := r.memos[obj]; seen {
+					if m == nil {
+						if len(r.memos) >= maxMemos {
+							clear(r.memos)
+						}
+						m = &memo{}
+						r.memos[obj] = m
+					} else {
 						age = 0
 					}
-					r.memos[obj] = &memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, kind: g.kind, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age}
+					*m = memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, kind: g.kind, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age, named: named}
 				}
 			}
 		} else {
