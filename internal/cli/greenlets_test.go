@@ -446,3 +446,36 @@ func TestDumpGreenletThreads(t *testing.T) {
 		})
 	}
 }
+
+// TestTopIdleGreenlets: top --idle counts each parked greenlet's stack, so
+// the innermost function of every shape greenlets.py parks in has a row;
+// without --idle only the thread's own stack does.
+func TestTopIdleGreenlets(t *testing.T) {
+	py := testpython.GreenletPythons(t)[0]
+	tg, rep := testpython.StartGreenlets(t, py, "gevent")
+	rows := func(args ...string) map[string]bool {
+		out, stderr, code := runPyprof(t, append([]string{"top", "-p", itoa(tg.Pid), "--once", "--delay", "3"}, args...)...)
+		ts := tables(out)
+		if code != 0 || len(ts) != 1 {
+			t.Fatalf("top %v: exit %d, %d tables: %s\n%s", args, code, len(ts), stderr, out)
+		}
+		fns := map[string]bool{}
+		for _, r := range ts[0] {
+			fns[r.fn] = true
+		}
+		return fns
+	}
+	idle, plain := rows("--idle"), rows()
+	for _, g := range rep.Greenlets {
+		if g.Shape == "hub" || g.Main || len(g.Frames) == 0 {
+			continue
+		}
+		fn := g.Frames[0].Function
+		if !idle[fn] {
+			t.Errorf("top --idle: no row for %s, where the %s greenlet parks", fn, g.Shape)
+		}
+		if fn == "raw_inner" && plain[fn] {
+			t.Errorf("top without --idle: a row for %s, which only a parked greenlet runs", fn)
+		}
+	}
+}
