@@ -138,6 +138,8 @@ type Process struct {
 	// calibrated is the most threads the reader has learnt native ids
 	// from (before 3.11).
 	calibrated int
+	// retries counts the tries at calibrated threads that taught nothing.
+	retries int
 	// ids is Sample's scratch for translating native thread ids.
 	ids []int
 }
@@ -181,17 +183,30 @@ func (p *Process) Sample(opts pyspy.SampleOptions) ([]pyspy.Thread, error) {
 	return threads, err
 }
 
+// maxCalibrateRetries bounds the tries to learn thread ids without a new
+// thread (see calibrate): a second of sampling at the default rate.
+const maxCalibrateRetries = 100
+
 // calibrate has the reader learn where the C library keeps thread ids
 // (before 3.11), and check it again whenever the process has more Python
 // threads than the last time: with a single thread the choice can be
 // ambiguous, notably when the pid is 1, as a container's init. The ids are
 // the target's own, as the C library stores them. Until the reader has
-// learnt them it tries at every sample: a thread that ends during a try
-// has its id cleared by the C library, which fails it, and a process that
-// starts and ends one thread at a time may never show more threads.
+// learnt them it tries again at each of the next maxCalibrateRetries
+// samples: a thread that ends during a try has its id cleared by the C
+// library, which fails it, and a process that starts and ends one thread
+// at a time may never show more threads. The bound keeps a process whose
+// C library the reader cannot read (a listing of its threads and a scan
+// of their structs) from costing that at every sample for ever.
 func (p *Process) calibrate(threads int) {
-	if p.tids == nil || p.Config.Layout.Thread.NativeThreadID >= 0 || threads <= p.calibrated && p.Reader.KnowsOSThreads() {
+	if p.tids == nil || p.Config.Layout.Thread.NativeThreadID >= 0 {
 		return
+	}
+	if threads <= p.calibrated {
+		if p.Reader.KnowsOSThreads() || p.retries >= maxCalibrateRetries {
+			return
+		}
+		p.retries++
 	}
 	p.calibrated = threads
 	if tids, err := p.tids.OwnThreads(); err == nil {
