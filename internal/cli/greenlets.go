@@ -73,7 +73,7 @@ func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *pro
 	if len(g.gs) == 0 {
 		return
 	}
-	stacks := threadStacks(p, threads)
+	stacks := p.ThreadStacks(threads)
 	owners := greenlet.Owners(g.gs, stacks)
 	var mains []uint64
 	unowned := 0
@@ -129,26 +129,6 @@ func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *pro
 	}
 }
 
-// threadStacks bounds each thread's C stack by its mapping: the main
-// thread's is [stack]; another's is the mapping that holds its pthread
-// struct, which the C library puts at the top of the thread's stack.
-func threadStacks(p *target.Process, threads []pyspy.Thread) []greenlet.Stack {
-	out := make([]greenlet.Stack, len(threads))
-	maps, err := p.Proc.Maps()
-	if err != nil {
-		return out
-	}
-	for i, t := range threads {
-		for _, m := range maps {
-			main := t.NativeID == p.Pid && m.Path == "[stack]"
-			if main || t.NativeID != p.Pid && t.ID >= m.Start && t.ID < m.End {
-				out[i] = greenlet.Stack{Lo: m.Start, Hi: m.End}
-				break
-			}
-		}
-	}
-	return out
-}
 
 // frameDumps converts frames for the dump, with their locals when asked.
 func frameDumps(fs []frames.Frame, locals bool) []frameDump {

@@ -24,13 +24,7 @@ import (
 const sidRootScript = `set -e
 root=$1 app=$2
 shift 2
-mount --bind "$root" "$root"
-mount -o remount,bind,ro "$root"
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs -o mode=1777 pyprof-tmp "$root/tmp"
-mount -t tmpfs -o mode=0755 pyprof-srv "$root/srv"
-mkdir "$root/srv/app"
+` + testpython.SidRootMounts + `mkdir "$root/srv/app"
 cp "$app" "$root/srv/app/"
 exec chroot "$root" "$@"
 `

@@ -130,7 +130,7 @@ func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thre
 	}
 	gs := g.dec.Decode(objs, false)
 	if scans != g.stacksFor || !sameThreads(g.tids, threads) {
-		g.stacks, g.stacksFor = threadStacks(p.t, threads), scans
+		g.stacks, g.stacksFor = p.t.ThreadStacks(threads), scans
 		g.tids = g.tids[:0]
 		for _, t := range threads {
 			g.tids = append(g.tids, t.NativeID)
@@ -168,23 +168,3 @@ func sameThreads(tids []int, threads []pyspy.Thread) bool {
 	return true
 }
 
-// threadStacks bounds each thread's C stack by its mapping: the main
-// thread's is [stack]; another's is the mapping that holds its pthread
-// struct, which the C library puts at the top of the thread's stack.
-func threadStacks(p *target.Process, threads []pyspy.Thread) []greenlet.Stack {
-	out := make([]greenlet.Stack, len(threads))
-	maps, err := p.Proc.Maps()
-	if err != nil {
-		return out
-	}
-	for i, t := range threads {
-		for _, m := range maps {
-			main := t.NativeID == p.Pid && m.Path == "[stack]"
-			if main || t.NativeID != p.Pid && t.ID >= m.Start && t.ID < m.End {
-				out[i] = greenlet.Stack{Lo: m.Start, Hi: m.End}
-				break
-			}
-		}
-	}
-	return out
-}

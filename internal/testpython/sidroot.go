@@ -21,15 +21,22 @@ import (
 const sidRootRun = `set -e
 root=$1 py=$2 script=$3
 shift 3
-mount --bind "$root" "$root"
+` + SidRootMounts + `cp "$script" "$root/srv/"
+exec chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \
+	PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "$py" "/srv/${script##*/}" "$@"
+`
+
+// SidRootMounts is the start of a shell script, run in a mount namespace
+// of its own, that readies the sid root at $root to be chrooted into:
+// read-only (the cache is shared and must stay as .ci/sid-pythons left
+// it), with /proc, the host's /dev, a private /tmp and an empty tmpfs at
+// /srv for what the test puts there.
+const SidRootMounts = `mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=1777 pyprof-tmp "$root/tmp"
 mount -t tmpfs -o mode=0755 pyprof-srv "$root/srv"
-cp "$script" "$root/srv/"
-exec chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \
-	PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "$py" "/srv/${script##*/}" "$@"
 `
 
 // SidRootPython returns an Interpreter that runs scripts with the sid
