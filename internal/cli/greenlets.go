@@ -129,7 +129,6 @@ func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *pro
 	}
 }
 
-
 // frameDumps converts frames for the dump, with their locals when asked.
 func frameDumps(fs []frames.Frame, locals bool) []frameDump {
 	out := []frameDump{}

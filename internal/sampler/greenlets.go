@@ -167,4 +167,3 @@ func sameThreads(tids []int, threads []pyspy.Thread) bool {
 	}
 	return true
 }
-
