@@ -43,33 +43,12 @@ type Aggregator struct {
 	hexNames map[uint64]string // names of threads without one, by ident
 	funcs    map[funcLine]int  // frame IDs
 	ids      []int             // scratch: one stack's frame IDs
-	// parked are the frame IDs of parked greenlets' stacks, by the
-	// identity of their frames: the sampler hands a greenlet that has
-	// not moved the very frames it handed before, and a worker's
-	// thousand greenlets would otherwise be looked up frame by frame
-	// every round.
-	parked map[parkedRef]parkedStack
-}
 
-// parkedRef is a parked greenlet's stack as Add received it: its frames
-// and thread, the map's key, cheap to hash.
-type parkedRef struct {
-	frames *pyspy.Frame
-	n      int
-	tid    int
+	// stable holds the Python frame IDs of stable stacks.
+	stable map[stableKey][]int
+	// glFrame holds the frame IDs of greenlet frames, by label.
+	glFrame map[string]int
 }
-
-// parkedStack is what else made a parked stack's frame IDs, checked on a
-// hit (strings that are the very ones of the last round compare at the
-// cost of a pointer), and the IDs.
-type parkedStack struct {
-	pid                       int
-	cmdline, thread, greenlet string
-	ids                       []int
-}
-
-// maxParked bounds the stacks parked keeps.
-const maxParked = 1 << 12
 
 type procFrame struct {
 	cmdline string
@@ -111,7 +90,6 @@ func New(b *profile.Builder, o Options) *Aggregator {
 		b: b, o: o,
 		procs: map[int]procFrame{}, thrFrame: map[threadKey]int{},
 		hexNames: map[uint64]string{}, funcs: map[funcLine]int{},
-		parked: map[parkedRef]parkedStack{},
 	}
 }
 
@@ -127,50 +105,30 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 		if !t.HasName {
 			name = a.hexName(t.ID)
 		}
-		var ref parkedRef
-		if t.Greenlet != "" && len(t.Frames) > 0 {
-			ref = parkedRef{&t.Frames[0], len(t.Frames), t.NativeID}
-			if p, ok := a.parked[ref]; ok && p.pid == smp.Pid && p.cmdline == smp.Cmdline && p.thread == name && p.greenlet == t.Greenlet {
-				a.addStack(p.ids, smp.Pid, t.NativeID, name)
-				continue
-			}
-		}
 		if a.o.Threads {
 			ids = append(ids, a.threadFrame(t.NativeID, name))
 		}
 		if t.Greenlet != "" {
-			ids = append(ids, a.b.FrameID(profile.GreenletFrame(t.Greenlet)))
+			ids = append(ids, a.greenletFrame(t.Greenlet))
 		}
-		for i := len(t.Frames) - 1; i >= 0; i-- {
-			ids = append(ids, a.pythonFrame(&t.Frames[i]))
-		}
+		ids = a.pythonFrames(ids, &t)
 		a.ids = ids
-		if ref.frames != nil {
-			if len(a.parked) >= maxParked {
-				clear(a.parked)
-			}
-			a.parked[ref] = parkedStack{smp.Pid, smp.Cmdline, name, t.Greenlet, slices.Clone(ids)}
+		if a.o.KeepThreads {
+			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
+		} else {
+			a.b.AddStack(ids, 1, smp.Pid, 0, "")
 		}
-		a.addStack(ids, smp.Pid, t.NativeID, name)
-	}
-}
-
-func (a *Aggregator) addStack(ids []int, pid, tid int, name string) {
-	if a.o.KeepThreads {
-		a.b.AddStack(ids, 1, pid, tid, name)
-	} else {
-		a.b.AddStack(ids, 1, pid, 0, "")
 	}
 }
 
 // Forget drops what the caches hold of a process that is no longer
-// sampled: its process frame, and the frames cached by Function pointer,
-// which would keep its reader's Functions alive. Its samples stay in the
-// profile.
+// sampled: its process frame, and the frames cached by Function pointer
+// or by stable stack, which would keep its reader's Functions alive. Its
+// samples stay in the profile.
 func (a *Aggregator) Forget(pid int) {
 	delete(a.procs, pid)
 	clear(a.funcs)
-	clear(a.parked)
+	clear(a.stable)
 }
 
 func (a *Aggregator) processFrame(pid int, cmdline string) int {
@@ -195,6 +153,19 @@ func (a *Aggregator) threadFrame(tid int, name string) int {
 	return id
 }
 
+// greenletFrame is the frame that roots a parked greenlet's stack.
+func (a *Aggregator) greenletFrame(label string) int {
+	if id, ok := a.glFrame[label]; ok {
+		return id
+	}
+	if a.glFrame == nil || len(a.glFrame) >= maxThreads {
+		a.glFrame = map[string]int{}
+	}
+	id := a.b.FrameID(profile.GreenletFrame(label))
+	a.glFrame[label] = id
+	return id
+}
+
 // hexName names a thread that has no name by its ident, as "0x7f...".
 func (a *Aggregator) hexName(ident uint64) string {
 	name, ok := a.hexNames[ident]
@@ -206,6 +177,42 @@ func (a *Aggregator) hexName(ident uint64) string {
 		a.hexNames[ident] = name
 	}
 	return name
+}
+
+// stableKey is a stable stack (sampler.Thread.Stable) by its slice: the
+// key keeps the slice's array alive, so no other stack can take its
+// address while the key is kept.
+type stableKey struct {
+	first *pyspy.Frame
+	n     int
+}
+
+// maxStable bounds the stable stacks remembered: each read of a process's
+// pending tasks gives new ones, a thousand for a thousand tasks.
+const maxStable = 1 << 14
+
+// pythonFrames appends the frame IDs of t's stack, root first. Those of
+// a stable stack are kept: a loop with thousands of pending tasks hands
+// the same stacks sample after sample.
+func (a *Aggregator) pythonFrames(ids []int, t *sampler.Thread) []int {
+	start := len(ids)
+	var k stableKey
+	if t.Stable && len(t.Frames) > 0 {
+		k = stableKey{&t.Frames[0], len(t.Frames)}
+		if s, ok := a.stable[k]; ok {
+			return append(ids, s...)
+		}
+	}
+	for i := len(t.Frames) - 1; i >= 0; i-- {
+		ids = append(ids, a.pythonFrame(&t.Frames[i]))
+	}
+	if k.first != nil {
+		if a.stable == nil || len(a.stable) >= maxStable {
+			a.stable = map[stableKey][]int{}
+		}
+		a.stable[k] = slices.Clone(ids[start:])
+	}
+	return ids
 }
 
 func (a *Aggregator) pythonFrame(f *pyspy.Frame) int {

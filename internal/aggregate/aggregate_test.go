@@ -90,13 +90,13 @@ func TestAddSampleMatchesReference(t *testing.T) {
 		smp.Threads = []sampler.Thread{{NativeID: 9, Name: "gen", HasName: true, Frames: many[i:min(i+5000, len(many))]}}
 		samples = append(samples, smp)
 	}
-	// Parked greenlets: the same frames handed over round after round
-	// (Add's cache of their stacks), under another greenlet, thread name
-	// or command line, and more of them than the cache holds.
+	// Parked greenlets: the same stable frames handed over round after
+	// round (Add's cache of their frame IDs), under another greenlet,
+	// thread name or command line, and more of them than the cache holds.
 	parked := samples[0]
 	parked.Threads = nil
 	for i, th := range samples[0].Threads {
-		th.Greenlet = fmt.Sprint("Greenlet-", i%2)
+		th.Greenlet, th.Stable = fmt.Sprint("Greenlet-", i%2), true
 		parked.Threads = append(parked.Threads, th)
 	}
 	renamed := parked
@@ -112,11 +112,11 @@ func TestAddSampleMatchesReference(t *testing.T) {
 	otherPid := parked
 	otherPid.Pid++
 	samples = append(samples, parked, parked, renamed, parked, otherCmd, parked, shorter, otherPid)
-	for i := 0; i < maxParked+10; i += 1000 {
+	for i := 0; i < maxStable+10; i += 1000 {
 		smp := parked
 		smp.Threads = nil
-		for j := i; j < min(i+1000, maxParked+10); j++ {
-			smp.Threads = append(smp.Threads, sampler.Thread{NativeID: 9, Greenlet: fmt.Sprint(j), Frames: many[j%len(many) : j%len(many)+1]})
+		for j := i; j < min(i+1000, maxStable+10); j++ {
+			smp.Threads = append(smp.Threads, sampler.Thread{NativeID: 9, Greenlet: fmt.Sprint(j), Stable: true, Frames: many[j%len(many) : j%len(many)+1]})
 		}
 		samples = append(samples, smp, smp)
 	}

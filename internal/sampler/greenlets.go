@@ -150,7 +150,7 @@ func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thre
 		}
 		out = append(out, Thread{
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
-			Frames: gl.Frames, Greenlet: label,
+			Frames: gl.Frames, Greenlet: label, Stable: true,
 		})
 	}
 	return out

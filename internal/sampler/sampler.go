@@ -92,6 +92,11 @@ type Thread struct {
 	// Greenlet labels the stack of a parked greenlet of the thread: its
 	// name, or its address.
 	Greenlet string
+	// Stable says Frames is never written again: a later sample that
+	// holds the same slice holds the same stack (a parked greenlet's
+	// that has not moved, a pending asyncio task's), so what a consumer
+	// derived from it holds too.
+	Stable bool
 }
 
 // Sample is what one tick read from one process. Its Threads, and their
