@@ -80,8 +80,10 @@ type Reader struct {
 	memos map[uint64]*memo
 	// states are the ThreadStates of main greenlets, for one Decode.
 	states map[uint64]uint64
-	// out is Decode's result, reused by the next.
-	out []Greenlet
+	// out is Decode's result, reused by the next; walks the indexes in
+	// it of the greenlets to walk, for one Decode.
+	out   []Greenlet
+	walks []int
 	// gcl is the GC layout found to hold, once one has.
 	gcl *gcLayout
 }
@@ -478,35 +480,11 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 		}
 		if g.Err == nil && g.Parked() {
 			m := r.memos[obj]
-			unmoved := m != nil && m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.copied == g.copied
-			if !locals && unmoved && m.age < reuseFor {
+			if !locals && m != nil && m.unmoved(&g) && m.age < reuseFor {
 				m.age++
 				g.Frames, g.Truncated, g.Name, g.HasName = m.frames, m.truncated, m.name, m.hasName
 			} else {
-				// A greenlet walked again only because its turn came
-				// keeps its name, read again every nameEvery turns.
-				named := 0
-				if !locals && unmoved && m.named < nameEvery {
-					g.Name, g.HasName, named = m.name, m.hasName, m.named+1
-				} else {
-					g.Name, g.HasName = r.name(obj, g.kind)
-				}
-				g.Frames, g.Truncated, g.Err = r.frames(&g, locals)
-				if !locals && g.Err == nil {
-					// Greenlets first read together are walked
-					// again in turns, not all in one sample.
-					age := int(obj>>5) % reuseFor
-					if m == nil {
-						if len(r.memos) >= maxMemos {
-							clear(r.memos)
-						}
-						m = &memo{}
-						r.memos[obj] = m
-					} else {
-						age = 0
-					}
-					*m = memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, kind: g.kind, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age, named: named}
-				}
+				r.walks = append(r.walks, len(out))
 			}
 		} else {
 			delete(r.memos, obj)
@@ -514,8 +492,61 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 		}
 		out = append(out, g)
 	}
+	// The greenlets to walk, each in a data stack chunk of its own: the
+	// pages of their saved frames in one batch.
+	for _, i := range r.walks {
+		g := &out[i]
+		for _, a := range []uint64{g.top, g.cur} {
+			if a != 0 && r.c.Held(a, 8) == nil {
+				r.c.Want(a&^(mem.PageSize-1), mem.PageSize)
+			}
+		}
+	}
+	r.c.FetchWanted()
+	for _, i := range r.walks {
+		r.walk1(&out[i], locals)
+	}
+	r.walks = r.walks[:0]
 	r.out = out
 	return out
+}
+
+// walk1 walks a parked greenlet's frames and, without locals, remembers
+// them for the next decodes.
+func (r *Reader) walk1(g *Greenlet, locals bool) {
+	obj := g.Addr
+	m := r.memos[obj]
+	unmoved := m != nil && m.unmoved(g)
+	// A greenlet walked again only because its turn came keeps its
+	// name, read again every nameEvery turns.
+	named := 0
+	if !locals && unmoved && m.named < nameEvery {
+		g.Name, g.HasName, named = m.name, m.hasName, m.named+1
+	} else {
+		g.Name, g.HasName = r.name(obj, g.kind)
+	}
+	g.Frames, g.Truncated, g.Err = r.frames(g, locals)
+	if locals || g.Err != nil {
+		return
+	}
+	// Greenlets first read together are walked again in turns, not all
+	// in one sample.
+	age := int(obj>>5) % reuseFor
+	if m == nil {
+		if len(r.memos) >= maxMemos {
+			clear(r.memos)
+		}
+		m = &memo{}
+		r.memos[obj] = m
+	} else {
+		age = 0
+	}
+	*m = memo{impl: g.Impl, top: g.top, cur: g.cur, copied: g.copied, kind: g.kind, frames: g.Frames, truncated: g.Truncated, name: g.Name, hasName: g.HasName, age: age, named: named}
+}
+
+// unmoved tells whether g, as just decoded, holds what m remembers.
+func (m *memo) unmoved(g *Greenlet) bool {
+	return m.impl == g.Impl && m.top == g.top && m.cur == g.cur && m.copied == g.copied
 }
 
 // decode reads one greenlet's PyGreenlet and impl; ok is false when obj
