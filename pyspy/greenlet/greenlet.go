@@ -65,12 +65,16 @@ type Reader struct {
 
 	f      *pyobj.Facts
 	interp uint64
-	c      *mem.Cache // what Decode reads, begun anew by each
-	gc     *mem.Cache // what Scan reads, forgotten as it goes
-	d      *pyobj.Decoder
-	codes  *pyobj.Codes
-	w      *frames.Walker
-	l      *Layout
+	// c holds what Decode reads, begun anew by each, read exactly as
+	// asked: a worker's impls lie a few hundred bytes apart over
+	// megabytes of heap, and whole pages merged across the gaps copied
+	// 2.6 MB a decode of 1,000 greenlets.
+	c     *mem.Cache
+	gc    *mem.Cache // what Scan reads, forgotten as it goes
+	d     *pyobj.Decoder
+	codes *pyobj.Codes
+	w     *frames.Walker
+	l     *Layout
 	// release is the greenlet release found, "" until one is.
 	release string
 	types   map[uint64]kind
@@ -133,7 +137,7 @@ const (
 // whose interpreter build f describes and whose PyInterpreterState is at
 // interp.
 func New(m mem.Memory, f *pyobj.Facts, interp uint64) *Reader {
-	c := mem.NewCache(m, true)
+	c := mem.NewCache(m, false)
 	d := pyobj.NewDecoder(c, f)
 	codes := pyobj.NewCodes(d)
 	return &Reader{
@@ -456,6 +460,7 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 	}
 	r.c.Begin()
 	clear(r.states)
+	r.prefetch(objs)
 	out := r.out[:0]
 	states := map[uint64]uint64{} // ThreadState → its current greenlet
 	for _, obj := range objs {
@@ -509,6 +514,38 @@ func (r *Reader) Decode(objs []uint64, locals bool) []Greenlet {
 	r.walks = r.walks[:0]
 	r.out = out
 	return out
+}
+
+// prefetch reads, in two batches, what Begin did not read again of what
+// decode reads: the PyGreenlet of each greenlet not walked before, then
+// each impl.
+func (r *Reader) prefetch(objs []uint64) {
+	want := func(addr, n uint64) {
+		if addr != 0 && r.c.Held(addr, n) == nil {
+			r.c.Want(addr, n)
+		}
+	}
+	for _, obj := range objs {
+		if r.memos[obj] == nil {
+			want(obj, pySize)
+		}
+	}
+	r.c.FetchWanted()
+	size := r.implSize()
+	for _, obj := range objs {
+		if m := r.memos[obj]; m != nil {
+			want(m.impl, size)
+		} else if impl, ok := r.c.U64(obj + pyImpl); ok {
+			want(impl, size)
+		}
+	}
+	r.c.FetchWanted()
+}
+
+// implSize is how much of an impl decode reads.
+func (r *Reader) implSize() uint64 {
+	l := r.l
+	return uint64(max(l.ThreadState, l.Parent, l.MainSelf, l.UserSelf) + 8)
 }
 
 // walk1 walks a parked greenlet's frames and, without locals, remembers
@@ -580,7 +617,7 @@ func (r *Reader) decode(obj uint64, m *memo) (g Greenlet, ok bool) {
 	}
 	l := r.l
 	g.Impl = impl
-	f, err := r.d.Read(impl, uint64(max(l.ThreadState, l.Parent, l.MainSelf, l.UserSelf)+8), "greenlet impl")
+	f, err := r.d.Read(impl, r.implSize(), "greenlet impl")
 	if err != nil {
 		g.Err = fmt.Errorf("greenlet at %#x: %w", obj, err)
 		return g, true
