@@ -3,6 +3,7 @@ package sampler
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,27 +18,44 @@ import (
 // on.
 const rescanGreenlets = 2 * time.Second
 
-// greenlets follows the greenlets of one process (Options.Greenlets): a
-// goroutine walks the GC lists every rescanGreenlets with a reader of its
-// own, and each sample decodes the greenlets the last walk found, reusing
-// the stacks of those that have not moved.
-type greenlets struct {
-	dec *greenlet.Reader // the sampling goroutine's
+// redecodeGreenlets is how often the greenlets found are decoded again,
+// on the same goroutine: a worker's thousand greenlets take about a
+// millisecond, which at every sample would be a tenth of a core and, on a
+// loaded host, rounds missed. A greenlet's parked stack is at most this
+// old; one that runs now is left out at once (see sample).
+const redecodeGreenlets = 50 * time.Millisecond
 
-	mu      sync.Mutex
-	objs    []uint64
-	release string
-	scans   int
+// greenlets follows the greenlets of one process (Options.Greenlets): a
+// goroutine walks the GC lists every rescanGreenlets and decodes the
+// greenlets found every redecodeGreenlets, with a reader of its own; each
+// sample takes the last decode's parked greenlets, less those that run
+// now.
+type greenlets struct {
+	// cur reads, on the sampling goroutine, which greenlet each thread
+	// runs now.
+	cur *greenlet.Reader
+
+	mu sync.Mutex
+	// gs is the last decode, gen counts the decodes and walks the
+	// walks of the GC lists.
+	gs         []greenlet.Greenlet
+	gen, walks int
 	// failed is why the walks ended for good, once; said is set once
 	// unread has returned it.
 	failed error
 	said   bool
 
-	// stacks tie greenlets to threads; they are read from the maps
-	// again after every walk, or when the threads change.
-	stacks    []greenlet.Stack
-	stacksFor int // the walk they were read after
-	tids      []int
+	// What sample derived from a decode: the owners of gs, for the
+	// threads at tids, whose stacks are read from the maps again when
+	// the threads change or after a walk; the ThreadStates of gs and
+	// what each runs now.
+	gen1       int
+	owners     []int
+	stacks     []greenlet.Stack
+	stacksWalk int
+	tids       []int
+	states     []uint64
+	running    []uint64
 
 	stop, done chan struct{}
 	// labels name greenlets without a name by address, made once.
@@ -59,37 +77,49 @@ func (g *greenlets) hexLabel(addr uint64) string {
 
 func newGreenlets(t *target.Process) *greenlets {
 	g := &greenlets{
-		dec:  greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()),
+		cur:  greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	go g.scan(greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()))
+	go g.run(greenlet.New(t.Proc, t.Config.Facts, t.Reader.Interpreter()))
 	return g
 }
 
-// scan walks the process's GC lists until close, every rescanGreenlets,
-// or less often for a heap that takes long to walk: the walks take at
-// most a tenth of a core. A release of greenlet, or a Python, whose
-// layout is unknown ends it: no greenlet of it is ever read, and unread
-// says why.
-func (g *greenlets) scan(r *greenlet.Reader) {
+// run walks the process's GC lists until close, every rescanGreenlets,
+// or less often for a heap that takes long to walk (the walks take at
+// most a tenth of a core), and decodes what the last walk found every
+// redecodeGreenlets, or ten times as long as a decode takes. A release
+// of greenlet, or a Python, whose layout is unknown ends it: no greenlet
+// of it is ever read, and unread says why.
+func (g *greenlets) run(r *greenlet.Reader) {
 	defer close(g.done)
+	var objs []uint64
+	var next time.Time // of the next walk
 	for {
+		if start := time.Now(); !start.Before(next) {
+			sc, err := r.Scan()
+			next = time.Now().Add(max(rescanGreenlets, 10*time.Since(start)))
+			if err == nil || len(sc.Objects) > 0 {
+				objs = sc.Objects
+				g.mu.Lock()
+				g.walks++
+				g.mu.Unlock()
+			}
+			if errors.Is(err, greenlet.ErrUnknownRelease) || errors.Is(err, greenlet.ErrNoGC) {
+				g.mu.Lock()
+				g.failed = err
+				g.mu.Unlock()
+				return
+			}
+		}
 		start := time.Now()
-		sc, err := r.Scan()
-		wait := max(rescanGreenlets, 10*time.Since(start))
-		if err == nil || len(sc.Objects) > 0 {
+		if len(objs) > 0 {
+			// Decode reuses its result: what sample holds is a copy.
+			gs := slices.Clone(r.Decode(objs, false))
 			g.mu.Lock()
-			g.objs, g.release = sc.Objects, r.Release()
-			g.scans++
+			g.gs, g.gen = gs, g.gen+1
 			g.mu.Unlock()
 		}
-		if errors.Is(err, greenlet.ErrUnknownRelease) || errors.Is(err, greenlet.ErrNoGC) {
-			g.mu.Lock()
-			g.failed = err
-			g.mu.Unlock()
-			return
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(redecodeGreenlets, 10*time.Since(start)))
 		select {
 		case <-g.stop:
 			t.Stop()
@@ -119,28 +149,27 @@ func (g *greenlets) close() {
 	<-g.done
 }
 
-// sample appends to out each parked greenlet's stack as an idle stack of
-// its thread, labelled with the greenlet.
+// sample appends to out each parked greenlet's stack, as the last decode
+// read it, as an idle stack of its thread, labelled with the greenlet;
+// a greenlet its thread runs now is left out, for the thread's own stack
+// is its stack.
 func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thread {
 	g.mu.Lock()
-	objs, release, scans := g.objs, g.release, g.scans
+	gs, gen, walks := g.gs, g.gen, g.walks
 	g.mu.Unlock()
-	if len(objs) == 0 || g.dec.SetRelease(release) != nil {
+	if len(gs) == 0 {
 		return out
 	}
-	gs := g.dec.Decode(objs, false)
-	if scans != g.stacksFor || !sameThreads(g.tids, threads) {
-		g.stacks, g.stacksFor = p.t.ThreadStacks(threads), scans
-		g.tids = g.tids[:0]
-		for _, t := range threads {
-			g.tids = append(g.tids, t.NativeID)
-		}
+	if gen != g.gen1 || !sameThreads(g.tids, threads) {
+		g.derive(p, gs, gen, walks, threads)
 	}
-	owners := greenlet.Owners(gs, g.stacks)
+	if len(g.states) > 0 {
+		g.running = g.cur.Current(g.states, g.running)
+	}
 	for i := range gs {
 		gl := &gs[i]
-		o := owners[i]
-		if gl.Err != nil || !gl.Parked() || o < 0 || o >= len(threads) || len(gl.Frames) == 0 {
+		o := g.owners[i]
+		if gl.Err != nil || !gl.Parked() || o < 0 || o >= len(threads) || len(gl.Frames) == 0 || g.runs(gl) {
 			continue
 		}
 		t := &threads[o]
@@ -154,6 +183,37 @@ func (g *greenlets) sample(p *proc, threads []pyspy.Thread, out []Thread) []Thre
 		})
 	}
 	return out
+}
+
+// derive ties the greenlets of a decode to the threads of this sample,
+// reading the threads' stacks again when the threads changed or after a
+// walk of the GC lists, and lists their ThreadStates.
+func (g *greenlets) derive(p *proc, gs []greenlet.Greenlet, gen, walks int, threads []pyspy.Thread) {
+	if !sameThreads(g.tids, threads) || g.stacksWalk != walks {
+		g.stacks, g.stacksWalk = p.t.ThreadStacks(threads), walks
+		g.tids = g.tids[:0]
+		for _, t := range threads {
+			g.tids = append(g.tids, t.NativeID)
+		}
+	}
+	g.owners = greenlet.Owners(gs, g.stacks)
+	g.gen1 = gen
+	g.states = g.states[:0]
+	for _, gl := range gs {
+		if gl.ThreadState != 0 && !slices.Contains(g.states, gl.ThreadState) {
+			g.states = append(g.states, gl.ThreadState)
+		}
+	}
+}
+
+// runs tells whether gl's thread runs it now.
+func (g *greenlets) runs(gl *greenlet.Greenlet) bool {
+	for i, ts := range g.states {
+		if ts == gl.ThreadState {
+			return i < len(g.running) && g.running[i] == gl.Addr
+		}
+	}
+	return false
 }
 
 func sameThreads(tids []int, threads []pyspy.Thread) bool {

@@ -696,6 +696,26 @@ func (r *Reader) readThreadState(main uint64) (uint64, error) {
 	return ts, nil
 }
 
+// Current returns the greenlet each of the ThreadStates at states runs
+// now, as one read each (0 for one that cannot be read): what changes
+// when a thread switches greenlets, for a caller that decoded them
+// earlier.
+func (r *Reader) Current(states []uint64, out []uint64) []uint64 {
+	r.c.Begin()
+	for _, ts := range states {
+		if r.c.Held(ts+tsCur, 8) == nil {
+			r.c.Want(ts+tsCur, 8)
+		}
+	}
+	r.c.FetchWanted()
+	out = out[:0]
+	for _, ts := range states {
+		cur, _ := r.c.U64(ts + tsCur)
+		out = append(out, cur)
+	}
+	return out
+}
+
 // current returns the current greenlet of the ThreadState ts, checking
 // that main is its main greenlet.
 func (r *Reader) current(ts, main uint64) (uint64, error) {
