@@ -64,6 +64,9 @@ type Client struct {
 // NewClient checks the configuration: the URL must parse and be http or
 // https with a host, and the CA file must hold a certificate.
 func NewClient(c Config) (*Client, error) {
+	if !strings.Contains(c.URL, "://") {
+		return nil, fmt.Errorf("push URL %s: the scheme must be http or https, as in http://pyroscope:4040", Redact(c.URL))
+	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		// url.Parse's error quotes the whole URL, credentials and all.
@@ -192,7 +195,11 @@ func (e *hostError) Error() string { return e.msg }
 // FateOf classifies an error from Push or Probe.
 func FateOf(err error) Fate {
 	var he *hostError
-	if errors.As(err, &he) {
+	var ce *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	if errors.As(err, &he) || errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &hn) {
+		// A certificate that is not trusted now will not be later.
 		return Fatal
 	}
 	var e *Error
