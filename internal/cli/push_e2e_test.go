@@ -1,0 +1,225 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pyprof/pyprof/internal/push"
+	"github.com/pyprof/pyprof/internal/pyroscopetest"
+	"github.com/pyprof/pyprof/internal/testenv"
+)
+
+// startPyroscope starts a real Pyroscope server with fresh storage, or
+// skips without its binary unless PYPROF_REQUIRE_PYTHONS=all (or a list
+// naming pyroscope) or PYPROF_REQUIRE_PYROSCOPE=1 asks for it.
+func startPyroscope(t *testing.T) *pyroscopetest.Server {
+	t.Helper()
+	bin, err := pyroscopetest.Binary()
+	if err != nil {
+		if os.Getenv("PYPROF_REQUIRE_PYROSCOPE") != "" {
+			t.Fatalf("%v, but PYPROF_REQUIRE_PYROSCOPE is set", err)
+		}
+		testenv.SkipOrFail(t, testenv.Pythons, "pyroscope", "%v", err)
+	}
+	s, err := pyroscopetest.Start(bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("pyroscope log (end):\n%s", s.Log())
+		}
+	})
+	return s
+}
+
+var (
+	pushedLine   = regexp.MustCompile(`(?m)^pyprof: pushed (\d\d:\d\d:\d\d–\d\d:\d\d:\d\d): (\d+) samples of (\d+) processes`)
+	retryingLine = regexp.MustCompile(`(?m)^pyprof: retrying (\d\d:\d\d:\d\d–\d\d:\d\d:\d\d) in `)
+	droppedLine  = regexp.MustCompile(`(?m)^pyprof: dropped `)
+	pushSummary  = regexp.MustCompile(`(?m)^pyprof: pushed (\d+) intervals \((\d+) samples\) to \S+ as service_name=(\S+): (\d+) retries, 0 dropped from a full queue, 0 refused, 0 not pushed;`)
+)
+
+// TestPushPyroscope is issue 22's acceptance test: gunicorn with 3 sync
+// workers under wrk, recorded for 35 s with --push to a real Pyroscope,
+// which is stopped gracefully at 15 s and started again on the same
+// storage 5 s after it exited. The start is timed so that an interval is
+// due while the server is down. Afterwards the server must hold, for the
+// service, a series per worker pid with the tags and command, every
+// interval of the run in each (the one due during the outage retried),
+// and parse_tokens on top of the merged flame graph; pyprof exits 0 and
+// says what became of every interval.
+func TestPushPyroscope(t *testing.T) {
+	needGunicorn(t)
+	if _, err := exec.LookPath("wrk"); err != nil {
+		testenv.SkipOrFail(t, testenv.Pythons, "wrk", "wrk missing: apt-get install wrk")
+	}
+	srv := startPyroscope(t)
+	g := startGunicorn(t, "sync")
+	workers := g.workers(t)
+	wrk := exec.Command("wrk", "-t2", "-c6", "-d90s", g.url+"/work")
+	wrk.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := wrk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { wrk.Process.Kill(); wrk.Wait() }()
+
+	// Start 1.5 s after a multiple of 10 s: intervals then end at
+	// T0+8.5, +18.5 and +28.5 s, the run at +35 s, and the one ending at
+	// +18.5 s is due while the server is down (from +15 s to about
+	// +21.5 s).
+	const every = 10 * time.Second
+	port := g.url[strings.LastIndexByte(g.url, ':')+1:]
+	// A pattern only this gunicorn's command line matches: other
+	// gunicorns may run on this machine.
+	pattern := `gunicorn.*-b 127\.0\.0\.1:` + port + ` `
+	const app = "pyprof-e2e"
+	// Built now, not once the start is timed.
+	cmd := pyprofCmd(t, "record", "--pgrep", pattern, "--push", srv.URL, "--app", app,
+		"--tag", "env=ci", "--tag", "team=queue", "-d", "35")
+	now := time.Now()
+	b := push.NextBoundary(now, every)
+	startAt := b.Add(-every).Add(1500 * time.Millisecond)
+	if startAt.Before(now) {
+		startAt = startAt.Add(every)
+	}
+	time.Sleep(time.Until(startAt))
+
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	time.Sleep(time.Until(t0.Add(15 * time.Second)))
+	srv.Stop()
+	down := time.Now()
+	time.Sleep(5 * time.Second)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("server down from +%.1f s to +%.1f s (ready again)", down.Sub(t0).Seconds(), time.Since(t0).Seconds())
+
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("pyprof still runs after 90 s:\n%s", stderr.String())
+	}
+	end := time.Now()
+	log := stderr.String()
+	if err != nil {
+		t.Fatalf("pyprof: %v\n%s", err, log)
+	}
+	t.Logf("pyprof's stderr:\n%s", log)
+
+	// Every interval's fate is said: each one retried was pushed in the
+	// end, and the summary adds up.
+	pushed := map[string]bool{}
+	for _, m := range pushedLine.FindAllStringSubmatch(log, -1) {
+		pushed[m[1]] = true
+	}
+	retried := retryingLine.FindAllStringSubmatch(log, -1)
+	if len(retried) == 0 {
+		t.Errorf("no retry while the server was down")
+	}
+	for _, m := range retried {
+		if !pushed[m[1]] {
+			t.Errorf("interval %s retried but never pushed", m[1])
+		}
+	}
+	if droppedLine.MatchString(log) {
+		t.Errorf("an interval was dropped")
+	}
+	sm := pushSummary.FindStringSubmatch(log)
+	if sm == nil {
+		t.Fatalf("no summary with nothing dropped")
+	}
+	if n, _ := strconv.Atoi(sm[1]); n != len(pushed) || n < 4 || sm[3] != app {
+		t.Errorf("summary says %s intervals pushed as %s; %d pushed lines, want 4 or more", sm[1], sm[3], len(pushed))
+	}
+
+	// The labels: a series per worker, with the tags and the command.
+	r := pyroscopetest.RangeOf(t0.Add(-time.Minute), end.Add(time.Minute))
+	pids, err := srv.LabelValues(app, "pid", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workers {
+		if !slices.Contains(pids, strconv.Itoa(w)) {
+			t.Errorf("no series for worker %d (pids %v, workers %v)", w, pids, workers)
+		}
+	}
+	for label, want := range map[string]string{"env": "ci", "team": "queue", "command": "gunicorn", "service_name": app} {
+		vals, err := srv.LabelValues(app, label, r)
+		if err != nil || !slices.Equal(vals, []string{want}) {
+			t.Errorf("label %s: %v (%v), want [%s]", label, vals, err, want)
+		}
+	}
+
+	// Every interval in every worker's series: on a 10 s grid with a
+	// point between the start and the first boundary, each interval
+	// (its profile's time is its start) falls in a bucket of its own.
+	b1 := push.NextBoundary(t0, every)
+	starts := []time.Time{t0}
+	for s := b1; s.Before(t0.Add(35 * time.Second)); s = s.Add(every) {
+		starts = append(starts, s)
+	}
+	grid := t0.Add(b1.Sub(t0) / 2)
+	gridStart := grid.Add(-2 * every)
+	last := starts[len(starts)-1].Add(every)
+	series, err := srv.SelectSeries(app, "process_cpu:samples:count:cpu:nanoseconds", []string{"pid"}, every.Seconds(),
+		pyroscopetest.RangeOf(gridStart, last))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workers {
+		var pts []pyroscopetest.Point
+		for _, s := range series {
+			if s.Labels["pid"] == strconv.Itoa(w) {
+				pts = s.Points
+			}
+		}
+		for i, st := range starts {
+			// The bucket of a profile at st is the first grid point at
+			// or after it.
+			k := (st.Sub(gridStart) + every - 1) / every
+			at := gridStart.Add(k * every).UnixMilli()
+			found := false
+			for _, p := range pts {
+				if p.Timestamp == at && p.Value > 0 {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("worker %d: no samples for interval %d (from %s), points %v", w, i, st.Format("15:04:05.000"), pts)
+			}
+		}
+		if len(pts) != len(starts) {
+			t.Errorf("worker %d: %d points, want %d (one per interval): %v", w, len(pts), len(starts), pts)
+		}
+	}
+
+	// The hot function on top of the merged flame graph.
+	self, total, err := srv.SelfTimes(app, "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top := pyroscopetest.Top(self); top != "parse_tokens" || total == 0 {
+		t.Errorf("top function %q of %d ns, want parse_tokens: %v", top, total, self)
+	}
+	t.Logf("parse_tokens: %.0f%% of %.1f s CPU; %d intervals pushed, %d retries", 100*float64(self["parse_tokens"])/float64(total), float64(total)/1e9, len(pushed), len(retried))
+}
