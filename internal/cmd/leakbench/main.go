@@ -86,8 +86,10 @@ func main() {
 			benchGunicorn(targets, tmp)
 		case "threads":
 			benchThreads(targets, tmp)
+		case "push":
+			benchPush(targets, tmp)
 		default:
-			procs.Fatalf("no benchmark %q (churn, gunicorn, threads)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, push)", name)
 		}
 	}
 	procs.Exit(0)
