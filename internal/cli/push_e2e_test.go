@@ -2,12 +2,17 @@ package cli_test
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +20,7 @@ import (
 	"github.com/pyprof/pyprof/internal/push"
 	"github.com/pyprof/pyprof/internal/pyroscopetest"
 	"github.com/pyprof/pyprof/internal/testenv"
+	"github.com/pyprof/pyprof/internal/testpython"
 )
 
 // startPyroscope starts a real Pyroscope server with fresh storage, or
@@ -222,4 +228,90 @@ func TestPushPyroscope(t *testing.T) {
 		t.Errorf("top function %q of %d ns, want parse_tokens: %v", top, total, self)
 	}
 	t.Logf("parse_tokens: %.0f%% of %.1f s CPU; %d intervals pushed, %d retries", 100*float64(self["parse_tokens"])/float64(total), float64(total)/1e9, len(pushed), len(retried))
+}
+
+// fakePyroscope counts the profiles pushed to it, answering as Pyroscope
+// does; down makes it answer 503.
+type fakePyroscope struct {
+	mu       sync.Mutex
+	profiles int
+	down     bool
+}
+
+func (f *fakePyroscope) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.down:
+		w.WriteHeader(http.StatusServiceUnavailable)
+	case string(body) == `{"series":[]}`:
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"code":"invalid_argument","message":"no profiles received"}`)
+	default:
+		f.profiles += strings.Count(string(body), `"rawProfile"`)
+		io.WriteString(w, "{}")
+	}
+}
+
+// TestPushStop: without -d, record --push runs until SIGINT, then pushes
+// the partial interval it has and exits 0; with the server failing, it
+// gives up on what is left within its bound, says so, and exits 0.
+func TestPushStop(t *testing.T) {
+	py := testpython.For(t, "3.11")[0]
+	for _, tt := range []struct {
+		name string
+		down bool
+	}{{"server up", false}, {"server failing", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakePyroscope{down: tt.down}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			tg := testpython.Start(t, py, "busy.py")
+			cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--push", srv.URL, "--push-interval", "1")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3500 * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGINT)
+			stopped := time.Now()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("pyprof still runs 30 s after SIGINT:\n%s", stderr.String())
+			}
+			took := time.Since(stopped)
+			t.Logf("exited %.1f s after SIGINT:\n%s", took.Seconds(), stderr.String())
+			log := stderr.String()
+			if err != nil {
+				t.Fatalf("pyprof: %v\n%s", err, log)
+			}
+			pushed := len(pushedLine.FindAllString(log, -1))
+			f.mu.Lock()
+			got := f.profiles
+			f.mu.Unlock()
+			if !tt.down {
+				// Every sample pushed, the last partial interval's too:
+				// one thread, so one sample per round.
+				m := regexp.MustCompile(`pushed \d+ intervals \((\d+) samples\).* 0 not pushed; sampled (\d+) rounds`).FindStringSubmatch(log)
+				if pushed < 3 || got != pushed || m == nil || m[1] != m[2] {
+					t.Errorf("%d pushed lines, %d profiles received, want 3 or more of each and every sample pushed:\n%s", pushed, got, log)
+				}
+				return
+			}
+			dropped := len(regexp.MustCompile(`(?m)^pyprof: dropped \S+: not pushed before the deadline`).FindAllString(log, -1))
+			if pushed != 0 || got != 0 || dropped < 3 || !strings.Contains(log, fmt.Sprintf("%d not pushed", dropped)) {
+				t.Errorf("%d pushed, %d dropped at the deadline, want 0 and 3 or more:\n%s", pushed, dropped, log)
+			}
+			if took > 15*time.Second {
+				t.Errorf("exit %.1f s after SIGINT, want the 10 s bound", took.Seconds())
+			}
+		})
+	}
 }
