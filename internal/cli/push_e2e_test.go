@@ -49,7 +49,7 @@ func startPyroscope(t *testing.T) *pyroscopetest.Server {
 }
 
 var (
-	pushedLine   = regexp.MustCompile(`(?m)^pyprof: pushed (\d\d:\d\d:\d\d–\d\d:\d\d:\d\d): (\d+) samples of (\d+) processes`)
+	pushedLine   = regexp.MustCompile(`(?m)^pyprof: pushed (\d\d:\d\d:\d\d–\d\d:\d\d:\d\d): (\d+) samples of (\d+) process(?:es)?`)
 	retryingLine = regexp.MustCompile(`(?m)^pyprof: retrying (\d\d:\d\d:\d\d–\d\d:\d\d:\d\d) in `)
 	droppedLine  = regexp.MustCompile(`(?m)^pyprof: dropped `)
 	pushSummary  = regexp.MustCompile(`(?m)^pyprof: pushed (\d+) intervals \((\d+) samples\) to \S+ as service_name=(\S+): (\d+) retries, 0 dropped from a full queue, 0 refused, 0 not pushed;`)

@@ -285,8 +285,11 @@ func netCause(err error) error {
 // starts) has Retry as its FateOf: sampling may start, and pushing will
 // retry.
 func (c *Client) Probe(ctx context.Context) error {
+	// Through a proxy, the proxy resolves the name, and may know names
+	// this host does not.
+	proxy, _ := http.ProxyFromEnvironment(&http.Request{URL: c.base})
 	var dnsErr *net.DNSError
-	if _, err := net.DefaultResolver.LookupHost(ctx, c.base.Hostname()); errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+	if _, err := net.DefaultResolver.LookupHost(ctx, c.base.Hostname()); proxy == nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return &hostError{fmt.Sprintf("push URL %s: host %s not found", c.URL(), c.base.Hostname())}
 	}
 	err := c.Push(ctx, []byte(`{"series":[]}`))

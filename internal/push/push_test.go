@@ -203,13 +203,16 @@ func TestFate(t *testing.T) {
 // invalid_argument, a push with series a 200, after checking the basic
 // auth or token the test set; it records the requests' headers.
 type pyroscopeLike struct {
-	user, password, token, tenant string
-	status                        int // forced answer, if not 0
+	creds
+	status int // forced answer, if not 0
 
 	mu      sync.Mutex
 	headers []http.Header
 	bodies  [][]byte
 }
+
+// creds are what a pyroscopeLike requires.
+type creds struct{ user, password, token, tenant string }
 
 func (s *pyroscopeLike) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
@@ -245,23 +248,23 @@ func (s *pyroscopeLike) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestCredentialsNotPrinted(t *testing.T) {
 	const secret = "s3cr3t-Pa55"
 	for _, tt := range []struct {
-		name   string
-		server pyroscopeLike
-		cfg    func(base string) Config // base is http://host:port
+		name  string
+		creds creds
+		cfg   func(base string) Config // base is http://host:port
 	}{
-		{"URL userinfo", pyroscopeLike{user: "alice", password: secret}, func(b string) Config {
+		{"URL userinfo", creds{user: "alice", password: secret}, func(b string) Config {
 			return Config{URL: strings.Replace(b, "://", "://alice:"+secret+"@", 1)}
 		}},
-		{"basic flags", pyroscopeLike{user: "alice", password: secret}, func(b string) Config {
+		{"basic flags", creds{user: "alice", password: secret}, func(b string) Config {
 			return Config{URL: b, User: "alice", Password: secret}
 		}},
-		{"flags over URL", pyroscopeLike{user: "alice", password: secret}, func(b string) Config {
+		{"flags over URL", creds{user: "alice", password: secret}, func(b string) Config {
 			return Config{URL: strings.Replace(b, "://", "://bob:wrong-"+secret+"@", 1), User: "alice", Password: secret}
 		}},
-		{"bearer", pyroscopeLike{token: secret}, func(b string) Config {
+		{"bearer", creds{token: secret}, func(b string) Config {
 			return Config{URL: b, Token: secret}
 		}},
-		{"tenant", pyroscopeLike{token: secret, tenant: "team-a"}, func(b string) Config {
+		{"tenant", creds{token: secret, tenant: "team-a"}, func(b string) Config {
 			return Config{URL: b, Token: secret, Tenant: "team-a"}
 		}},
 	} {
@@ -273,7 +276,8 @@ func TestCredentialsNotPrinted(t *testing.T) {
 				}
 			}
 			// Accepted: the probe passes and a push goes through.
-			srv := httptest.NewServer(&tt.server)
+			server := &pyroscopeLike{creds: tt.creds}
+			srv := httptest.NewServer(server)
 			defer srv.Close()
 			c, err := NewClient(tt.cfg(srv.URL))
 			if err != nil {
@@ -288,12 +292,12 @@ func TestCredentialsNotPrinted(t *testing.T) {
 			messages = append(messages, c.URL())
 			c.Close()
 			// Refused: a wrong password, token or tenant.
-			bad := tt.server
+			bad := &pyroscopeLike{creds: tt.creds}
 			bad.password, bad.token = "other", strings.Repeat("x", len(bad.token))
-			if tt.server.tenant != "" {
-				bad.token, bad.tenant = tt.server.token, "team-b"
+			if tt.creds.tenant != "" {
+				bad.token, bad.tenant = tt.creds.token, "team-b"
 			}
-			srv2 := httptest.NewServer(&bad)
+			srv2 := httptest.NewServer(bad)
 			defer srv2.Close()
 			c2, err := NewClient(tt.cfg(srv2.URL))
 			if err != nil {
@@ -307,9 +311,7 @@ func TestCredentialsNotPrinted(t *testing.T) {
 			// A server error, a server that is down, a redirect, and
 			// the Pusher's log lines about them.
 			for _, status := range []int{http.StatusServiceUnavailable, http.StatusFound} {
-				s3 := tt.server
-				s3.status = status
-				srv3 := httptest.NewServer(&s3)
+				srv3 := httptest.NewServer(&pyroscopeLike{creds: tt.creds, status: status})
 				c3, _ := NewClient(tt.cfg(srv3.URL))
 				check(fmt.Sprint(status), c3.Push(context.Background(), []byte("{}")))
 				var l logs
@@ -343,9 +345,9 @@ func TestCredentialsNotPrinted(t *testing.T) {
 				}
 			}
 			// And the server got them as it should.
-			h := tt.server.headers[0]
-			if tt.server.tenant != "" && h.Get("X-Scope-OrgID") != tt.server.tenant {
-				t.Errorf("X-Scope-OrgID %q, want %q", h.Get("X-Scope-OrgID"), tt.server.tenant)
+			h := server.headers[0]
+			if tt.creds.tenant != "" && h.Get("X-Scope-OrgID") != tt.creds.tenant {
+				t.Errorf("X-Scope-OrgID %q, want %q", h.Get("X-Scope-OrgID"), tt.creds.tenant)
 			}
 		})
 	}
@@ -435,7 +437,7 @@ func TestDownAtStart(t *testing.T) {
 // TestFatalWhileRunning: credentials refused during the run stop the
 // Pusher with the error.
 func TestFatalWhileRunning(t *testing.T) {
-	srv := httptest.NewServer(&pyroscopeLike{token: "right"})
+	srv := httptest.NewServer(&pyroscopeLike{creds: creds{token: "right"}})
 	defer srv.Close()
 	c, _ := NewClient(Config{URL: srv.URL, Token: "wrong"})
 	p := Start(c, Options{Queue: 5})

@@ -237,7 +237,7 @@ func (p *Pusher) run() {
 			p.stats.Pushed++
 			p.stats.Samples += iv.Samples
 			p.mu.Unlock()
-			p.o.Log(fmt.Sprintf("pushed %s: %d samples of %d processes in %d ms", span(iv), iv.Samples, iv.Processes, took.Milliseconds()))
+			p.o.Log(fmt.Sprintf("pushed %s: %d samples of %s in %d ms", span(iv), iv.Samples, processes(iv.Processes), took.Milliseconds()))
 			attempt = 0
 		case FateOf(err) == Reject:
 			p.mu.Lock()
@@ -278,4 +278,11 @@ func (p *Pusher) run() {
 // span names an interval in messages by its wall-clock times.
 func span(iv Interval) string {
 	return fmt.Sprintf("%s–%s", iv.Start.Format("15:04:05"), iv.End.Format("15:04:05"))
+}
+
+func processes(n int) string {
+	if n == 1 {
+		return "1 process"
+	}
+	return fmt.Sprintf("%d processes", n)
 }
