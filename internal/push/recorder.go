@@ -151,7 +151,7 @@ func (e *Encoder) Encode(p *profile.Profile) (iv Interval, err error) {
 		}
 		labels := []jsonLabel{{"__name__", name}, {"service_name", e.App}}
 		for _, t := range e.Tags {
-			labels = append(labels, jsonLabel{t.Name, t.Value})
+			labels = append(labels, jsonLabel(t))
 		}
 		labels = append(labels, jsonLabel{"pid", strconv.Itoa(pid)})
 		if e.Command != nil {
