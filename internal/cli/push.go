@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,20 +39,71 @@ type pushOptions struct {
 const pushFlush = 10 * time.Second
 
 func (o *pushOptions) register(fs *pflag.FlagSet) {
-	fs.StringVar(&o.url, "push", "", "push a profile every --push-interval to the Grafana Pyroscope server at this base URL (http or https, user:password@ allowed)")
+	fs.Var(&argString{&o.url, "URL"}, "push", "push a profile every --push-interval to the Grafana Pyroscope server at this base URL (http or https, user:password@ allowed)")
 	floatVar(fs, &floatFlag{p: &o.interval, min: 1, max: 3600, unit: "seconds", arg: "SECONDS"},
 		"push-interval", "", 10, "with --push, seconds each pushed profile covers, 1 to 3600")
-	fs.StringVar(&o.app, "app", "", "with --push, the service_name label (default: the target's command name)")
-	fs.StringArrayVar(&o.tags, "tag", nil, "with --push, a KEY=VALUE label for every series (repeatable)")
-	fs.IntVar(&o.queue, "push-queue", 30, "with --push, intervals kept for retrying while the server is unreachable; the oldest is dropped first")
+	fs.Var(&argString{&o.app, "NAME"}, "app", "with --push, the service_name label (default: the target's command name)")
+	fs.Var(&tagList{&o.tags}, "tag", "with --push, a label for every series (repeatable)")
+	o.queue = 30
+	fs.Var(&argInt{&o.queue, "N"}, "push-queue", "with --push, intervals kept for retrying while the server is unreachable; the oldest is dropped first")
 	floatVar(fs, &floatFlag{p: &o.timeout, min: 0.1, max: 600, unit: "seconds", arg: "SECONDS"},
 		"push-timeout", "", 10, "with --push, seconds one upload may take")
-	fs.StringVar(&o.ca, "push-ca", "", "with --push, a PEM file of the CA certificates to trust instead of the system's")
-	fs.StringVar(&o.user, "push-user", "", "with --push, the basic auth user (or $PYPROF_PUSH_USER)")
-	fs.StringVar(&o.password, "push-password", "", "with --push, the basic auth password (or $PYPROF_PUSH_PASSWORD, which ps does not show)")
-	fs.StringVar(&o.token, "push-token", "", "with --push, a bearer token (or $PYPROF_PUSH_TOKEN, which ps does not show)")
-	fs.StringVar(&o.tenant, "push-tenant", "", "with --push, the tenant, sent as X-Scope-OrgID")
+	fs.Var(&argString{&o.ca, "FILE"}, "push-ca", "with --push, a PEM file of the CA certificates to trust instead of the system's")
+	fs.Var(&argString{&o.user, "USER"}, "push-user", "with --push, the basic auth user (or $PYPROF_PUSH_USER)")
+	fs.Var(&argString{&o.password, "PASSWORD"}, "push-password", "with --push, the basic auth password (or $PYPROF_PUSH_PASSWORD, which ps does not show)")
+	fs.Var(&argString{&o.token, "TOKEN"}, "push-token", "with --push, a bearer token (or $PYPROF_PUSH_TOKEN, which ps does not show)")
+	fs.Var(&argString{&o.tenant, "TENANT"}, "push-tenant", "with --push, the tenant, sent as X-Scope-OrgID")
 }
+
+// argString is a string flag whose value help names arg (printFlags
+// shows a flag's Type).
+type argString struct {
+	p   *string
+	arg string
+}
+
+func (f *argString) Set(s string) error { *f.p = s; return nil }
+func (f *argString) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+func (f *argString) Type() string { return f.arg }
+
+// argInt is an int flag whose value help names arg.
+type argInt struct {
+	p   *int
+	arg string
+}
+
+func (f *argInt) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not a whole number")
+	}
+	*f.p = v
+	return nil
+}
+func (f *argInt) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*f.p)
+}
+func (f *argInt) Type() string { return f.arg }
+
+// tagList collects the repeated --tag.
+type tagList struct{ p *[]string }
+
+func (f *tagList) Set(s string) error { *f.p = append(*f.p, s); return nil }
+func (f *tagList) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+func (f *tagList) Type() string { return "KEY=VALUE" }
 
 // tagKey is a label name as Pyroscope (and Prometheus) take it.
 var tagKey = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
