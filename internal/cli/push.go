@@ -38,16 +38,24 @@ type pushOptions struct {
 // stops, so that a server that is down cannot hold pyprof up.
 const pushFlush = 10 * time.Second
 
+// The defaults of the numeric push flags, filled in by check when --push
+// is given: without it, pushOptions stays zero.
+const (
+	defaultPushInterval = 10 // seconds
+	defaultPushQueue    = 30 // intervals: 5 minutes at the default interval
+	defaultPushTimeout  = 10 // seconds
+)
+
 func (o *pushOptions) register(fs *pflag.FlagSet) {
 	fs.Var(&argString{&o.url, "URL"}, "push", "push a profile every --push-interval to the Grafana Pyroscope server at this base URL (http or https, user:password@ allowed)")
 	floatVar(fs, &floatFlag{p: &o.interval, min: 1, max: 3600, unit: "seconds", arg: "SECONDS"},
-		"push-interval", "", 10, "with --push, seconds each pushed profile covers, 1 to 3600")
+		"push-interval", "", 0, fmt.Sprintf("with --push, seconds each pushed profile covers, 1 to 3600 (default %d)", defaultPushInterval))
 	fs.Var(&argString{&o.app, "NAME"}, "app", "with --push, the service_name label (default: the target's command name)")
 	fs.Var(&tagList{&o.tags}, "tag", "with --push, a label for every series (repeatable)")
-	o.queue = 30
-	fs.Var(&argInt{&o.queue, "N"}, "push-queue", "with --push, intervals kept for retrying while the server is unreachable; the oldest is dropped first")
+	fs.Var(&argInt{p: &o.queue, min: 1, max: 100000, arg: "N"}, "push-queue",
+		fmt.Sprintf("with --push, intervals kept for retrying while the server is unreachable, 1 to 100000; the oldest is dropped first (default %d)", defaultPushQueue))
 	floatVar(fs, &floatFlag{p: &o.timeout, min: 0.1, max: 600, unit: "seconds", arg: "SECONDS"},
-		"push-timeout", "", 10, "with --push, seconds one upload may take")
+		"push-timeout", "", 0, fmt.Sprintf("with --push, seconds one upload may take, 0.1 to 600 (default %d)", defaultPushTimeout))
 	fs.Var(&argString{&o.ca, "FILE"}, "push-ca", "with --push, a PEM file of the CA certificates to trust instead of the system's")
 	fs.Var(&argString{&o.user, "USER"}, "push-user", "with --push, the basic auth user (or $PYPROF_PUSH_USER)")
 	fs.Var(&argString{&o.password, "PASSWORD"}, "push-password", "with --push, the basic auth password (or $PYPROF_PUSH_PASSWORD, which ps does not show)")
@@ -71,22 +79,23 @@ func (f *argString) String() string {
 }
 func (f *argString) Type() string { return f.arg }
 
-// argInt is an int flag whose value help names arg.
+// argInt is an int flag in [min, max] whose value help names arg.
 type argInt struct {
-	p   *int
-	arg string
+	p        *int
+	min, max int
+	arg      string
 }
 
 func (f *argInt) Set(s string) error {
 	v, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("not a whole number")
+	if err != nil || v < f.min || v > f.max {
+		return &rangeError{fmt.Sprintf("must be a whole number from %d to %d", f.min, f.max)}
 	}
 	*f.p = v
 	return nil
 }
 func (f *argInt) String() string {
-	if f.p == nil {
+	if f.p == nil || *f.p == 0 {
 		return ""
 	}
 	return strconv.Itoa(*f.p)
@@ -119,8 +128,14 @@ func (o *pushOptions) check(fs *pflag.FlagSet) ([]push.Label, error) {
 		}
 		return nil, nil
 	}
-	if o.queue < 1 || o.queue > 100000 {
-		return nil, usagef("--push-queue must be from 1 to 100000 intervals")
+	if o.interval == 0 {
+		o.interval = defaultPushInterval
+	}
+	if o.queue == 0 {
+		o.queue = defaultPushQueue
+	}
+	if o.timeout == 0 {
+		o.timeout = defaultPushTimeout
 	}
 	var tags []push.Label
 	for _, t := range o.tags {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,7 +73,9 @@ func TestPushPyroscope(t *testing.T) {
 	srv := startPyroscope(t)
 	g := startGunicorn(t, "sync")
 	workers := g.workers(t)
-	wrk := exec.Command("wrk", "-t2", "-c6", "-d90s", g.url+"/work")
+	// Four connections a worker keep each busy: with fewer, the workers
+	// wait in gunicorn's write for wrk to take the response for longer.
+	wrk := exec.Command("wrk", "-t2", "-c12", "-d90s", g.url+"/work")
 	wrk.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := wrk.Start(); err != nil {
 		t.Fatal(err)
@@ -219,15 +222,23 @@ func TestPushPyroscope(t *testing.T) {
 		}
 	}
 
-	// The hot function on top of the merged flame graph.
+	// The hot function on top of the merged flame graph. gunicorn's
+	// socket write (util.py's write, in sendall) is left out: on this
+	// loaded 2-core machine the workers wait in it for wrk for 29-53 %
+	// of their samples with or without --push (a plain record -f
+	// collapsed under wrk -t1 -c2 to -t2 -c24 measured so), which
+	// would make the check a coin toss between the two.
 	self, total, err := srv.SelfTimes(app, "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "", r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if top := pyroscopetest.Top(self); top != "parse_tokens" || total == 0 {
-		t.Errorf("top function %q of %d ns, want parse_tokens: %v", top, total, self)
+	work := maps.Clone(self)
+	delete(work, "write")
+	if top := pyroscopetest.Top(work); top != "parse_tokens" || float64(self["parse_tokens"]) < 0.2*float64(total) {
+		t.Errorf("top function %q of %d ns (write aside), want parse_tokens with 20%% or more: %v", top, total, self)
 	}
-	t.Logf("parse_tokens: %.0f%% of %.1f s CPU; %d intervals pushed, %d retries", 100*float64(self["parse_tokens"])/float64(total), float64(total)/1e9, len(pushed), len(retried))
+	t.Logf("parse_tokens %.0f%%, write %.0f%% of %.1f s; %d intervals pushed, %d retries", 100*float64(self["parse_tokens"])/float64(total),
+		100*float64(self["write"])/float64(total), float64(total)/1e9, len(pushed), len(retried))
 }
 
 // fakePyroscope counts the profiles pushed to it, answering as Pyroscope

@@ -27,11 +27,11 @@ func TestPushFlags(t *testing.T) {
 		{name: "tag empty value", args: []string{"--push", "http://h:1", "--tag", "env="}, wantCode: exitUsage, wantErr: "want KEY=VALUE"},
 		{name: "tag reserved", args: []string{"--push", "http://h:1", "--tag", "service_name=x"}, wantCode: exitUsage, wantErr: "use --app"},
 		{name: "tag pid", args: []string{"--push", "http://h:1", "--tag", "pid=1"}, wantCode: exitUsage, wantErr: "pyprof sets that label itself"},
-		{name: "queue 0", args: []string{"--push", "http://h:1", "--push-queue", "0"}, wantCode: exitUsage, wantErr: "--push-queue must be from 1"},
+		{name: "queue 0", args: []string{"--push", "http://h:1", "--push-queue", "0"}, wantCode: exitUsage, wantErr: "must be a whole number from 1 to 100000"},
 		{name: "interval too short", args: []string{"--push", "http://h:1", "--push-interval", "0.5"}, wantCode: exitUsage, wantErr: "from 1 to 3600"},
 		{name: "password without user", args: []string{"--push", "http://h:1", "--push-password", "p"}, wantCode: exitUsage, wantErr: "--push-password needs --push-user"},
 		{name: "push only", args: []string{"--push", "http://h:1", "--tag", "env=ci", "--tag", "team=queue", "--app", "shop"}, check: func(t *testing.T, o *recordOptions) {
-			if !o.pushOnly || len(o.pushTags) != 2 || o.pushTags[1].Name != "team" || o.pushTags[1].Value != "queue" || o.push.app != "shop" || o.push.interval != 10 {
+			if !o.pushOnly || len(o.pushTags) != 2 || o.pushTags[1].Name != "team" || o.pushTags[1].Value != "queue" || o.push.app != "shop" || o.push.interval != 10 || o.push.queue != 30 || o.push.timeout != 10 {
 				t.Errorf("options %+v", o)
 			}
 		}},
