@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -242,11 +243,13 @@ func TestPushPyroscope(t *testing.T) {
 }
 
 // fakePyroscope counts the profiles pushed to it, answering as Pyroscope
-// does; down makes it answer 503.
+// does; down makes it answer 503, and revoked 401 to every push but the
+// probe, as if the credentials were revoked once pyprof started.
 type fakePyroscope struct {
 	mu       sync.Mutex
 	profiles int
 	down     bool
+	revoked  bool
 }
 
 func (f *fakePyroscope) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -259,6 +262,9 @@ func (f *fakePyroscope) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case string(body) == `{"series":[]}`:
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, `{"code":"invalid_argument","message":"no profiles received"}`)
+	case f.revoked:
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":"unauthenticated","message":"token revoked"}`)
 	default:
 		f.profiles += strings.Count(string(body), `"rawProfile"`)
 		io.WriteString(w, "{}")
@@ -325,4 +331,40 @@ func TestPushStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPushRevoked: credentials refused during the run end it at once, with
+// the reason and exit status 1, and without the token.
+func TestPushRevoked(t *testing.T) {
+	py := testpython.For(t, "3.11")[0]
+	f := &fakePyroscope{revoked: true}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	tg := testpython.Start(t, py, "busy.py")
+	const token = "tok-5ecret"
+	cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--push", srv.URL, "--push-interval", "1")
+	cmd.Env = append(os.Environ(), "PYPROF_PUSH_TOKEN="+token)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Start()
+	if err == nil {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("pyprof still runs 30 s after its credentials were refused:\n%s", stderr.String())
+		}
+	}
+	log := stderr.String()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(log, "refused the credentials: 401 Unauthorized (unauthenticated: token revoked)") {
+		t.Errorf("pyprof: %v, want exit 1 saying the credentials were refused:\n%s", err, log)
+	}
+	if strings.Contains(log, token) {
+		t.Errorf("the token was printed:\n%s", log)
+	}
+	t.Logf("ended %.1f s after its start:\n%s", time.Since(start).Seconds(), log)
 }
