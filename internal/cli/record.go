@@ -15,6 +15,7 @@ import (
 	"github.com/pyprof/pyprof/internal/aggregate"
 	"github.com/pyprof/pyprof/internal/outfile"
 	"github.com/pyprof/pyprof/internal/profile"
+	"github.com/pyprof/pyprof/internal/push"
 	"github.com/pyprof/pyprof/internal/sampler"
 )
 
@@ -30,6 +31,11 @@ type recordOptions struct {
 	hideProgress bool
 	// fullFilenames keeps file names whole; pprof has them whole anyway.
 	fullFilenames bool
+	push          pushOptions
+	// pushOnly: --push without -o or -f writes no file.
+	pushOnly bool
+	pushTags []push.Label
+	pusher   *push.Client
 }
 
 // samplingOptions are the flags record and top share: how often and how
@@ -96,9 +102,14 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	fs.BoolVar(&o.fullFilenames, "full-filenames", false, "show full file paths instead of shortened ones (pprof always has them)")
 	fs.BoolVar(&o.hideProgress, "hideprogress", false, "no status line")
 	fs.MarkHidden("hideprogress")
+	o.push.register(fs)
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
+	if o.pushTags, err = o.push.check(fs); err != nil {
+		return 0, err
+	}
+	o.pushOnly = o.push.url != "" && !fs.Changed("output") && !fs.Changed("format")
 	if err := o.samplingOptions.check(); err != nil {
 		return 0, err
 	}
@@ -119,11 +130,13 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	}
 	// Fail before sampling, not after, when the result cannot be written.
 	oo := outputOptions(stdout)
-	if o.output != "" {
+	switch {
+	case o.pushOnly:
+	case o.output != "":
 		if err := outfile.Check(o.output, oo); err != nil {
 			return 0, err
 		}
-	} else {
+	default:
 		dir, err := os.Getwd()
 		if err != nil {
 			dir = "."
@@ -137,6 +150,12 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 			return 0, err
 		}
 	}
+	if o.push.url != "" {
+		if o.pusher, err = o.push.connect(stderr); err != nil {
+			return 0, err
+		}
+		defer o.pusher.Close()
+	}
 	rt, err := o.targetOptions.resolve(fs)
 	if err != nil {
 		return 0, err
@@ -144,6 +163,9 @@ func runRecord(args []string, stdout, stderr io.Writer) (code int, err error) {
 	if rt.launched != nil {
 		// Whatever ends the run, the program is not left behind.
 		defer rt.launched.stop()
+	}
+	if o.pushOnly {
+		return record(rt, &o, nil, stderr)
 	}
 	if o.output == "" {
 		o.output = fmt.Sprintf("profile-%d.%s", rt.root, o.outputFormat().Extension())
@@ -175,6 +197,8 @@ var testHookWriting func()
 // initialise its interpreter.
 const attachTimeout = 10 * time.Second
 
+// record samples into out, and pushes with --push; out is nil when only
+// pushing.
 func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
@@ -193,7 +217,20 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		KeepThreads: o.outputFormat().KeepsThreads,
 		KeepOrder:   o.outputFormat().KeepsOrder,
 	})
-	opts.Exited = agg.Forget
+	emit := agg.Add
+	if out == nil {
+		// Only pushing: nothing adds up over the whole run.
+		emit, agg = func(sampler.Sample) {}, nil
+	}
+	var pushed *pushing
+	opts.Exited = func(pid int) {
+		if agg != nil {
+			agg.Forget(pid)
+		}
+		if pushed != nil {
+			pushed.rec.Forget(pid)
+		}
+	}
 	opts.GreenletsUnread = func(pid int, err error) {
 		status.clear()
 		fmt.Fprintf(stderr, "pyprof: process %d: %v\n", pid, err)
@@ -208,16 +245,36 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 	}
 	defer ss.close()
 
-	fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
-		ss.s.Describe(), o.rate, opts.Mode, out.Name())
+	if o.pusher != nil {
+		log := func(msg string) {
+			status.clear()
+			fmt.Fprintln(stderr, "pyprof: "+msg)
+		}
+		pushed = startPushing(o.pusher, &o.push, o.pushTags, rt.root, o.rate, o.idle, log, ss.cancel)
+		emit = pushed.addToo(emit)
+		fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); pushing every %gs to %s as %s; press Ctrl-C to stop",
+			ss.s.Describe(), o.rate, opts.Mode, o.push.interval, o.pusher.URL(), pushed.enc.App)
+		if out != nil {
+			fmt.Fprintf(stderr, " and write %s", out.Name())
+		}
+		fmt.Fprintln(stderr)
+	} else {
+		fmt.Fprintf(stderr, "pyprof: sampling %s at %g Hz (%s); press Ctrl-C to stop and write %s\n",
+			ss.s.Describe(), o.rate, opts.Mode, out.Name())
+	}
 	ss.stopOnSignal()
 	start := time.Now()
 	if status != nil {
 		status.start = start
 	}
-	runErr := ss.run(agg.Add)
+	runErr := ss.run(emit)
 	elapsed := time.Since(start)
 	status.clear()
+	if pushed != nil {
+		if code, done, err := pushed.end(ss, stderr, runErr, elapsed, out == nil); done {
+			return code, err
+		}
+	}
 	st := ss.s.Stats()
 	exited := ss.targetExited()
 	if runErr != nil && !errors.Is(runErr, sampler.ErrTargetExited) {

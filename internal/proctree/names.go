@@ -119,3 +119,19 @@ func scriptName(args []string) string {
 	}
 	return ""
 }
+
+// Name is the one name of Names that says most about the process, for a
+// label: its comm, unless that is an interpreter's (python3), which then
+// gives way to the script or module it runs; "" for a process with
+// neither.
+func (p Proc) Name() string {
+	if p.Comm != "" && !isInterpreter(p.Comm) {
+		return p.Comm
+	}
+	if len(p.Cmdline) > 1 && (isInterpreter(baseName(p.Cmdline[0])) || isInterpreter(exeName(p.Exe))) {
+		if s := scriptName(p.Cmdline[1:]); s != "" {
+			return s
+		}
+	}
+	return p.Comm
+}

@@ -140,3 +140,20 @@ func splitArgs(b []byte) []string {
 	}
 	return strings.Split(s, "\x00")
 }
+
+func TestName(t *testing.T) {
+	for _, tt := range []struct {
+		p    Proc
+		want string
+	}{
+		{Proc{Comm: "gunicorn", Exe: "/usr/bin/python3.11", Cmdline: []string{"/usr/bin/python3", "/usr/bin/gunicorn", "-w", "3", "app:app"}}, "gunicorn"},
+		{Proc{Comm: "python3", Exe: "/usr/bin/python3.11", Cmdline: []string{"python3", "/srv/app.py"}}, "app.py"},
+		{Proc{Comm: "python3.11", Exe: "/usr/bin/python3.11", Cmdline: []string{"python3", "-m", "celery", "worker"}}, "celery"},
+		{Proc{Comm: "python3", Exe: "/usr/bin/python3.11", Cmdline: []string{"python3", "-c", "pass"}}, "python3"},
+		{Proc{Comm: "python3"}, "python3"},
+	} {
+		if got := tt.p.Name(); got != tt.want {
+			t.Errorf("%q.Name() = %q, want %q", tt.p.Cmdline, got, tt.want)
+		}
+	}
+}

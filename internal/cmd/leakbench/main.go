@@ -91,8 +91,10 @@ func main() {
 			benchThreads(targets, tmp)
 		case "greenlets":
 			benchGreenlets(targets, tmp)
+		case "push":
+			benchPush(targets, tmp)
 		default:
-			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, greenlets)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, greenlets, push)", name)
 		}
 	}
 	procs.Exit(0)
