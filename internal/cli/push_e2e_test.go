@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -337,34 +338,49 @@ func TestPushStop(t *testing.T) {
 // the reason and exit status 1, and without the token.
 func TestPushRevoked(t *testing.T) {
 	py := testpython.For(t, "3.11")[0]
-	f := &fakePyroscope{revoked: true}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	tg := testpython.Start(t, py, "busy.py")
-	const token = "tok-5ecret"
-	cmd := pyprofCmd(t, "record", "-p", itoa(tg.Pid), "--push", srv.URL, "--push-interval", "1")
-	cmd.Env = append(os.Environ(), "PYPROF_PUSH_TOKEN="+token)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Start()
-	if err == nil {
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err = <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("pyprof still runs 30 s after its credentials were refused:\n%s", stderr.String())
-		}
+	for _, tc := range []struct {
+		name string
+		file bool // -o too: the profile is written all the same
+	}{{"push only", false}, {"with -o", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakePyroscope{revoked: true}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			tg := testpython.Start(t, py, "busy.py")
+			const token = "tok-5ecret"
+			args := []string{"record", "-p", itoa(tg.Pid), "--push", srv.URL, "--push-interval", "1"}
+			out := filepath.Join(t.TempDir(), "p.txt")
+			if tc.file {
+				args = append(args, "-f", "collapsed", "-o", out)
+			}
+			cmd := pyprofCmd(t, args...)
+			cmd.Env = append(os.Environ(), "PYPROF_PUSH_TOKEN="+token)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			err := cmd.Start()
+			if err == nil {
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err = <-done:
+				case <-time.After(30 * time.Second):
+					cmd.Process.Kill()
+					t.Fatalf("pyprof still runs 30 s after its credentials were refused:\n%s", stderr.String())
+				}
+			}
+			log := stderr.String()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(log, "refused the credentials: 401 Unauthorized (unauthenticated: token revoked)") {
+				t.Errorf("pyprof: %v, want exit 1 saying the credentials were refused:\n%s", err, log)
+			}
+			if strings.Contains(log, token) {
+				t.Errorf("the token was printed:\n%s", log)
+			}
+			if b, err := os.ReadFile(out); tc.file && (err != nil || !strings.Contains(string(b), "busy.py")) {
+				t.Errorf("-o not written (%v):\n%.500s", err, b)
+			}
+			t.Logf("ended %.1f s after its start:\n%s", time.Since(start).Seconds(), log)
+		})
 	}
-	log := stderr.String()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(log, "refused the credentials: 401 Unauthorized (unauthenticated: token revoked)") {
-		t.Errorf("pyprof: %v, want exit 1 saying the credentials were refused:\n%s", err, log)
-	}
-	if strings.Contains(log, token) {
-		t.Errorf("the token was printed:\n%s", log)
-	}
-	t.Logf("ended %.1f s after its start:\n%s", time.Since(start).Seconds(), log)
 }

@@ -300,7 +300,14 @@ func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Write
 		fmt.Fprintln(stderr, "pyprof: the target exited")
 	}
 	printSummary(stderr, path, p, st, elapsed)
-	return ss.end(stderr, ss.reason(), ss.stopSig), nil
+	code = ss.end(stderr, ss.reason(), ss.stopSig)
+	if pushed != nil && pushed.p.Err() != nil && rt.launched == nil {
+		// The pushes failed for good (said above); the profile is
+		// written, but the run did not do what it was asked. A
+		// launched program's status stays the status.
+		code = 1
+	}
+	return code, nil
 }
 
 // writeProfile writes p as record's output. A second Ctrl-C while writing
