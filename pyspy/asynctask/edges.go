@@ -1,0 +1,208 @@
+package asynctask
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// edges fills in what each task awaits. A task that waits has the future
+// it waits on in fut_waiter: another task; a gather's future, whose
+// _children are the tasks; or a future that the awaited tasks complete
+// through a done-callback. So each task's done-callbacks are read too: the
+// wakeup of the task that awaits it (a builtin method, or 3.7–3.9's
+// TaskWakeupMethWrapper, or the pure-Python Task's bound __wakeup), a
+// TaskGroup's _on_task_done (bound to the group, whose _parent_task
+// waits), and the closures and partials of gather, wait, wait_for and
+// shield, which hold the future their parent waits on.
+func (r *Reader) edges(tasks []Task, index map[uint64]int) error {
+	var errs []error
+	waiters := map[uint64][]int{}
+	for i := range tasks {
+		t := &tasks[i]
+		_, w, err := r.coro(t.Addr)
+		if err != nil || w == 0 {
+			continue
+		}
+		waiters[w] = append(waiters[w], i)
+		if _, ok := index[w]; ok {
+			t.Awaiting = appendNew(t.Awaiting, w)
+			continue
+		}
+		r.gathered(t, w, index, 0)
+	}
+	for c := range tasks {
+		child := tasks[c].Addr
+		cbs, err := r.callbacks(child)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("callbacks of task %#x: %w", child, err))
+		}
+		for _, cb := range cbs {
+			for _, p := range r.callbackParents(cb, waiters, index) {
+				tasks[p].Awaiting = appendNew(tasks[p].Awaiting, child)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func appendNew(s []uint64, v uint64) []uint64 {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+// gathered adds the tasks among the _children of a gather's future fut
+// (and of gathers among them) to what t awaits.
+func (r *Reader) gathered(t *Task, fut uint64, index map[uint64]int, depth int) {
+	if depth >= maxNesting {
+		return
+	}
+	kids, err := r.dec.Attribute(fut, "_children")
+	if err != nil || kids == 0 {
+		return
+	}
+	if tn, _, err := r.dec.BuiltinType(kids); err != nil || tn != "list" {
+		return
+	}
+	items, _, err := r.dec.SeqItems(kids, true, maxChildren)
+	if err != nil {
+		return
+	}
+	for _, k := range items {
+		if _, ok := index[k]; ok {
+			t.Awaiting = appendNew(t.Awaiting, k)
+		} else if k != 0 && k != fut {
+			r.gathered(t, k, index, depth+1)
+		}
+	}
+}
+
+// callbacks returns the done-callbacks of the future (or task) at fut.
+func (r *Reader) callbacks(fut uint64) ([]uint64, error) {
+	var out []uint64
+	var list uint64
+	if r.kindOf(fut) == kindPyTask {
+		l, err := r.dec.Attribute(fut, "_callbacks")
+		if err != nil {
+			return nil, err
+		}
+		list = l
+	} else {
+		f, err := r.dec.Read(fut, uint64(r.a.futCallbacks+8), "future")
+		if err != nil {
+			return nil, err
+		}
+		cb0, l := f.Ptr(r.a.futCallback0), f.Ptr(r.a.futCallbacks)
+		if f.Err() != nil {
+			return nil, f.Err()
+		}
+		if cb0 != 0 {
+			out = append(out, cb0)
+		}
+		list = l
+	}
+	if list == 0 {
+		return out, nil
+	}
+	if tn, _, err := r.dec.BuiltinType(list); err != nil || tn != "list" {
+		return out, err
+	}
+	items, _, err := r.dec.SeqItems(list, true, maxCallbacks)
+	if err != nil {
+		return out, err
+	}
+	for _, it := range items {
+		// (callback, context) pairs.
+		pair, _, err := r.dec.SeqItems(it, false, 1)
+		if err == nil && len(pair) == 1 {
+			out = append(out, pair[0])
+		}
+	}
+	return out, nil
+}
+
+// callbackParents returns the indexes of the tasks that the done-callback
+// cb of a task shows to await it.
+func (r *Reader) callbackParents(cb uint64, waiters map[uint64][]int, index map[uint64]int) []int {
+	typ, err := r.dec.TypeOf(cb)
+	if err != nil {
+		return nil
+	}
+	name, _, err := r.dec.TypeName(typ)
+	if err != nil {
+		return nil
+	}
+	task := func(p uint64) []int {
+		if i, ok := index[p]; ok {
+			return []int{i}
+		}
+		return nil
+	}
+	switch name {
+	case "builtin_function_or_method":
+		// 3.10+: the task's wakeup is a method of the C task.
+		self, err := r.dec.Pointer(cb + cmethodSelf)
+		if err != nil {
+			return nil
+		}
+		return task(self)
+	case "TaskWakeupMethWrapper":
+		self, err := r.dec.Pointer(cb + wakeupTask)
+		if err != nil {
+			return nil
+		}
+		return task(self)
+	case "method":
+		self, err := r.dec.Pointer(cb + methodSelf)
+		if err != nil {
+			return nil
+		}
+		if p := task(self); p != nil {
+			return p
+		}
+		if p := waiters[self]; p != nil {
+			return p
+		}
+		// A TaskGroup's _on_task_done.
+		if parent, err := r.dec.Attribute(self, "_parent_task"); err == nil {
+			return task(parent)
+		}
+	case "function":
+		closure, err := r.dec.Pointer(cb + uint64(r.a.funcClosure))
+		if err != nil || closure == 0 {
+			return nil
+		}
+		if tn, _, err := r.dec.BuiltinType(closure); err != nil || tn != "tuple" {
+			return nil
+		}
+		cells, _, err := r.dec.SeqItems(closure, false, maxCells)
+		if err != nil {
+			return nil
+		}
+		var out []int
+		for _, c := range cells {
+			v, err := r.dec.Pointer(c + uint64(r.l.Cell.Ref))
+			if err == nil && v != 0 {
+				out = append(out, waiters[v]...)
+			}
+		}
+		return out
+	case "functools.partial":
+		args, err := r.dec.Pointer(cb + partialArgs)
+		if err != nil || args == 0 {
+			return nil
+		}
+		items, _, err := r.dec.SeqItems(args, false, maxCells)
+		if err != nil {
+			return nil
+		}
+		var out []int
+		for _, v := range items {
+			out = append(out, waiters[v]...)
+		}
+		return out
+	}
+	return nil
+}

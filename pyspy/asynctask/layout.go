@@ -1,0 +1,218 @@
+package asynctask
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/pyprof/pyprof/pyversions"
+)
+
+// layout holds the offsets of what asyncio keeps in C that pyversions'
+// Layout does not describe: the _asyncio module's FutureObj and TaskObj
+// (Modules/_asynciomodule.c, in no header), the generator object's frame
+// members and the thread state's asyncio members. Absent (-1) marks a
+// member the version does not have. The values are those of
+// docs/asyncio-layouts.md: DWARF of the pyenv builds for 3.7–3.13, the
+// -dev headers and the .AsyncioDebug section for 3.14 and 3.15, each
+// checked live on every interpreter; from 3.14 the target's own
+// _Py_AsyncioModuleDebugOffsets override the task and thread members.
+type layout struct {
+	// FutureObj (and TaskObj's copy of its head).
+	futLoop, futCallback0, futCallbacks, futState int64
+	// TaskObj.
+	taskFutWaiter, taskCoro, taskName, taskNode int64
+	// taskSize is sizeof(TaskObj), which bounds one read of a task.
+	taskSize int64
+	// PyFunctionObject.func_closure.
+	funcClosure int64
+
+	// Generators, coroutines and async generators share a head: up to
+	// 3.10 gi_frame points to a frame object, from 3.11 the frame is
+	// embedded at genIFrame and its state is the byte at genFrameState.
+	genFrame, genIFrame, genFrameState int64
+	// PyFrameObject (up to 3.10): the value stack, its top (3.7–3.9, a
+	// pointer) or depth (3.10, a count) and f_lasti.
+	frameValuestack, frameStacktop, frameStackdepth, frameLasti int64
+	// _PyInterpreterFrame: stacktop, a count of slots from localsplus
+	// (3.11–3.13), or stackpointer (3.14+).
+	iframeStacktop, iframeStackpointer int64
+
+	// The thread state's running loop (3.13+), running task and task
+	// list (3.14+), and the interpreter's list of the tasks of threads
+	// that exited (3.14+).
+	tstateRunningLoop, tstateRunningTask, tstateTasksHead, interpTasksHead int64
+}
+
+// Members at the same offset in every version read (3.7–3.15): the
+// future a FutureIter iterates, the async generator of an asend or athrow
+// object, the self of a bound method (PyMethodObject.im_self) and of a
+// builtin one (PyCFunctionObject.m_self), the task of 3.7–3.9's
+// TaskWakeupMethWrapper, functools.partial's args, a weak reference's
+// referent and a type's tp_base.
+const (
+	futureIterFuture = 16
+	asendGen         = 16
+	methodSelf       = 24
+	cmethodSelf      = 24
+	wakeupTask       = 16
+	partialArgs      = 24
+	weakrefObject    = 16
+	typeBase         = 256
+)
+
+// Frame states of 3.11+ (gi_frame_state) that a suspended generator has.
+// 3.11 and 3.12 have one; 3.13 and 3.14 tell a suspension in an await or
+// yield from (-1) from a plain yield (-2); 3.15 renumbers them from 0.
+const (
+	suspended311         = -1
+	suspended313         = -2
+	suspendedYieldFrom   = -1
+	suspended315         = 1
+	suspendedYieldFrom15 = 2
+	suspendedLocked315   = 3
+)
+
+// Opcodes of the RESUME that follows a yield in 3.11 and 3.12, whose
+// oparg says an await or yield from suspended the frame.
+const (
+	resume311, resumeQuick311        = 151, 150
+	resume312, instrumentedResume312 = 151, 240
+)
+
+// yieldFrom is the opcode of 3.7–3.10's YIELD_FROM.
+const yieldFrom = 72
+
+// futPending is fut_state's PENDING.
+const futPending = 0
+
+const absent = pyversions.Absent
+
+// layoutFor returns the asyncio layout of minor v, or an error for a
+// version with no asyncio tasks pyprof reads (before 3.7).
+func layoutFor(v pyversions.Version, l *pyversions.Layout) (*layout, error) {
+	if v.Major != 3 || v.Minor < 7 {
+		return nil, fmt.Errorf("asyncio tasks of python %s: %w", v, ErrUnsupported)
+	}
+	a := &layout{
+		futLoop: 16, futCallback0: 24, futCallbacks: 40,
+		taskNode: absent, funcClosure: 72,
+		genFrame: absent, genIFrame: absent, genFrameState: absent,
+		frameValuestack: absent, frameStacktop: absent, frameStackdepth: absent, frameLasti: absent,
+		iframeStacktop: absent, iframeStackpointer: absent,
+		tstateRunningLoop: absent, tstateRunningTask: absent, tstateTasksHead: absent, interpTasksHead: absent,
+	}
+	switch v.Minor {
+	case 7:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 72, 104, 112, absent, 136
+	case 8:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 72, 104, 112, 120, 144
+	case 9:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 80, 144, 152, 160, 184
+	case 10:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 88, 152, 160, 168, 192
+	case 11, 12:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 88, 128, 136, 144, 176
+	case 13:
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 96, 112, 120, 128, 144
+	default: // 3.14, 3.15 and, until shown otherwise, later minors
+		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskNode, a.taskSize = 104, 120, 128, 136, 152, 168
+	}
+	switch {
+	case v.Minor <= 9:
+		a.funcClosure = 48
+		a.genFrame, a.frameValuestack, a.frameStacktop, a.frameLasti = 16, 64, 72, 104
+	case v.Minor == 10:
+		a.genFrame, a.frameValuestack, a.frameStackdepth, a.frameLasti = 16, 64, 80, 96
+	case v.Minor == 11:
+		a.genFrameState, a.genIFrame, a.iframeStacktop = 75, 80, 64
+	case v.Minor <= 13:
+		a.genFrameState, a.genIFrame, a.iframeStacktop = 67, 72, 64
+	default:
+		a.genFrameState, a.genIFrame, a.iframeStackpointer = 67, 72, 64
+	}
+	switch {
+	case v.Minor == 13:
+		// The first member of _PyThreadStateImpl after the PyThreadState
+		// it embeds, whose size grew by 8 in 3.13.6.
+		if l.Thread.Size > 0 {
+			a.tstateRunningLoop = l.Thread.Size
+		}
+	case v.Minor == 14:
+		a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead, a.interpTasksHead = 864, 872, 880, 10880
+	case v.Minor >= 15:
+		a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead, a.interpTasksHead = 1024, 1032, 1048, 10856
+	}
+	return a, nil
+}
+
+// ErrUnsupported means the version keeps its tasks where pyprof does not
+// read them.
+var ErrUnsupported = errors.New("not supported")
+
+// DebugOffsets is the _asyncio module's _Py_AsyncioModuleDebugOffsets
+// (3.14+), 13 words in the image's .AsyncioDebug section: where a task's
+// members are, and the asyncio members of the interpreter and thread
+// states.
+type DebugOffsets struct {
+	TaskSize, TaskName, TaskAwaitedBy, TaskIsTask, TaskAwaitedByIsSet, TaskCoro, TaskNode uint64
+	InterpSize, InterpTasksHead                                                           uint64
+	ThreadSize, ThreadRunningLoop, ThreadRunningTask, ThreadTasksHead                     uint64
+}
+
+// DebugOffsetsSize is the size of the struct in the section.
+const DebugOffsetsSize = 13 * 8
+
+// Bounds a descriptor's sizes must respect: far above the real ones
+// (TaskObj is 168 bytes, _PyThreadStateImpl about 1 KB, the interpreter
+// state 226 KB in 3.14 and 3.15).
+const (
+	maxTaskSize   = 4096
+	maxThreadSize = 1 << 16
+	maxInterpSize = 1 << 22
+)
+
+// DecodeDebugOffsets decodes and checks the section's bytes: every offset
+// must lie inside the struct it is an offset of.
+func DecodeDebugOffsets(b []byte) (*DebugOffsets, error) {
+	if len(b) < DebugOffsetsSize {
+		return nil, fmt.Errorf("asyncio debug offsets: %d bytes, want %d", len(b), DebugOffsetsSize)
+	}
+	w := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
+	d := &DebugOffsets{
+		TaskSize: w(0), TaskName: w(1), TaskAwaitedBy: w(2), TaskIsTask: w(3), TaskAwaitedByIsSet: w(4), TaskCoro: w(5), TaskNode: w(6),
+		InterpSize: w(7), InterpTasksHead: w(8),
+		ThreadSize: w(9), ThreadRunningLoop: w(10), ThreadRunningTask: w(11), ThreadTasksHead: w(12),
+	}
+	switch {
+	case d.TaskSize < 32 || d.TaskSize > maxTaskSize:
+		return nil, fmt.Errorf("asyncio debug offsets: task size %d", d.TaskSize)
+	case d.ThreadSize < 64 || d.ThreadSize > maxThreadSize:
+		return nil, fmt.Errorf("asyncio debug offsets: thread state size %d", d.ThreadSize)
+	case d.InterpSize < 64 || d.InterpSize > maxInterpSize:
+		return nil, fmt.Errorf("asyncio debug offsets: interpreter state size %d", d.InterpSize)
+	}
+	for _, m := range []struct {
+		what      string
+		off, size uint64
+	}{
+		{"task name", d.TaskName + 8, d.TaskSize}, {"task coro", d.TaskCoro + 8, d.TaskSize},
+		{"task node", d.TaskNode + 16, d.TaskSize}, {"task awaited_by", d.TaskAwaitedBy + 8, d.TaskSize},
+		{"interpreter task list", d.InterpTasksHead + 16, d.InterpSize},
+		{"running loop", d.ThreadRunningLoop + 8, d.ThreadSize}, {"running task", d.ThreadRunningTask + 8, d.ThreadSize},
+		{"thread task list", d.ThreadTasksHead + 16, d.ThreadSize},
+	} {
+		if m.off > m.size {
+			return nil, fmt.Errorf("asyncio debug offsets: %s outside its struct of %d bytes", m.what, m.size)
+		}
+	}
+	return d, nil
+}
+
+// apply takes the members a descriptor gives over the table's.
+func (a *layout) apply(d *DebugOffsets) {
+	a.taskName, a.taskCoro, a.taskNode = int64(d.TaskName), int64(d.TaskCoro), int64(d.TaskNode)
+	a.taskSize = max(a.taskSize, int64(d.TaskSize))
+	a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead = int64(d.ThreadRunningLoop), int64(d.ThreadRunningTask), int64(d.ThreadTasksHead)
+	a.interpTasksHead = int64(d.InterpTasksHead)
+}
