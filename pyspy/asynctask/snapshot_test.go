@@ -30,13 +30,13 @@ var snapshotMinors = []string{"3.10", "3.12", "3.14"}
 // golden is what a snapshot's tasks decode to, beside the snapshot.
 type golden struct {
 	Debug *asynctask.DebugOffsets `json:"debug,omitempty"`
-	Tasks []ViewTask              `json:"tasks"`
+	Tasks []testpython.ViewTask   `json:"tasks"`
 }
 
-func viewOf(tasks []asynctask.Task) []ViewTask {
-	out := []ViewTask{}
+func viewOf(tasks []asynctask.Task) []testpython.ViewTask {
+	out := []testpython.ViewTask{}
 	for _, tk := range tasks {
-		v := ViewTask{ID: tk.Addr, Name: tk.Name, Running: tk.Running, Awaiting: tk.Awaiting}
+		v := testpython.ViewTask{ID: tk.Addr, Name: tk.Name, Running: tk.Running, Awaiting: tk.Awaiting}
 		for _, f := range tk.Frames {
 			v.Frames = append(v.Frames, testpython.ExpectFrame{Function: f.Name, Filename: f.Filename, Line: f.Line})
 		}
