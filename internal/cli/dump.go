@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -261,9 +262,13 @@ func readTasks(p *target.Process, threads []pyspy.Thread, locals bool) ([]asynct
 	for _, t := range threads {
 		ths = append(ths, asynctask.Thread{Addr: t.Addr, ID: t.ID, Frames: t.Frames})
 	}
-	tasks, err := p.Tasks(ths, locals)
+	tasks, err := p.Tasks(ths, asynctask.ReadOptions{Locals: locals})
 	if errors.Is(err, asynctask.ErrUnsupported) {
 		return nil, nil
+	}
+	if err != nil {
+		// One line, however many parts could not be read.
+		err = errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return tasks, err
 }

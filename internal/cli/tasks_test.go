@@ -3,9 +3,12 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pyprof/pyprof/internal/pyfile"
 	"github.com/pyprof/pyprof/internal/testpython"
 )
 
@@ -126,4 +129,82 @@ func TestDumpTaskLocals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordAsync records tasks.py with --async --idle: every pending
+// task's logical stack (its chain under a "task NAME" frame, under the
+// tasks that await it) is sampled, and the busy task runs under the task
+// that awaits it, without the event loop's frames.
+func TestRecordAsync(t *testing.T) {
+	for _, py := range testpython.For(t, "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15") {
+		t.Run(py.Name, func(t *testing.T) {
+			tg := testpython.Start(t, py, "tasks.py")
+			view := testpython.TasksView(t, tg)
+			file := filepath.Join(t.TempDir(), "async.txt")
+			_, errOut, code := runPyprof(t, "record", "--async", "--idle", "-p", itoa(tg.Pid), "-d", "1.5", "-f", "collapsed", "-o", file)
+			if code != 0 {
+				t.Fatalf("record exited %d: %s", code, errOut)
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stacks := map[string]bool{}
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if i := strings.LastIndexByte(line, ' '); i > 0 {
+					stacks[line[:i]] = true
+				}
+			}
+			for _, tasks := range view {
+				for _, want := range logicalStacks(tasks) {
+					if !stacks[want] {
+						t.Errorf("no sample of %s", want)
+					}
+				}
+			}
+			if t.Failed() {
+				t.Logf("profile:\n%s", data)
+			}
+		})
+	}
+}
+
+// logicalStacks renders each task's logical stack, root first, as
+// collapsed stacks show it.
+func logicalStacks(tasks []testpython.ViewTask) []string {
+	parent := map[uint64]int{}
+	for i, tk := range tasks {
+		for _, a := range tk.Awaiting {
+			if _, ok := parent[a]; !ok {
+				parent[a] = i
+			}
+		}
+	}
+	var out []string
+	for i := range tasks {
+		var parts []string
+		seen := map[int]bool{}
+		for c := i; !seen[c]; {
+			seen[c] = true
+			tk := tasks[c]
+			var own []string
+			name := "task " + tk.Name
+			if tk.Name == "" {
+				name = "task"
+			}
+			own = append(own, name+" (<asyncio>)")
+			for j := len(tk.Frames) - 1; j >= 0; j-- {
+				f := tk.Frames[j]
+				own = append(own, fmt.Sprintf("%s (%s:%d)", f.Function, pyfile.Short(f.Filename), f.Line))
+			}
+			parts = append(own, parts...)
+			p, ok := parent[tk.ID]
+			if !ok {
+				break
+			}
+			c = p
+		}
+		out = append(out, strings.Join(parts, ";"))
+	}
+	return out
 }

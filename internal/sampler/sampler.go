@@ -36,6 +36,10 @@ type Options struct {
 	Idle bool
 	// GIL keeps only the thread holding the GIL.
 	GIL bool
+	// Async reports the stacks of threads that run an asyncio task as
+	// the task's logical stack, and with Idle every pending task's too
+	// (see async.go).
+	Async bool
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
@@ -145,6 +149,8 @@ type proc struct {
 	// live is its scratch.
 	samples int
 	live    []int
+	// async is what Async keeps of the process.
+	async *asyncState
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -496,6 +502,9 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
 			Active: active, OwnsGIL: t.OwnsGIL, Frames: t.Frames,
 		})
+	}
+	if s.opts.Async {
+		s.asyncStacks(p, threads, &smp)
 	}
 	return smp, nil
 }

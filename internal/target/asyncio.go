@@ -60,22 +60,37 @@ func (p *Process) AsyncioDebugOffsets() (*asynctask.DebugOffsets, error) {
 // Tasks reads the process's unfinished asyncio tasks (see package
 // asynctask), given the threads of a sample taken just before: it is
 // meant for a paused process. Each call reads afresh.
-func (p *Process) Tasks(threads []asynctask.Thread, locals bool) ([]asynctask.Task, error) {
+func (p *Process) Tasks(threads []asynctask.Thread, o asynctask.ReadOptions) ([]asynctask.Task, error) {
+	r, derr := p.TaskReader()
+	if r == nil {
+		return nil, derr
+	}
+	tasks, err := r.Tasks(threads, o)
+	if err != nil && derr != nil {
+		err = errors.Join(err, derr)
+	}
+	return tasks, err
+}
+
+// TaskReader returns a reader of the process's asyncio tasks, to be kept
+// for repeated reads. From 3.14 it reads through the target's own
+// _Py_AsyncioModuleDebugOffsets if they can be read, else through the
+// offsets of the released builds, and the error then says why it could
+// not read them (nil while asyncio is not imported yet).
+func (p *Process) TaskReader() (*asynctask.Reader, error) {
 	cfg := asynctask.Config{Facts: p.Config.Facts, Interp: p.Reader.Interpreter()}
 	if cfg.Facts == nil {
 		return nil, errors.New("no facts")
 	}
 	var derr error
 	if p.Version.AtLeast(3, 14) {
-		cfg.Debug, derr = p.AsyncioDebugOffsets()
+		if cfg.Debug, derr = p.AsyncioDebugOffsets(); errors.Is(derr, ErrNoAsyncioDebug) {
+			derr = nil
+		}
 	}
 	r, err := asynctask.New(p.Proc, cfg)
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := r.Tasks(threads, locals)
-	if err != nil && derr != nil && !errors.Is(derr, ErrNoAsyncioDebug) {
-		err = errors.Join(err, derr)
-	}
-	return tasks, err
+	return r, derr
 }

@@ -135,12 +135,22 @@ const (
 	kindFutureIter
 )
 
-// Tasks reads every unfinished task, with each frame's locals if asked.
-// Tasks come grouped by the thread that runs their loop, in the order of
+// ReadOptions choose what Tasks decodes.
+type ReadOptions struct {
+	// Locals renders each frame's arguments and local variables.
+	Locals bool
+	// RunningOnly decodes the frames of running tasks and of the tasks
+	// that (transitively) await them only: what a sample without idle
+	// stacks needs. The other tasks come without frames.
+	RunningOnly bool
+}
+
+// Tasks reads every unfinished task and what o asks of it. Tasks come
+// grouped by the thread that runs their loop, in the order of
 // threads, then the tasks of loops no thread runs. A process without
 // asyncio has none. The error says what could not be read; the tasks
 // that could are returned with it.
-func (r *Reader) Tasks(threads []Thread, locals bool) ([]Task, error) {
+func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 	r.cache.Begin()
 	r.kinds = map[uint64]kind{}
 	r.cTask, r.pyTask, r.pyFuture = 0, 0, 0
@@ -179,11 +189,17 @@ func (r *Reader) Tasks(threads []Thread, locals bool) ([]Task, error) {
 		tasks = append(tasks, t)
 	}
 	r.placeTasks(tasks, threads, mods, running)
-	for i := range tasks {
-		r.frames(&tasks[i], threads, locals)
-	}
 	if err := r.edges(tasks, index); err != nil {
 		errs = append(errs, err)
+	}
+	var want []bool
+	if o.RunningOnly {
+		want = chainsOfRunning(tasks, index)
+	}
+	for i := range tasks {
+		if want == nil || want[i] {
+			r.frames(&tasks[i], threads, o.Locals)
+		}
 	}
 	return order(tasks, threads), errors.Join(errs...)
 }
@@ -576,4 +592,36 @@ func (r *Reader) loopThread(loop uint64) uint64 {
 		return 0
 	}
 	return id
+}
+
+// chainsOfRunning marks the running tasks and the tasks that await them,
+// transitively.
+func chainsOfRunning(tasks []Task, index map[uint64]int) []bool {
+	parents := make([][]int, len(tasks))
+	for i := range tasks {
+		for _, a := range tasks[i].Awaiting {
+			if c, ok := index[a]; ok {
+				parents[c] = append(parents[c], i)
+			}
+		}
+	}
+	want := make([]bool, len(tasks))
+	var stack []int
+	for i := range tasks {
+		if tasks[i].Running {
+			want[i] = true
+			stack = append(stack, i)
+		}
+	}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range parents[c] {
+			if !want[p] {
+				want[p] = true
+				stack = append(stack, p)
+			}
+		}
+	}
+	return want
 }

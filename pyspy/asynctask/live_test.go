@@ -41,7 +41,7 @@ func TestTasks(t *testing.T) {
 			for _, th := range threads {
 				ths = append(ths, asynctask.Thread{Addr: th.Addr, ID: th.ID, Frames: th.Frames})
 			}
-			tasks, err := p.Tasks(ths, false)
+			tasks, err := p.Tasks(ths, asynctask.ReadOptions{})
 			paused.Resume()
 			if err != nil {
 				t.Errorf("tasks: %v", err)

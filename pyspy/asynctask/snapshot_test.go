@@ -117,7 +117,7 @@ func readTasks(r *pyspy.Reader, m mem.Memory, f *pyobj.Facts, d *asynctask.Debug
 	if err != nil {
 		return nil, err
 	}
-	return ar.Tasks(ths, false)
+	return ar.Tasks(ths, asynctask.ReadOptions{})
 }
 
 type snap struct {
