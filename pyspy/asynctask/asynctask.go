@@ -66,6 +66,9 @@ type Task struct {
 	// Err is what could not be read of the task (its chain is then
 	// incomplete).
 	Err error
+
+	// nameObj is the name object, decoded only for the tasks wanted.
+	nameObj uint64
 }
 
 // Config is what a Reader needs besides the memory.
@@ -96,7 +99,7 @@ type Reader struct {
 
 	// What one read learns: the task and future types, the module
 	// dicts, the kinds of the objects met.
-	cTask, pyTask, pyFuture uint64
+	cTask, cFuture, pyTask, pyFuture uint64
 	kinds                   map[uint64]kind
 }
 
@@ -139,9 +142,9 @@ const (
 type ReadOptions struct {
 	// Locals renders each frame's arguments and local variables.
 	Locals bool
-	// RunningOnly decodes the frames of running tasks and of the tasks
-	// that (transitively) await them only: what a sample without idle
-	// stacks needs. The other tasks come without frames.
+	// RunningOnly decodes the names and frames of running tasks and of
+	// the tasks that (transitively) await them only: what a sample
+	// without idle stacks needs. The other tasks come without either.
 	RunningOnly bool
 }
 
@@ -152,8 +155,11 @@ type ReadOptions struct {
 // that could are returned with it.
 func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 	r.cache.Begin()
-	r.kinds = map[uint64]kind{}
-	r.cTask, r.pyTask, r.pyFuture = 0, 0, 0
+	if r.kinds == nil {
+		r.kinds = map[uint64]kind{}
+	}
+	clear(r.kinds)
+	r.cTask, r.cFuture, r.pyTask, r.pyFuture = 0, 0, 0, 0
 	mods, err := r.modules()
 	if err != nil || (mods.tasks == 0 && mods.casyncio == 0) {
 		return nil, err
@@ -164,7 +170,7 @@ func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 		errs = append(errs, err)
 	}
 	var tasks []Task
-	index := map[uint64]int{}
+	index := make(map[uint64]int, len(cands))
 	for _, addr := range cands {
 		if _, dup := index[addr]; dup {
 			continue
@@ -197,9 +203,17 @@ func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 		want = chainsOfRunning(tasks, index)
 	}
 	for i := range tasks {
-		if want == nil || want[i] {
-			r.frames(&tasks[i], threads, o.Locals)
+		if want != nil && !want[i] {
+			continue
 		}
+		t := &tasks[i]
+		if t.nameObj != 0 {
+			var err error
+			if t.Name, err = r.name(t.nameObj); err != nil {
+				t.Err = fmt.Errorf("name: %w", err)
+			}
+		}
+		r.frames(t, threads, o.Locals)
 	}
 	return order(tasks, threads), errors.Join(errs...)
 }
@@ -254,6 +268,7 @@ func (r *Reader) modules() (modules, error) {
 	}
 	if m.casyncio != 0 {
 		r.cTask, _ = r.dec.DictLookup(m.casyncio, "Task")
+		r.cFuture, _ = r.dec.DictLookup(m.casyncio, "Future")
 	}
 	if m.tasks != 0 {
 		r.pyTask, _ = r.dec.DictLookup(m.tasks, "_PyTask")
@@ -471,11 +486,7 @@ func (r *Reader) task(addr uint64, k kind) (Task, bool, error) {
 	if state != futPending {
 		return t, false, nil
 	}
-	if name != 0 {
-		if t.Name, err = r.name(name); err != nil {
-			return t, true, fmt.Errorf("name: %w", err)
-		}
-	}
+	t.nameObj = name
 	return t, true, nil
 }
 
@@ -516,10 +527,8 @@ func (r *Reader) pyTaskFields(t Task) (Task, bool, error) {
 	if t.Loop, err = r.dec.Attribute(t.Addr, "_loop"); err != nil {
 		return t, true, err
 	}
-	if name, err := r.dec.Attribute(t.Addr, "_name"); err == nil && name != 0 {
-		if t.Name, err = r.name(name); err != nil {
-			return t, true, fmt.Errorf("name: %w", err)
-		}
+	if name, err := r.dec.Attribute(t.Addr, "_name"); err == nil {
+		t.nameObj = name
 	}
 	return t, true, nil
 }

@@ -72,7 +72,7 @@ func (r *Reader) genState(gen uint64) (frame, yf uint64, err error) {
 		return frame, yf, err
 	}
 	frame = gen + uint64(a.genIFrame)
-	f, err := r.dec.Read(gen, uint64(a.genIFrame+r.l.IFrame.Localsplus), "generator")
+	f, err := r.dec.Read(gen, uint64(a.genHead(r.l)), "generator")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -247,7 +247,7 @@ func (r *Reader) frames(t *Task, threads []Thread, locals bool) {
 		return
 	}
 	chain, _, err := r.Chain(coro)
-	if err != nil {
+	if err != nil && t.Err == nil {
 		t.Err = err
 	}
 	if t.Running && len(chain) > 0 {

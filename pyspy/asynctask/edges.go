@@ -18,18 +18,27 @@ import (
 func (r *Reader) edges(tasks []Task, index map[uint64]int) error {
 	var errs []error
 	waiters := map[uint64][]int{}
+	ws := make([]uint64, len(tasks))
 	for i := range tasks {
-		t := &tasks[i]
-		_, w, err := r.coro(t.Addr)
-		if err != nil || w == 0 {
+		if _, w, err := r.coro(tasks[i].Addr); err == nil && w != 0 {
+			ws[i] = w
+		}
+	}
+	for i, w := range ws {
+		if w == 0 {
 			continue
 		}
+		t := &tasks[i]
 		waiters[w] = append(waiters[w], i)
 		if _, ok := index[w]; ok {
 			t.Awaiting = appendNew(t.Awaiting, w)
 			continue
 		}
-		r.gathered(t, w, index, 0)
+		// Only a future of a Python class can be a gather's: a plain
+		// future (what most tasks wait on) has no children to look up.
+		if typ, err := r.dec.TypeOf(w); err == nil && (typ != r.cFuture || r.cFuture == 0) {
+			r.gathered(t, w, index, 0)
+		}
 	}
 	for c := range tasks {
 		child := tasks[c].Addr

@@ -216,3 +216,12 @@ func (a *layout) apply(d *DebugOffsets) {
 	a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead = int64(d.ThreadRunningLoop), int64(d.ThreadRunningTask), int64(d.ThreadTasksHead)
 	a.interpTasksHead = int64(d.InterpTasksHead)
 }
+
+// genHead is how much of a generator object is read to follow it: up to
+// its frame pointer (3.7–3.10), or its embedded frame's locals (3.11+).
+func (a *layout) genHead(l *pyversions.Layout) int64 {
+	if a.genFrame >= 0 {
+		return a.genFrame + 8
+	}
+	return a.genIFrame + l.IFrame.Localsplus
+}
