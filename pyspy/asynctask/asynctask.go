@@ -100,7 +100,7 @@ type Reader struct {
 	// What one read learns: the task and future types, the module
 	// dicts, the kinds of the objects met.
 	cTask, cFuture, pyTask, pyFuture uint64
-	kinds                   map[uint64]kind
+	kinds                            map[uint64]kind
 }
 
 // New returns a reader of the tasks in memory m of an interpreter whose
