@@ -101,6 +101,11 @@ type Reader struct {
 	// dicts, the kinds of the objects met.
 	cTask, cFuture, pyTask, pyFuture uint64
 	kinds                            map[uint64]kind
+
+	// memos are the chains of pending tasks as the last reads found
+	// them, and gen counts the reads.
+	memos map[uint64]*memo
+	gen   int
 }
 
 // New returns a reader of the tasks in memory m of an interpreter whose
@@ -156,9 +161,11 @@ type ReadOptions struct {
 func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 	r.cache.Begin()
 	if r.kinds == nil {
-		r.kinds = map[uint64]kind{}
+		r.kinds, r.memos = map[uint64]kind{}, map[uint64]*memo{}
 	}
 	clear(r.kinds)
+	r.gen++
+	defer r.forget()
 	r.cTask, r.cFuture, r.pyTask, r.pyFuture = 0, 0, 0, 0
 	mods, err := r.modules()
 	if err != nil || (mods.tasks == 0 && mods.casyncio == 0) {
@@ -633,4 +640,14 @@ func chainsOfRunning(tasks []Task, index map[uint64]int) []bool {
 		}
 	}
 	return want
+}
+
+// forget drops the memos of tasks the last read did not look at: they
+// finished, or their chains were not needed.
+func (r *Reader) forget() {
+	for addr, m := range r.memos {
+		if m.gen != r.gen {
+			delete(r.memos, addr)
+		}
+	}
 }

@@ -241,14 +241,35 @@ func (oneFrame) Calls(*frames.Step, *pyobj.Code, int, *frames.Step) (frames.Verd
 // frames fills in a task's frames: for a running task, its thread's
 // frames down to the task's coroutine, then the chain (innermost first).
 func (r *Reader) frames(t *Task, threads []Thread, locals bool) {
-	coro, _, err := r.coro(t.Addr)
+	coro, waiter, err := r.coro(t.Addr)
 	if err != nil {
 		t.Err = err
+		return
+	}
+	// A pending task's chain changes only when the task steps, which
+	// gives it another future to wait on and resumes its innermost
+	// coroutine: the chain of an earlier read holds while the task
+	// waits on the same future and its innermost link is as it was.
+	memoize := !t.Running && !locals
+	if m := r.memos[t.Addr]; memoize && m != nil && m.coro == coro && m.waiter == waiter && m.fp == r.fingerprint(m.inner) {
+		m.gen = r.gen
+		t.Frames = m.frames
+		if t.Err == nil {
+			t.Err = m.err
+		}
 		return
 	}
 	chain, _, err := r.Chain(coro)
 	if err != nil && t.Err == nil {
 		t.Err = err
+	}
+	if memoize && len(chain) > 0 {
+		defer func() {
+			if len(r.memos) < MaxTasks {
+				inner := chain[len(chain)-1].Obj
+				r.memos[t.Addr] = &memo{coro: coro, waiter: waiter, inner: inner, fp: r.fingerprint(inner), frames: t.Frames, err: t.Err, gen: r.gen}
+			}
+		}()
 	}
 	if t.Running && len(chain) > 0 {
 		for _, th := range threads {
@@ -277,4 +298,45 @@ func (r *Reader) frames(t *Task, threads []Thread, locals bool) {
 		}
 		t.Frames = append(t.Frames, r.walk.Frames[0])
 	}
+}
+
+// memo is a pending task's chain as a read found it.
+type memo struct {
+	coro, waiter, inner uint64
+	fp                  string
+	frames              []frames.Frame
+	err                 error
+	gen                 int
+}
+
+// fingerprint returns what says where the generator at gen stands: its
+// embedded frame's members (3.11+: instruction, stack pointer, state), or
+// its frame object's (stack top, f_lasti, line, state); "" if it cannot
+// be read.
+func (r *Reader) fingerprint(gen uint64) string {
+	a := r.a
+	if a.genFrame < 0 {
+		f, err := r.dec.Read(gen, uint64(a.genHead(r.l)), "generator")
+		if err != nil {
+			return ""
+		}
+		b := make([]byte, a.genHead(r.l)-16)
+		for i := range b {
+			b[i] = f.U8(int64(16 + i))
+		}
+		return string(b)
+	}
+	frame, err := r.dec.Pointer(gen + uint64(a.genFrame))
+	if err != nil || frame == 0 {
+		return ""
+	}
+	f, err := r.dec.Read(frame+uint64(a.frameValuestack), uint64(a.frameLasti+16-a.frameValuestack), "frame")
+	if err != nil {
+		return ""
+	}
+	b := make([]byte, a.frameLasti+16-a.frameValuestack)
+	for i := range b {
+		b[i] = f.U8(int64(i))
+	}
+	return fmt.Sprintf("%x:%s", frame, b)
 }
