@@ -214,7 +214,9 @@ func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 			continue
 		}
 		t := &tasks[i]
-		if t.nameObj != 0 {
+		if m := r.memos[t.Addr]; m != nil && m.nameObj == t.nameObj {
+			t.Name = m.name
+		} else if t.nameObj != 0 {
 			var err error
 			if t.Name, err = r.name(t.nameObj); err != nil {
 				t.Err = fmt.Errorf("name: %w", err)

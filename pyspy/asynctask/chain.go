@@ -267,7 +267,7 @@ func (r *Reader) frames(t *Task, threads []Thread, locals bool) {
 		defer func() {
 			if len(r.memos) < MaxTasks {
 				inner := chain[len(chain)-1].Obj
-				r.memos[t.Addr] = &memo{coro: coro, waiter: waiter, inner: inner, fp: r.fingerprint(inner), frames: t.Frames, err: t.Err, gen: r.gen}
+				r.memos[t.Addr] = &memo{coro: coro, waiter: waiter, inner: inner, fp: r.fingerprint(inner), frames: t.Frames, err: t.Err, gen: r.gen, nameObj: t.nameObj, name: t.Name}
 			}
 		}()
 	}
@@ -304,6 +304,9 @@ func (r *Reader) frames(t *Task, threads []Thread, locals bool) {
 type memo struct {
 	coro, waiter, inner uint64
 	fp                  string
+	// nameObj and name are the task's name as last decoded.
+	nameObj uint64
+	name    string
 	frames              []frames.Frame
 	err                 error
 	gen                 int
@@ -316,13 +319,9 @@ type memo struct {
 func (r *Reader) fingerprint(gen uint64) string {
 	a := r.a
 	if a.genFrame < 0 {
-		f, err := r.dec.Read(gen, uint64(a.genHead(r.l)), "generator")
+		b, err := r.cache.Bytes(gen+16, uint64(a.genHead(r.l)-16))
 		if err != nil {
 			return ""
-		}
-		b := make([]byte, a.genHead(r.l)-16)
-		for i := range b {
-			b[i] = f.U8(int64(16 + i))
 		}
 		return string(b)
 	}
@@ -330,13 +329,9 @@ func (r *Reader) fingerprint(gen uint64) string {
 	if err != nil || frame == 0 {
 		return ""
 	}
-	f, err := r.dec.Read(frame+uint64(a.frameValuestack), uint64(a.frameLasti+16-a.frameValuestack), "frame")
+	b, err := r.cache.Bytes(frame+uint64(a.frameValuestack), uint64(a.frameLasti+16-a.frameValuestack))
 	if err != nil {
 		return ""
-	}
-	b := make([]byte, a.frameLasti+16-a.frameValuestack)
-	for i := range b {
-		b[i] = f.U8(int64(i))
 	}
 	return fmt.Sprintf("%x:%s", frame, b)
 }

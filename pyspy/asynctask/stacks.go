@@ -61,11 +61,16 @@ func (s *Stacker) Stacks(tasks []Task) [][]frames.Frame {
 		}
 	}
 	out := make([][]frames.Frame, len(tasks))
+	// seen[c] == i+1 marks task c as met on the way up from task i.
+	seen := make([]int, len(tasks))
 	for i := range tasks {
-		var st []frames.Frame
-		seen := map[int]bool{}
-		for c := i; c >= 0 && !seen[c] && len(seen) < maxAncestors; c = parent[c] {
-			seen[c] = true
+		n := 0
+		for c, up := i, 0; c >= 0 && seen[c] != i+1 && up < maxAncestors; c, up = parent[c], up+1 {
+			seen[c] = i + 1
+			n += len(tasks[c].Frames) + 1
+		}
+		st := make([]frames.Frame, 0, n)
+		for c, up := i, 0; c >= 0 && up < maxAncestors && len(st) < n; c, up = parent[c], up+1 {
 			st = append(st, tasks[c].Frames...)
 			st = append(st, s.taskFrame(&tasks[c]))
 		}
