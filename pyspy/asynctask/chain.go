@@ -307,9 +307,9 @@ type memo struct {
 	// nameObj and name are the task's name as last decoded.
 	nameObj uint64
 	name    string
-	frames              []frames.Frame
-	err                 error
-	gen                 int
+	frames  []frames.Frame
+	err     error
+	gen     int
 }
 
 // fingerprint returns what says where the generator at gen stands: its
