@@ -208,3 +208,28 @@ func logicalStacks(tasks []testpython.ViewTask) []string {
 	}
 	return out
 }
+
+// TestTopAsync: top --async charges the busy task's time to its logical
+// stack, under the tasks that await it, and not to the event loop.
+func TestTopAsync(t *testing.T) {
+	for _, py := range testpython.OnePerMinor(testpython.For(t, "3.11", "3.14")) {
+		t.Run(py.Name, func(t *testing.T) {
+			tg := testpython.Start(t, py, "tasks.py")
+			out, stderr, code := runPyprof(t, "top", "--async", "-p", itoa(tg.Pid), "--once", "--delay", "2")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, want := range []string{"spin (", "busy (", "task busy (<asyncio>)", "main1 ("} {
+				if !strings.Contains(out, want) {
+					t.Errorf("no row %q", want)
+				}
+			}
+			if strings.Contains(out, "_run_once") {
+				t.Error("the event loop's frames are in the table")
+			}
+			if t.Failed() {
+				t.Logf("top:\n%s", out)
+			}
+		})
+	}
+}
