@@ -103,8 +103,10 @@ func TestRecordSnapshots(t *testing.T) {
 	}
 }
 
-// readTasks samples the threads with r and reads the tasks from m.
-func readTasks(r *pyspy.Reader, m mem.Memory, f *pyobj.Facts, d *asynctask.DebugOffsets) ([]asynctask.Task, error) {
+// readTasks samples the threads with r and reads the tasks from m, times
+// times with one reader (the last read's tasks are returned): later reads
+// go through what the first remembered.
+func readTasks(r *pyspy.Reader, m mem.Memory, f *pyobj.Facts, d *asynctask.DebugOffsets, times ...int) ([]asynctask.Task, error) {
 	threads, err := r.Sample(pyspy.SampleOptions{NoNames: true})
 	if err != nil {
 		return nil, err
@@ -117,7 +119,17 @@ func readTasks(r *pyspy.Reader, m mem.Memory, f *pyobj.Facts, d *asynctask.Debug
 	if err != nil {
 		return nil, err
 	}
-	return ar.Tasks(ths, asynctask.ReadOptions{})
+	n := 1
+	if len(times) > 0 {
+		n = times[0]
+	}
+	var tasks []asynctask.Task
+	for range n {
+		if tasks, err = ar.Tasks(ths, asynctask.ReadOptions{}); err != nil {
+			return tasks, err
+		}
+	}
+	return tasks, err
 }
 
 type snap struct {
@@ -162,7 +174,7 @@ func loadSnapshots(t testing.TB) []snap {
 }
 
 // replay reads the tasks of a snapshot, with m as its memory.
-func replay(s *pyspy.Snapshot, m mem.Memory, d *asynctask.DebugOffsets) ([]asynctask.Task, error) {
+func replay(s *pyspy.Snapshot, m mem.Memory, d *asynctask.DebugOffsets, times ...int) ([]asynctask.Task, error) {
 	l, err := pyversions.LayoutFor(s.Version)
 	if err != nil {
 		return nil, err
@@ -174,7 +186,7 @@ func replay(s *pyspy.Snapshot, m mem.Memory, d *asynctask.DebugOffsets) ([]async
 	if err != nil {
 		return nil, err
 	}
-	return readTasks(r, m, cfg.Facts, d)
+	return readTasks(r, m, cfg.Facts, d, times...)
 }
 
 // TestSnapshots replays the recorded snapshots: the tasks decode as they
@@ -182,7 +194,8 @@ func replay(s *pyspy.Snapshot, m mem.Memory, d *asynctask.DebugOffsets) ([]async
 func TestSnapshots(t *testing.T) {
 	for _, sn := range loadSnapshots(t) {
 		t.Run(sn.name, func(t *testing.T) {
-			tasks, err := replay(sn.s, sn.s, sn.g.Debug)
+			// Twice: the second read goes through the first's memos.
+			tasks, err := replay(sn.s, sn.s, sn.g.Debug, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +246,7 @@ func FuzzTasks(f *testing.F) {
 		at := sn.g.Tasks[int(task)%len(sn.g.Tasks)].ID + uint64(int64(off))
 		m := &overlay{base: sn.s, addr: at, data: data}
 		start := time.Now()
-		replay(sn.s, m, sn.g.Debug)
+		replay(sn.s, m, sn.g.Debug, 2)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("took %v", d)
 		}
