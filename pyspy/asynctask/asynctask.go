@@ -106,6 +106,39 @@ type Reader struct {
 	// them, and gen counts the reads.
 	memos map[uint64]*memo
 	gen   int
+
+	// mods, found at read modsGen, and lookups, the module attributes
+	// looked up since, are kept for refreshEvery reads: finding them
+	// compares the keys of sys.modules and of the module dicts, and
+	// asyncio never replaces them.
+	mods    modules
+	modsGen int
+	lookups map[lookupKey]uint64
+}
+
+// refreshEvery is how many reads go by between two lookups of asyncio's
+// modules and their attributes.
+const refreshEvery = 100
+
+type lookupKey struct {
+	dict uint64
+	name string
+}
+
+// cachedModules returns the modules, found again every refreshEvery
+// reads, or while asyncio is not imported.
+func (r *Reader) cachedModules() (modules, error) {
+	if r.mods.tasks != 0 && r.gen-r.modsGen < refreshEvery {
+		return r.mods, nil
+	}
+	r.cTask, r.cFuture, r.pyTask, r.pyFuture = 0, 0, 0, 0
+	r.lookups = map[lookupKey]uint64{}
+	m, err := r.modules()
+	r.mods, r.modsGen = m, r.gen
+	if err != nil {
+		r.mods = modules{}
+	}
+	return m, err
 }
 
 // New returns a reader of the tasks in memory m of an interpreter whose
@@ -166,16 +199,31 @@ func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 	clear(r.kinds)
 	r.gen++
 	defer r.forget()
-	r.cTask, r.cFuture, r.pyTask, r.pyFuture = 0, 0, 0, 0
-	mods, err := r.modules()
+	mods, err := r.cachedModules()
 	if err != nil || (mods.tasks == 0 && mods.casyncio == 0) {
 		return nil, err
 	}
 	var errs []error
-	cands, running, err := r.candidates(mods, threads)
+	running, cur, err := r.current(mods, threads)
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if o.RunningOnly {
+		// The chains of the running tasks can mostly be found from
+		// the running tasks up, without reading every task.
+		if tasks, ok := r.runningChains(cur); ok {
+			r.placeTasks(tasks, threads, mods, running)
+			for i := range tasks {
+				r.decode(&tasks[i], threads, o)
+			}
+			return order(tasks, threads), errors.Join(errs...)
+		}
+	}
+	cands, err := r.candidates(mods, threads)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cands = append(cands, cur...)
 	var tasks []Task
 	index := make(map[uint64]int, len(cands))
 	for _, addr := range cands {
@@ -210,21 +258,24 @@ func (r *Reader) Tasks(threads []Thread, o ReadOptions) ([]Task, error) {
 		want = chainsOfRunning(tasks, index)
 	}
 	for i := range tasks {
-		if want != nil && !want[i] {
-			continue
+		if want == nil || want[i] {
+			r.decode(&tasks[i], threads, o)
 		}
-		t := &tasks[i]
-		if m := r.memos[t.Addr]; m != nil && m.nameObj == t.nameObj {
-			t.Name = m.name
-		} else if t.nameObj != 0 {
-			var err error
-			if t.Name, err = r.name(t.nameObj); err != nil {
-				t.Err = fmt.Errorf("name: %w", err)
-			}
-		}
-		r.frames(t, threads, o.Locals)
 	}
 	return order(tasks, threads), errors.Join(errs...)
+}
+
+// decode fills in a task's name and frames.
+func (r *Reader) decode(t *Task, threads []Thread, o ReadOptions) {
+	if m := r.memos[t.Addr]; m != nil && m.nameObj == t.nameObj {
+		t.Name = m.name
+	} else if t.nameObj != 0 {
+		var err error
+		if t.Name, err = r.name(t.nameObj); err != nil {
+			t.Err = fmt.Errorf("name: %w", err)
+		}
+	}
+	r.frames(t, threads, o.Locals)
 }
 
 // order groups tasks by the thread that runs their loop, keeping the
@@ -297,29 +348,59 @@ func (r *Reader) lookup(md uint64, name string) uint64 {
 	if md == 0 {
 		return 0
 	}
+	k := lookupKey{md, name}
+	if v, ok := r.lookups[k]; ok {
+		return v
+	}
 	v, err := r.dec.DictLookup(md, name)
 	if err != nil {
 		return 0
 	}
+	if r.lookups != nil {
+		r.lookups[k] = v
+	}
 	return v
 }
 
-// candidates lists the objects that may be tasks, wherever this version
-// registers them, and the tasks each thread's loop runs now, by loop (or,
-// from 3.14, by thread state).
-func (r *Reader) candidates(m modules, threads []Thread) ([]uint64, map[uint64]uint64, error) {
+// current returns the tasks each thread's loop runs now, by loop (or,
+// from 3.14, by thread state), and as a list.
+func (r *Reader) current(m modules, threads []Thread) (map[uint64]uint64, []uint64, error) {
 	var out []uint64
 	var errs []error
 	running := map[uint64]uint64{}
+	if r.a.tstateRunningTask >= 0 {
+		for _, th := range threads {
+			if t, err := r.dec.Pointer(th.Addr + uint64(r.a.tstateRunningTask)); err == nil && t != 0 {
+				running[th.Addr] = t
+				out = append(out, t)
+			}
+		}
+	}
+	for _, md := range []uint64{m.tasks, m.casyncio} {
+		if cur := r.lookup(md, "_current_tasks"); cur != 0 {
+			items, _, err := r.dec.DictItems(cur, MaxTasks)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("_current_tasks: %w", err))
+			}
+			for _, kv := range items {
+				running[kv.Key] = kv.Value
+				out = append(out, kv.Value)
+			}
+		}
+	}
+	return running, out, errors.Join(errs...)
+}
+
+// candidates lists the objects that may be tasks, wherever this version
+// registers them.
+func (r *Reader) candidates(m modules, threads []Thread) ([]uint64, error) {
+	var out []uint64
+	var errs []error
 	if r.a.tstateTasksHead >= 0 {
 		for _, th := range threads {
 			n, err := r.llist(th.Addr+uint64(r.a.tstateTasksHead), &out)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("tasks of thread %#x: %w (%d read)", th.ID, err, n))
-			}
-			if t, err := r.dec.Pointer(th.Addr + uint64(r.a.tstateRunningTask)); err == nil && t != 0 {
-				running[th.Addr] = t
-				out = append(out, t)
 			}
 		}
 		if r.a.interpTasksHead >= 0 {
@@ -341,22 +422,12 @@ func (r *Reader) candidates(m modules, threads []Thread) ([]uint64, map[uint64]u
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			}
 		}
-		if cur := r.lookup(md, "_current_tasks"); cur != 0 {
-			items, _, err := r.dec.DictItems(cur, MaxTasks)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("_current_tasks: %w", err))
-			}
-			for _, kv := range items {
-				running[kv.Key] = kv.Value
-				out = append(out, kv.Value)
-			}
-		}
 	}
 	if len(out) > 4*MaxTasks {
 		out = out[:4*MaxTasks]
 		errs = append(errs, fmt.Errorf("task registries: %w", ErrTruncated))
 	}
-	return out, running, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // llist appends the tasks of the circular list whose head is at head

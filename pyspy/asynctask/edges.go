@@ -215,3 +215,108 @@ func (r *Reader) callbackParents(cb uint64, waiters map[uint64][]int, index map[
 	}
 	return nil
 }
+
+// runningChains finds the running tasks cur and the tasks that await
+// them, transitively, from each task's done-callbacks up: the wakeup of
+// the task that awaits it, or a TaskGroup's _on_task_done. It says false
+// when a callback can only be placed among every task's futures (the
+// closures of gather, wait and shield, wait_for's partial), which takes a
+// read of every task. Awaiting then lists only the edges of these chains.
+func (r *Reader) runningChains(cur []uint64) ([]Task, bool) {
+	var tasks []Task
+	index := map[uint64]int{}
+	add := func(addr uint64) (int, bool) {
+		if i, ok := index[addr]; ok {
+			return i, true
+		}
+		k := r.kindOf(addr)
+		if k != kindCTask && k != kindPyTask {
+			return 0, false
+		}
+		t, pending, err := r.task(addr, k)
+		if err != nil || !pending {
+			return 0, false
+		}
+		index[addr] = len(tasks)
+		tasks = append(tasks, t)
+		return len(tasks) - 1, true
+	}
+	for _, addr := range cur {
+		add(addr)
+	}
+	for i := 0; i < len(tasks); i++ {
+		if len(tasks) > maxAncestors {
+			return nil, false
+		}
+		cbs, err := r.callbacks(tasks[i].Addr)
+		if err != nil {
+			return nil, false
+		}
+		for _, cb := range cbs {
+			parent, direct := r.directParent(cb)
+			if !direct {
+				return nil, false
+			}
+			if parent == 0 {
+				continue
+			}
+			if j, ok := add(parent); ok && j != i {
+				tasks[j].Awaiting = appendNew(tasks[j].Awaiting, tasks[i].Addr)
+			}
+		}
+	}
+	return tasks, true
+}
+
+// directParent returns the task that the done-callback cb shows to await
+// the task it is on (0 for a callback that shows none), and false for a
+// callback that can only be placed among the futures of every task.
+func (r *Reader) directParent(cb uint64) (uint64, bool) {
+	typ, err := r.dec.TypeOf(cb)
+	if err != nil {
+		return 0, false
+	}
+	name, _, err := r.dec.TypeName(typ)
+	if err != nil {
+		return 0, false
+	}
+	isTask := func(p uint64) bool {
+		k := r.kindOf(p)
+		return k == kindCTask || k == kindPyTask
+	}
+	switch name {
+	case "builtin_function_or_method", "TaskWakeupMethWrapper":
+		off := uint64(cmethodSelf)
+		if name == "TaskWakeupMethWrapper" {
+			off = wakeupTask
+		}
+		self, err := r.dec.Pointer(cb + off)
+		if err != nil {
+			return 0, false
+		}
+		if isTask(self) {
+			return self, true
+		}
+		return 0, true
+	case "method":
+		self, err := r.dec.Pointer(cb + methodSelf)
+		if err != nil {
+			return 0, false
+		}
+		if isTask(self) {
+			return self, true
+		}
+		if parent, err := r.dec.Attribute(self, "_parent_task"); err == nil && parent != 0 && isTask(parent) {
+			return parent, true
+		}
+		return 0, false
+	case "function":
+		// A function without a closure (run_until_complete's) holds no
+		// future.
+		closure, err := r.dec.Pointer(cb + uint64(r.a.funcClosure))
+		return 0, err == nil && closure == 0
+	case "functools.partial":
+		return 0, false
+	}
+	return 0, true
+}

@@ -1,6 +1,8 @@
 package asynctask_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pyprof/pyprof/internal/target"
@@ -42,7 +44,12 @@ func TestTasks(t *testing.T) {
 				ths = append(ths, asynctask.Thread{Addr: th.Addr, ID: th.ID, Frames: th.Frames})
 			}
 			tasks, err := p.Tasks(ths, asynctask.ReadOptions{})
+			fast, ferr := p.Tasks(ths, asynctask.ReadOptions{RunningOnly: true})
 			paused.Resume()
+			if ferr != nil {
+				t.Errorf("tasks of running chains: %v", ferr)
+			}
+			checkRunningChains(t, tasks, fast)
 			if err != nil {
 				t.Errorf("tasks: %v", err)
 			}
@@ -66,5 +73,40 @@ func TestTasks(t *testing.T) {
 			}
 			t.Logf("%d tasks on %d loops", n, len(view))
 		})
+	}
+}
+
+// checkRunningChains compares the logical stacks of the running tasks as
+// a read of every task and one of the running chains give them.
+func checkRunningChains(t *testing.T, all, fast []asynctask.Task) {
+	t.Helper()
+	var st asynctask.Stacker
+	render := func(tasks []asynctask.Task) map[uint64]string {
+		out := map[uint64]string{}
+		for i, s := range st.Stacks(tasks) {
+			if !tasks[i].Running {
+				continue
+			}
+			var b strings.Builder
+			for _, f := range s {
+				fmt.Fprintf(&b, "%s:%d;", f.Name, f.Line)
+			}
+			out[tasks[i].Addr] = b.String()
+		}
+		return out
+	}
+	// Every running task of tasks.py is awaited through a wakeup: the
+	// chains are found from the running tasks up.
+	if len(fast) >= len(all) {
+		t.Errorf("the running-only read gave %d tasks of %d: it read every task", len(fast), len(all))
+	}
+	want, got := render(all), render(fast)
+	if len(want) == 0 {
+		t.Error("no running task")
+	}
+	for addr, w := range want {
+		if got[addr] != w {
+			t.Errorf("running task %#x: running-only stack\n\t%s\nwant\n\t%s", addr, got[addr], w)
+		}
 	}
 }
