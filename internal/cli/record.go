@@ -180,7 +180,7 @@ const attachTimeout = 10 * time.Second
 func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
-		Idle: o.idle, GIL: o.gil, Async: o.async,
+		Idle: o.idle, GIL: o.gil, Async: o.async, AsyncIdle: o.async && o.idle,
 	}
 	// Without a terminal there is no status line, and no Tick: the
 	// sampler would build its Stats, which allocate, for every round.

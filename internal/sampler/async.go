@@ -17,7 +17,7 @@ type asyncState struct {
 // asyncStacks replaces, in smp, the stack of each thread that runs an
 // asyncio task with the task's logical stack (its frames, under a "task
 // NAME" frame, under the chains of the tasks that await it, without the
-// event loop's frames), and with Idle adds the logical stack of every
+// event loop's frames), and with AsyncIdle adds the logical stack of every
 // pending task as a waiting stack of the thread that runs its loop.
 // threads are the process's stacks as read. A process whose tasks cannot
 // be read keeps its threads' stacks as they are.
@@ -36,7 +36,7 @@ func (s *Sampler) asyncStacks(p *proc, threads []pyspy.Thread, smp *Sample) {
 	for _, t := range threads {
 		a.threads = append(a.threads, asynctask.Thread{Addr: t.Addr, ID: t.ID, Frames: t.Frames})
 	}
-	tasks, err := a.r.Tasks(a.threads, asynctask.ReadOptions{RunningOnly: !s.opts.Idle})
+	tasks, err := a.r.Tasks(a.threads, asynctask.ReadOptions{RunningOnly: !s.opts.AsyncIdle})
 	if len(tasks) == 0 {
 		if err != nil {
 			s.stats.Errors++
@@ -54,7 +54,7 @@ func (s *Sampler) asyncStacks(p *proc, threads []pyspy.Thread, smp *Sample) {
 			}
 		}
 	}
-	if !s.opts.Idle {
+	if !s.opts.AsyncIdle {
 		return
 	}
 	for j := range tasks {

@@ -37,9 +37,9 @@ type Options struct {
 	// GIL keeps only the thread holding the GIL.
 	GIL bool
 	// Async reports the stacks of threads that run an asyncio task as
-	// the task's logical stack, and with Idle every pending task's too
-	// (see async.go).
-	Async bool
+	// the task's logical stack, and with AsyncIdle every pending task's
+	// too (see async.go).
+	Async, AsyncIdle bool
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
