@@ -2,7 +2,6 @@ package pyspy_test
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,14 +83,7 @@ func BenchmarkDecode(b *testing.B) {
 			continue
 		}
 		b.Run(name, func(b *testing.B) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				b.Fatal(err)
-			}
-			snap, err := pyspy.DecodeSnapshot(data)
-			if err != nil {
-				b.Fatal(err)
-			}
+			snap := pyspy.LoadSnapshot(b, file)
 			l, err := pyversions.LayoutFor(snap.Version)
 			if err != nil {
 				b.Fatal(err)
@@ -127,14 +119,7 @@ func TestDecodeAllocs(t *testing.T) {
 	files, _ := filepath.Glob("testdata/snapshots/*.snap")
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".snap"), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := pyspy.DecodeSnapshot(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := pyspy.LoadSnapshot(t, file)
 			l, err := pyversions.LayoutFor(snap.Version)
 			if err != nil {
 				t.Fatal(err)

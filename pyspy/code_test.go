@@ -1,7 +1,6 @@
 package pyspy
 
 import (
-	"os"
 	"testing"
 )
 
@@ -29,14 +28,7 @@ func (m *mutable) ReadAt(p []byte, off int64) (int, error) {
 func TestCodeCacheRevalidates(t *testing.T) {
 	for _, file := range []string{"testdata/snapshots/pyenv-2.7.18.snap", "testdata/snapshots/pyenv-3.9.18.snap", "testdata/snapshots/pyenv-3.11.7.snap"} {
 		t.Run(file, func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := DecodeSnapshot(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := loadSnapshot(t, file)
 			mem := &mutable{Snapshot: snap, patches: map[uint64][]byte{}}
 			cfg := snap.Config
 			r0, err := snap.Open()

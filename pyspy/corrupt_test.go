@@ -3,7 +3,6 @@ package pyspy
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/pyprof/pyprof/pyspy/frames"
@@ -11,14 +10,7 @@ import (
 
 func openMutable(t *testing.T, file string) (*Reader, *mutable) {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := DecodeSnapshot(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := loadSnapshot(t, file)
 	mem := &mutable{Snapshot: snap, patches: map[uint64][]byte{}}
 	r0, err := snap.Open()
 	if err != nil {

@@ -3,11 +3,9 @@ package pyspy
 import (
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/pyprof/pyprof/pyspy/internal/snapfuzz"
 	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
 )
@@ -18,54 +16,6 @@ import (
 // interpreters in testdata/snapshots, with the fuzz input overlaid at an
 // address, so that most pointers still lead somewhere real. Each input
 // must finish quickly and without panicking; errors are expected.
-
-var fuzzSnaps struct {
-	once  sync.Once
-	snaps []*Snapshot
-}
-
-func loadFuzzSnapshots(f *testing.F) []*Snapshot {
-	fuzzSnaps.once.Do(func() {
-		files, _ := filepath.Glob("testdata/snapshots/*.snap")
-		sort.Strings(files)
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				continue
-			}
-			if s, err := DecodeSnapshot(data); err == nil {
-				fuzzSnaps.snaps = append(fuzzSnaps.snaps, s)
-			}
-		}
-	})
-	if len(fuzzSnaps.snaps) == 0 {
-		f.Fatal("no snapshots in testdata/snapshots")
-	}
-	return fuzzSnaps.snaps
-}
-
-// overlay is a snapshot with some bytes replaced or added.
-type overlay struct {
-	base *Snapshot
-	addr uint64
-	data []byte
-}
-
-func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
-	addr := uint64(off)
-	end := addr + uint64(len(p))
-	oend := o.addr + uint64(len(o.data))
-	if addr >= o.addr && end <= oend {
-		return copy(p, o.data[addr-o.addr:]), nil
-	}
-	n, err := o.base.ReadAt(p, off)
-	// Patch any overlap with the overlay.
-	if addr < oend && end > o.addr {
-		lo, hi := max(addr, o.addr), min(end, oend)
-		copy(p[lo-addr:hi-addr], o.data[lo-o.addr:hi-o.addr])
-	}
-	return n, err
-}
 
 // fuzzReader returns a fresh reader over the memory, located as the
 // snapshot says but without its validation walk, which the overlay may
@@ -94,16 +44,6 @@ func fuzzReader(t *testing.T, s *Snapshot, m Memory) *Reader {
 	return r
 }
 
-// within fails the test when fn takes too long: bounded loops must stay
-// bounded even on corrupt input.
-func within(t *testing.T, fn func()) {
-	start := time.Now()
-	fn()
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("decoder took %v", d)
-	}
-}
-
 // seedWalks adds, for every snapshot, the thread states and frames a
 // sample meets, with the bytes recorded at their addresses.
 func seedWalks(f *testing.F, snaps []*Snapshot) {
@@ -113,14 +53,7 @@ func seedWalks(f *testing.F, snaps []*Snapshot) {
 			continue
 		}
 		ts, _ := r.Sample(SampleOptions{Locals: true})
-		add := func(op uint8, addr uint64) {
-			b := make([]byte, 256)
-			if _, err := s.ReadAt(b[:64], int64(addr)); err != nil {
-				return
-			}
-			n, _ := s.ReadAt(b, int64(addr))
-			f.Add(uint8(i), op, addr, b[:max(n, 64)])
-		}
+		add := func(op uint8, addr uint64) { snapfuzz.AddSeed(f, uint8(i), op, s, addr) }
 		for _, t := range ts {
 			add(opThread, t.Addr)
 			for _, fr := range t.Frames {
@@ -138,15 +71,15 @@ const (
 )
 
 func FuzzWalk(f *testing.F) {
-	snaps := loadFuzzSnapshots(f)
+	snaps := snapfuzz.Load(f, "testdata/snapshots", DecodeSnapshot)
 	seedWalks(f, snaps)
 	f.Fuzz(func(t *testing.T, snap, op uint8, addr uint64, data []byte) {
 		s := snaps[int(snap)%len(snaps)]
 		if len(data) > 1<<16 {
 			return
 		}
-		r := fuzzReader(t, s, &overlay{base: s, addr: addr, data: data})
-		within(t, func() {
+		r := fuzzReader(t, s, &snapfuzz.Overlay{Base: s, Addr: addr, Data: data})
+		snapfuzz.Within(t, func() {
 			switch op % nOps {
 			case opFrames:
 				_, _ = r.walk(&tstate{frame: addr}, true, nil)
@@ -177,7 +110,7 @@ func FuzzSnapshot(f *testing.F) {
 		if err != nil {
 			return
 		}
-		within(t, func() {
+		snapfuzz.Within(t, func() {
 			r, err := s.Open()
 			if err != nil {
 				return

@@ -135,3 +135,33 @@ func (r *Reader) nativeID(t *tstate) int {
 	}
 	return int(int32(binary.LittleEndian.Uint32(b)))
 }
+
+// KnowsOSThreads reports whether samples carry OS thread ids: the layout
+// has them (3.11+), or SetOSThreads has learnt where the C library keeps
+// them.
+func (r *Reader) KnowsOSThreads() bool {
+	return r.l.Thread.NativeThreadID >= 0 || r.native.found
+}
+
+// FillOSThreads gives the threads of a sample taken before SetOSThreads
+// had learnt where the C library keeps thread ids (the sample that showed
+// the process a new thread, which the learning needs) the OS thread ids
+// that sample lacked, reading them as Sample would now, and drops the
+// threads whose id reads 0, as Sample does: their OS thread has ended.
+// It does nothing when the threads have their ids, or none can be known.
+func (r *Reader) FillOSThreads(threads []Thread) []Thread {
+	if r.l.Thread.NativeThreadID >= 0 || !r.native.found {
+		return threads
+	}
+	kept := threads[:0]
+	for _, t := range threads {
+		if t.NativeID == 0 {
+			t.NativeID = r.nativeID(&tstate{id: t.ID})
+			if t.NativeID == 0 {
+				continue
+			}
+		}
+		kept = append(kept, t)
+	}
+	return kept
+}

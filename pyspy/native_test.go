@@ -2,7 +2,6 @@ package pyspy_test
 
 import (
 	"encoding/binary"
-	"os"
 	"strings"
 	"testing"
 
@@ -48,14 +47,7 @@ func TestSetOSThreads(t *testing.T) {
 		{"container, pid 2", 2, 3, false},
 	} {
 		for _, file := range snapshots(t) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := pyspy.DecodeSnapshot(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := pyspy.LoadSnapshot(t, file)
 			l, err := pyversions.LayoutFor(snap.Version)
 			if err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"testing"
 
 	"github.com/pyprof/pyprof/pyspy/bytecode"
@@ -86,14 +85,7 @@ type tornFixture struct {
 
 func loadTorn(t testing.TB, file string) *tornFixture {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := DecodeSnapshot(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := loadSnapshot(t, file)
 	r, err := snap.Open()
 	if err != nil {
 		t.Fatal(err)

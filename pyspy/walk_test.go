@@ -2,7 +2,6 @@ package pyspy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,14 +22,7 @@ func TestPlainWalk(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := DecodeSnapshot(data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			snap := loadSnapshot(t, file)
 			r, err := snap.Open()
 			if err != nil {
 				t.Fatal(err)

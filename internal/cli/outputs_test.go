@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,78 +14,25 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 
+	"github.com/pyprof/pyprof/internal/profile/speedscopetest"
 	"github.com/pyprof/pyprof/internal/testpython"
 )
 
-// speedscope is the part of speedscope's file format (its
-// src/lib/file-format-spec.ts) the tests read.
-type speedscope struct {
-	Schema string `json:"$schema"`
-	Shared struct {
-		Frames []struct {
-			Name string `json:"name"`
-			File string `json:"file"`
-			Line int    `json:"line"`
-		} `json:"frames"`
-	} `json:"shared"`
-	Profiles []struct {
-		Type       string  `json:"type"`
-		Name       string  `json:"name"`
-		Unit       string  `json:"unit"`
-		StartValue int64   `json:"startValue"`
-		EndValue   int64   `json:"endValue"`
-		Samples    [][]int `json:"samples"`
-		Weights    []int64 `json:"weights"`
-	} `json:"profiles"`
-}
-
-// readSpeedscope reads a speedscope file and checks its structure: every
-// profile sampled, in nanoseconds, named once (one per thread), with a
-// weight for each sample, positive and summing to the profile's span, and
-// every frame index valid. It returns the file and its samples.
-func readSpeedscope(t *testing.T, path string) (*speedscope, int) {
+// readSpeedscope reads a speedscope file and checks its structure (see
+// speedscopetest.Read; times in nanoseconds). It returns the file and its
+// samples.
+func readSpeedscope(t *testing.T, path string) (*speedscopetest.File, int) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f speedscope
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("speedscope: %v", err)
-	}
-	if f.Schema != "https://www.speedscope.app/file-format-schema.json" {
-		t.Errorf("schema %q", f.Schema)
-	}
-	names := map[string]bool{}
+	f := speedscopetest.Read(t, data, "nanoseconds")
 	n := 0
 	for _, p := range f.Profiles {
-		if names[p.Name] {
-			t.Errorf("two profiles named %q", p.Name)
-		}
-		names[p.Name] = true
-		if p.Type != "sampled" || p.Unit != "nanoseconds" || len(p.Samples) != len(p.Weights) {
-			t.Errorf("profile %q: type %q unit %q, %d samples and %d weights", p.Name, p.Type, p.Unit, len(p.Samples), len(p.Weights))
-		}
-		var sum int64
-		for _, w := range p.Weights {
-			if w <= 0 {
-				t.Errorf("profile %q: weight %d", p.Name, w)
-			}
-			sum += w
-		}
-		if sum != p.EndValue-p.StartValue {
-			t.Errorf("profile %q: weights sum to %d over a span of %d", p.Name, sum, p.EndValue-p.StartValue)
-		}
-		for _, s := range p.Samples {
-			for _, id := range s {
-				if id < 0 || id >= len(f.Shared.Frames) {
-					t.Errorf("profile %q: frame index %d of %d", p.Name, id, len(f.Shared.Frames))
-				}
-			}
-		}
 		n += len(p.Samples)
 	}
-	return &f, n
+	return f, n
 }
 
 // summary matches record's last line: the samples (stacks recorded) and

@@ -134,6 +134,46 @@ func wantError(t *testing.T, err error, path string, errno syscall.Errno) {
 	}
 }
 
+// wantRead reads, in the background, all that the reader open returns
+// gives, and wants it to be content by the end of the test; what names the
+// reader in the error.
+func wantRead(t *testing.T, what string, open func() (io.ReadCloser, error)) {
+	got := make(chan string, 1)
+	go func() {
+		r, err := open()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		got <- string(b)
+	}()
+	t.Cleanup(func() {
+		select {
+		case s := <-got:
+			if s != content {
+				t.Errorf("%s got %d bytes, want %d", what, len(s), len(content))
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s got nothing", what)
+		}
+	})
+}
+
+// readPipe returns the write end of a pipe whose reader wants content; the
+// write end is closed at the end of the test, before the reader is asked.
+func readPipe(t *testing.T) *os.File {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, "pipe", func() (io.ReadCloser, error) { return pr, nil })
+	t.Cleanup(func() { pw.Close() })
+	return pw
+}
+
 // run is one case's outcome: New's error, or else Write's.
 type run struct {
 	dir, path string
@@ -470,26 +510,8 @@ func TestWrite(t *testing.T) {
 				if err := unix.Mkfifo(p, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				got := make(chan string, 1)
-				go func() {
-					f, err := os.Open(p) // blocks until the writer opens it
-					if err != nil {
-						got <- err.Error()
-						return
-					}
-					b, _ := io.ReadAll(f)
-					f.Close()
-					got <- string(b)
-				}()
-				t.Cleanup(func() {
-					select {
-					case s := <-got:
-						if s != content {
-							t.Errorf("reader got %d bytes, want %d", len(s), len(content))
-						}
-					case <-time.After(10 * time.Second):
-						t.Error("reader got nothing")
-					}
+				wantRead(t, "reader", func() (io.ReadCloser, error) {
+					return os.Open(p) // blocks until the writer opens it
 				})
 				return p, Options{}
 			},
@@ -507,23 +529,8 @@ func TestWrite(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := make(chan string, 1)
-				go func() {
-					c, err := l.Accept()
-					if err != nil {
-						got <- err.Error()
-						return
-					}
-					b, _ := io.ReadAll(c)
-					c.Close()
-					got <- string(b)
-				}()
-				t.Cleanup(func() {
-					if s := <-got; s != content {
-						t.Errorf("listener got %d bytes", len(s))
-					}
-					l.Close()
-				})
+				t.Cleanup(func() { l.Close() })
+				wantRead(t, "listener", func() (io.ReadCloser, error) { return l.Accept() })
 				return p, Options{}
 			},
 			check: func(t *testing.T, r run) {
@@ -546,20 +553,7 @@ func TestWrite(t *testing.T) {
 		{
 			name: "stdout a pipe",
 			setup: func(t *testing.T, dir string) (string, Options) {
-				pr, pw, err := os.Pipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := make(chan string, 1)
-				go func() { b, _ := io.ReadAll(pr); got <- string(b) }()
-				t.Cleanup(func() {
-					pw.Close()
-					if s := <-got; s != content {
-						t.Errorf("pipe got %d bytes", len(s))
-					}
-					pr.Close()
-				})
-				return Stdout, Options{Stdout: pw}
+				return Stdout, Options{Stdout: readPipe(t)}
 			},
 			check: func(t *testing.T, r run) {
 				if r.err != nil {
@@ -583,19 +577,7 @@ func TestWrite(t *testing.T) {
 		{
 			name: "our own descriptor: a pipe",
 			setup: func(t *testing.T, dir string) (string, Options) {
-				pr, pw, err := os.Pipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := make(chan string, 1)
-				go func() { b, _ := io.ReadAll(pr); got <- string(b) }()
-				t.Cleanup(func() {
-					pw.Close()
-					if s := <-got; s != content {
-						t.Errorf("pipe got %d bytes", len(s))
-					}
-					pr.Close()
-				})
+				pw := readPipe(t)
 				return "/dev/fd/" + strconv.Itoa(int(pw.Fd())), Options{}
 			},
 			check: func(t *testing.T, r run) {

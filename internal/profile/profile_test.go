@@ -3,7 +3,6 @@ package profile
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 
 	pprof "github.com/google/pprof/profile"
 	"github.com/pyprof/pyprof/flamegraph"
+	"github.com/pyprof/pyprof/internal/profile/speedscopetest"
 )
 
 func py(name, file string, line int) Frame {
@@ -150,47 +150,22 @@ func TestPprofSampleTypes(t *testing.T) {
 	}
 }
 
-// speedscopeFile is the part of speedscope's file format (its
-// src/lib/file-format-spec.ts) that the tests read.
-type speedscopeFile struct {
-	Schema             string `json:"$schema"`
-	Exporter           string `json:"exporter"`
-	Name               string `json:"name"`
-	ActiveProfileIndex int    `json:"activeProfileIndex"`
-	Shared             struct {
-		Frames []struct {
-			Name string `json:"name"`
-			File string `json:"file"`
-			Line int    `json:"line"`
-		} `json:"frames"`
-	} `json:"shared"`
-	Profiles []struct {
-		Type       string  `json:"type"`
-		Name       string  `json:"name"`
-		Unit       string  `json:"unit"`
-		StartValue int64   `json:"startValue"`
-		EndValue   int64   `json:"endValue"`
-		Samples    [][]int `json:"samples"`
-		Weights    []int64 `json:"weights"`
-	} `json:"profiles"`
-}
-
 // readSpeedscope writes p as speedscope and checks the file's structure:
-// sampled profiles, one per thread, every frame index valid, as many
-// weights as samples, each positive, summing to the profile's span, and
-// all of them to the profile's samples.
-func readSpeedscope(t *testing.T, p *Profile) *speedscopeFile {
+// speedscopetest.Read's checks, and a profile per thread, each starting at
+// 0, with the weights of all of them summing to the profile's samples.
+func readSpeedscope(t *testing.T, p *Profile) *speedscopetest.File {
 	t.Helper()
 	var b bytes.Buffer
 	if err := p.WriteSpeedscope(&b); err != nil {
 		t.Fatal(err)
 	}
-	var f speedscopeFile
-	if err := json.Unmarshal(b.Bytes(), &f); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, b.String())
+	unit := "nanoseconds"
+	if p.Interval <= 0 {
+		unit = "none"
 	}
-	if f.Schema != "https://www.speedscope.app/file-format-schema.json" || f.Exporter != "pyprof" || f.Name != p.Command {
-		t.Errorf("header: schema %q exporter %q name %q", f.Schema, f.Exporter, f.Name)
+	f := speedscopetest.Read(t, b.Bytes(), unit)
+	if f.Exporter != "pyprof" || f.Name != p.Command {
+		t.Errorf("header: exporter %q name %q", f.Exporter, f.Name)
 	}
 	if strings.Contains(b.String(), `\u003c`) {
 		t.Errorf("HTML-escaped JSON: %s", b.String())
@@ -206,50 +181,23 @@ func readSpeedscope(t *testing.T, p *Profile) *speedscopeFile {
 	if len(f.Profiles) != len(threads) {
 		t.Errorf("%d profiles for %d threads", len(f.Profiles), len(threads))
 	}
-	names := map[string]bool{}
 	var total int64
 	for _, pr := range f.Profiles {
-		if names[pr.Name] {
-			t.Errorf("two profiles named %q", pr.Name)
+		if pr.StartValue != 0 {
+			t.Errorf("profile %q: start %d", pr.Name, pr.StartValue)
 		}
-		names[pr.Name] = true
-		unit := "nanoseconds"
-		if p.Interval <= 0 {
-			unit = "none"
-		}
-		if pr.Type != "sampled" || pr.Unit != unit || pr.StartValue != 0 {
-			t.Errorf("profile %q: type %q unit %q start %d", pr.Name, pr.Type, pr.Unit, pr.StartValue)
-		}
-		if len(pr.Samples) != len(pr.Weights) {
-			t.Errorf("profile %q: %d samples, %d weights", pr.Name, len(pr.Samples), len(pr.Weights))
-		}
-		var sum int64
-		for i, w := range pr.Weights {
-			if w <= 0 {
-				t.Errorf("profile %q: weight %d of sample %d", pr.Name, w, i)
-			}
-			sum += w
-		}
-		if sum != pr.EndValue-pr.StartValue {
-			t.Errorf("profile %q: weights sum to %d, span %d", pr.Name, sum, pr.EndValue-pr.StartValue)
-		}
-		total += sum
-		for _, s := range pr.Samples {
-			for _, id := range s {
-				if id < 0 || id >= len(f.Shared.Frames) {
-					t.Errorf("profile %q: frame index %d of %d", pr.Name, id, len(f.Shared.Frames))
-				}
-			}
+		for _, w := range pr.Weights {
+			total += w
 		}
 	}
 	if want := p.Total() * max(p.Interval.Nanoseconds(), 1); total != want {
 		t.Errorf("weights sum to %d, want %d samples × %v", total, p.Total(), p.Interval)
 	}
-	return &f
+	return f
 }
 
 // leaves names each sample of a speedscope profile by its leaf frame.
-func leaves(f *speedscopeFile, profile int) []string {
+func leaves(f *speedscopetest.File, profile int) []string {
 	var out []string
 	for _, s := range f.Profiles[profile].Samples {
 		leaf := "-"
@@ -293,7 +241,7 @@ func TestSpeedscopeTimeOrder(t *testing.T) {
 		{"process 42 thread 43 (MainThread)", "a a b a"},
 		{"process 42 thread 44 (worker)", "x x x -"},
 	}
-	check := func(f *speedscopeFile) {
+	check := func(f *speedscopetest.File) {
 		t.Helper()
 		if len(f.Profiles) != len(want) {
 			t.Fatalf("%d profiles, want %d", len(f.Profiles), len(want))

@@ -485,6 +485,15 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 		if failed[t.Addr] {
 			continue
 		}
+		if t.NativeID == 0 && p.samples <= unknownIDsGrace && !p.t.Reader.KnowsOSThreads() {
+			// Before 3.11 the OS thread ids come from where the C
+			// library keeps them, which the reader learns from the
+			// process's threads as they come (target.Process.calibrate).
+			// The first samples of a process that starts and ends
+			// threads quickly can come before that: they are left out
+			// rather than recorded as a thread 0 that does not exist.
+			continue
+		}
 		active := t.OwnsGIL
 		if !active && t.NativeID != 0 {
 			active = p.running(t, states)
@@ -508,6 +517,11 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 	}
 	return smp, nil
 }
+
+// unknownIDsGrace is how many of a process's first samples leave out the
+// threads whose OS thread id is not known yet; after it, a reader that
+// never learns them records them with id 0 rather than nothing.
+const unknownIDsGrace = 100
 
 // recheckIdle is how many samples a thread found waiting keeps that state
 // unread while its Python stack stays as it was.

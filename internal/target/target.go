@@ -164,6 +164,9 @@ func (p *Process) CommandLine() string {
 func (p *Process) Sample(opts pyspy.SampleOptions) ([]pyspy.Thread, error) {
 	threads, err := p.Reader.Sample(opts)
 	p.calibrate(len(threads))
+	// The sample that showed a new thread was read before calibrate
+	// could learn from it: until then, threads have no OS thread id.
+	threads = p.Reader.FillOSThreads(threads)
 	if p.tids != nil && p.tids.Nested() {
 		ids := p.ids[:0]
 		for i := range threads {
@@ -182,9 +185,12 @@ func (p *Process) Sample(opts pyspy.SampleOptions) ([]pyspy.Thread, error) {
 // (before 3.11), and check it again whenever the process has more Python
 // threads than the last time: with a single thread the choice can be
 // ambiguous, notably when the pid is 1, as a container's init. The ids are
-// the target's own, as the C library stores them.
+// the target's own, as the C library stores them. Until the reader has
+// learnt them it tries at every sample: a thread that ends during a try
+// has its id cleared by the C library, which fails it, and a process that
+// starts and ends one thread at a time may never show more threads.
 func (p *Process) calibrate(threads int) {
-	if p.tids == nil || p.Config.Layout.Thread.NativeThreadID >= 0 || threads <= p.calibrated {
+	if p.tids == nil || p.Config.Layout.Thread.NativeThreadID >= 0 || threads <= p.calibrated && p.Reader.KnowsOSThreads() {
 		return
 	}
 	p.calibrated = threads

@@ -178,24 +178,35 @@ func (d *Decoder) keysItems(keys, values uint64, max int) ([]KV, error) {
 	return out, nil
 }
 
+// openTable reads the header of an open-addressed table (2.7's dicts, every
+// set's) at addr, the fields at the offsets given, and the table's
+// mask+1 entries, bounded.
+func (d *Decoder) openTable(addr uint64, what string, usedOff, maskOff, tableOff, entrySize int64) (b []byte, used, mask int64, err error) {
+	f, err := d.Read(addr, mem.Extent(usedOff, maskOff, tableOff), what)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	used, mask, table := f.I64(usedOff), f.I64(maskOff), f.Ptr(tableOff)
+	if f.Err() != nil {
+		return nil, 0, 0, f.Err()
+	}
+	if used < 0 || mask < 0 || mask+1 > maxItems || used > mask+1 {
+		return nil, 0, 0, badObject(addr, what, "used %d mask %d", used, mask)
+	}
+	b, err = d.c.Bytes(table, uint64(mask+1)*uint64(entrySize))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("%s table at %#x: %w", what, table, err)
+	}
+	return b, used, mask, nil
+}
+
 // dictItems27 walks 2.7's open-addressed table, whose order is the slot
 // order.
 func (d *Decoder) dictItems27(addr uint64, max int) ([]KV, int, error) {
 	l, lk := &d.l.Dict, &d.l.DictKeys
-	f, err := d.Read(addr, mem.Extent(l.Used, l.Mask, l.Table), "dict")
+	b, used, mask, err := d.openTable(addr, "dict", l.Used, l.Mask, l.Table, lk.EntrySize)
 	if err != nil {
 		return nil, 0, err
-	}
-	used, mask, table := f.I64(l.Used), f.I64(l.Mask), f.Ptr(l.Table)
-	if f.Err() != nil {
-		return nil, 0, f.Err()
-	}
-	if used < 0 || mask < 0 || mask+1 > maxItems || used > mask+1 {
-		return nil, 0, badObject(addr, "dict", "used %d mask %d", used, mask)
-	}
-	b, err := d.c.Bytes(table, uint64(mask+1)*uint64(lk.EntrySize))
-	if err != nil {
-		return nil, 0, fmt.Errorf("dict table at %#x: %w", table, err)
 	}
 	var out []KV
 	for i := int64(0); i <= mask && len(out) < max; i++ {
@@ -210,20 +221,9 @@ func (d *Decoder) dictItems27(addr uint64, max int) ([]KV, int, error) {
 // SetItems returns a set's keys in table order, at most max.
 func (d *Decoder) SetItems(addr uint64, max int) ([]uint64, int, error) {
 	l := &d.l.Set
-	f, err := d.Read(addr, mem.Extent(l.Used, l.Mask, l.Table), "set")
+	b, used, mask, err := d.openTable(addr, "set", l.Used, l.Mask, l.Table, l.EntrySize)
 	if err != nil {
 		return nil, 0, err
-	}
-	used, mask, table := f.I64(l.Used), f.I64(l.Mask), f.Ptr(l.Table)
-	if f.Err() != nil {
-		return nil, 0, f.Err()
-	}
-	if used < 0 || mask < 0 || mask+1 > maxItems || used > mask+1 {
-		return nil, 0, badObject(addr, "set", "used %d mask %d", used, mask)
-	}
-	b, err := d.c.Bytes(table, uint64(mask+1)*uint64(l.EntrySize))
-	if err != nil {
-		return nil, 0, fmt.Errorf("set table at %#x: %w", table, err)
 	}
 	if d.py2 {
 		return d.setKeys27(b, used, max), int(used), nil

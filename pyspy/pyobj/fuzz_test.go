@@ -2,14 +2,10 @@ package pyobj_test
 
 import (
 	"encoding/binary"
-	"os"
-	"path/filepath"
-	"sort"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyspy/internal/snapfuzz"
 	"github.com/pyprof/pyprof/pyspy/mem"
 	"github.com/pyprof/pyprof/pyspy/pyobj"
 	"github.com/pyprof/pyprof/pyversions"
@@ -21,54 +17,6 @@ import (
 // lead somewhere real. Each input must finish quickly and without
 // panicking; errors are expected.
 
-var fuzzSnaps struct {
-	once  sync.Once
-	snaps []*pyspy.Snapshot
-}
-
-func loadFuzzSnapshots(f *testing.F) []*pyspy.Snapshot {
-	fuzzSnaps.once.Do(func() {
-		files, _ := filepath.Glob("../testdata/snapshots/*.snap")
-		sort.Strings(files)
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				continue
-			}
-			if s, err := pyspy.DecodeSnapshot(data); err == nil {
-				fuzzSnaps.snaps = append(fuzzSnaps.snaps, s)
-			}
-		}
-	})
-	if len(fuzzSnaps.snaps) == 0 {
-		f.Fatal("no snapshots in ../testdata/snapshots")
-	}
-	return fuzzSnaps.snaps
-}
-
-// overlay is a snapshot with some bytes replaced or added.
-type overlay struct {
-	base *pyspy.Snapshot
-	addr uint64
-	data []byte
-}
-
-func (o *overlay) ReadAt(p []byte, off int64) (int, error) {
-	addr := uint64(off)
-	end := addr + uint64(len(p))
-	oend := o.addr + uint64(len(o.data))
-	if addr >= o.addr && end <= oend {
-		return copy(p, o.data[addr-o.addr:]), nil
-	}
-	n, err := o.base.ReadAt(p, off)
-	// Patch any overlap with the overlay.
-	if addr < oend && end > o.addr {
-		lo, hi := max(addr, o.addr), min(end, oend)
-		copy(p[lo-addr:hi-addr], o.data[lo-o.addr:hi-o.addr])
-	}
-	return n, err
-}
-
 // decoder returns a fresh decoder over m, of the snapshot's version.
 func decoder(t testing.TB, s *pyspy.Snapshot, m mem.Memory, readahead bool) *pyobj.Decoder {
 	l, err := pyversions.LayoutFor(s.Version)
@@ -78,16 +26,6 @@ func decoder(t testing.TB, s *pyspy.Snapshot, m mem.Memory, readahead bool) *pyo
 	c := mem.NewCache(m, readahead)
 	c.Begin()
 	return pyobj.NewDecoder(c, pyobj.NewFacts(l, s.Version))
-}
-
-// within fails the test when fn takes too long: bounded loops must stay
-// bounded even on corrupt input.
-func within(t *testing.T, fn func()) {
-	start := time.Now()
-	fn()
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("decoder took %v", d)
-	}
 }
 
 // seedObjects adds, for every snapshot, the objects a sample meets: each
@@ -102,14 +40,7 @@ func seedObjects(f *testing.F, snaps []*pyspy.Snapshot) {
 		d := decoder(f, s, s, false)
 		codes := pyobj.NewCodes(d)
 		l := d.Facts().Layout
-		add := func(op uint8, addr uint64) {
-			b := make([]byte, 256)
-			if _, err := s.ReadAt(b[:64], int64(addr)); err != nil {
-				return
-			}
-			n, _ := s.ReadAt(b, int64(addr))
-			f.Add(uint8(i), op, addr, b[:max(n, 64)])
-		}
+		add := func(op uint8, addr uint64) { snapfuzz.AddSeed(f, uint8(i), op, s, addr) }
 		for _, t := range ts {
 			for _, fr := range t.Frames {
 				add(opCode, fr.Code)
@@ -232,15 +163,15 @@ const (
 )
 
 func FuzzDecoders(f *testing.F) {
-	snaps := loadFuzzSnapshots(f)
+	snaps := snapfuzz.Load(f, "../testdata/snapshots", pyspy.DecodeSnapshot)
 	seedObjects(f, snaps)
 	f.Fuzz(func(t *testing.T, snap, op uint8, addr uint64, data []byte) {
 		s := snaps[int(snap)%len(snaps)]
 		if len(data) > 1<<16 {
 			return
 		}
-		d := decoder(t, s, &overlay{base: s, addr: addr, data: data}, true)
-		within(t, func() {
+		d := decoder(t, s, &snapfuzz.Overlay{Base: s, Addr: addr, Data: data}, true)
+		snapfuzz.Within(t, func() {
 			switch op % nOps {
 			case opRepr:
 				_ = d.Repr(addr)

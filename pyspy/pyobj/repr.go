@@ -183,23 +183,13 @@ func (c *reprCall) sequence(name string, addr uint64) error {
 	if name == "list" {
 		open, close = "[", "]"
 	}
-	b.WriteString(open)
-	for i, it := range items {
-		if b.Full() {
-			return nil
-		}
-		if i > 0 {
-			b.WriteString(pyrepr.Sep)
-		}
-		c.repr(it)
-	}
-	b.WriteString(close)
+	c.elements(open, items, close)
 	return nil
 }
 
 // set writes the repr of a set or frozenset.
 func (c *reprCall) set(name string, addr uint64) error {
-	b, d := &c.b, c.d
+	d := c.d
 	v := pyrepr.Version{Major: d.v.Major, Minor: d.v.Minor}
 	// set_repr has a guard too, but a set never meets itself here:
 	// its elements are hashable, and no hashable builtin that pyprof
@@ -209,18 +199,24 @@ func (c *reprCall) set(name string, addr uint64) error {
 	if err != nil {
 		return err
 	}
-	b.WriteString(pyrepr.SetOpen(name, n, v))
+	c.elements(pyrepr.SetOpen(name, n, v), items, pyrepr.SetClose(name, n, v))
+	return nil
+}
+
+// elements writes the reprs of items between open and close; once the
+// builder is full it stops, leaving close out.
+func (c *reprCall) elements(open string, items []uint64, close string) {
+	c.b.WriteString(open)
 	for i, it := range items {
-		if b.Full() {
-			return nil
+		if c.b.Full() {
+			return
 		}
 		if i > 0 {
-			b.WriteString(pyrepr.Sep)
+			c.b.WriteString(pyrepr.Sep)
 		}
 		c.repr(it)
 	}
-	b.WriteString(pyrepr.SetClose(name, n, v))
-	return nil
+	c.b.WriteString(close)
 }
 
 // dict writes the repr of a dict.

@@ -15,15 +15,14 @@
 //     rounds of -seconds each, in an order that rotates; medians.
 //
 // Each recording is ended as a user would, with SIGINT, and must write its
-// output. Every child is killed when leakbench ends (see children.go). Run
-// it from the module root after `make build` (make bench-leaks does both).
+// output. Every child is killed when leakbench ends (see
+// internal/benchproc). Run it from the module root after `make build` (make
+// bench-leaks does both).
 package main
 
 import (
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +34,12 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pyprof/pyprof/internal/benchproc"
 )
+
+// procs holds every child, so that none outlives leakbench.
+var procs = benchproc.New("leakbench")
 
 var (
 	benchFlag    = flag.String("bench", "churn,gunicorn,threads", "benchmarks to run, comma-separated")
@@ -56,23 +60,23 @@ var (
 
 func main() {
 	flag.Parse()
-	handleSignals()
+	procs.HandleSignals()
 	root, err := os.Getwd()
 	if err != nil {
-		fatalf("%v", err)
+		procs.Fatalf("%v", err)
 	}
 	targets := filepath.Join(root, "testdata", "targets")
 	if _, err := os.Stat(targets); err != nil {
-		fatalf("run from the module root: %v", err)
+		procs.Fatalf("run from the module root: %v", err)
 	}
 	if _, err := os.Stat(*pyprofBin); err != nil {
-		fatalf("%v (make build)", err)
+		procs.Fatalf("%v (make build)", err)
 	}
 	tmp, err := os.MkdirTemp("", "leakbench-")
 	if err != nil {
-		fatalf("%v", err)
+		procs.Fatalf("%v", err)
 	}
-	atExit(func() { os.RemoveAll(tmp) })
+	procs.AtExit(func() { os.RemoveAll(tmp) })
 	fmt.Printf("leakbench: pyprof %s, %s, %d cores\n", *pyprofBin, time.Now().Format(time.RFC3339), numCPU())
 	for _, name := range strings.Split(*benchFlag, ",") {
 		switch strings.TrimSpace(name) {
@@ -83,10 +87,10 @@ func main() {
 		case "threads":
 			benchThreads(targets, tmp)
 		default:
-			fatalf("no benchmark %q (churn, gunicorn, threads)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads)", name)
 		}
 	}
-	exit(0)
+	procs.Exit(0)
 }
 
 func numCPU() int {
@@ -96,7 +100,7 @@ func numCPU() int {
 
 // target is a Python script started by leakbench.
 type target struct {
-	c   *child
+	c   *benchproc.Child
 	log *lineLog
 }
 
@@ -115,24 +119,24 @@ func startScript(argv []string, onLine func(string)) (*target, error) {
 	}}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
-	c, err := spawn(cmd)
+	c, err := procs.Spawn(cmd)
 	if err != nil {
 		return nil, err
 	}
 	select {
 	case <-ready:
 		return &target{c: c, log: log}, nil
-	case <-c.done:
-		return nil, fmt.Errorf("%s exited: %v: %s", filepath.Base(argv[1]), c.err, tail(log.String()))
+	case <-c.Done():
+		return nil, fmt.Errorf("%s exited: %v: %s", filepath.Base(argv[1]), c.Err(), tail(log.String()))
 	case <-time.After(60 * time.Second):
-		c.kill()
+		c.Kill()
 		return nil, fmt.Errorf("%s did not report in 60 s: %s", filepath.Base(argv[1]), tail(log.String()))
 	}
 }
 
 // recording is a pyprof record run in the background.
 type recording struct {
-	c      *child
+	c      *benchproc.Child
 	stderr *lineLog
 	out    string
 }
@@ -142,21 +146,21 @@ func startRecord(out string, args ...string) (*recording, error) {
 	r := &recording{stderr: &lineLog{}, out: out}
 	cmd.Stdout, cmd.Stderr = r.stderr, r.stderr
 	var err error
-	r.c, err = spawn(cmd)
+	r.c, err = procs.Spawn(cmd)
 	return r, err
 }
 
 // stop ends the recording with SIGINT, as Ctrl-C would, and returns
 // pyprof's closing line.
 func (r *recording) stop() (string, error) {
-	syscall.Kill(r.c.pid(), syscall.SIGINT)
-	if !r.c.exited(2 * time.Minute) {
-		r.c.kill()
+	syscall.Kill(r.c.Pid(), syscall.SIGINT)
+	if !r.c.Exited(2 * time.Minute) {
+		r.c.Kill()
 		return "", fmt.Errorf("pyprof did not exit 2 minutes after SIGINT")
 	}
 	last := lastLine(r.stderr.String())
-	if r.c.err != nil {
-		return last, fmt.Errorf("pyprof: %v: %s", r.c.err, tail(r.stderr.String()))
+	if r.c.Err() != nil {
+		return last, fmt.Errorf("pyprof: %v: %s", r.c.Err(), tail(r.stderr.String()))
 	}
 	if fi, err := os.Stat(r.out); err != nil || fi.Size() == 0 {
 		return last, fmt.Errorf("pyprof wrote no output: %v: %s", err, tail(r.stderr.String()))
@@ -242,14 +246,14 @@ func benchChurn(targets, tmp string) {
 			}
 		})
 	if err != nil {
-		fatalf("churn target: %v", err)
+		procs.Fatalf("churn target: %v", err)
 	}
-	defer tg.c.kill()
-	rec, err := startRecord(filepath.Join(tmp, "churn.svg"), "-p", strconv.Itoa(tg.c.pid()))
+	defer tg.c.Kill()
+	rec, err := startRecord(filepath.Join(tmp, "churn.svg"), "-p", strconv.Itoa(tg.c.Pid()))
 	if err != nil {
-		fatalf("pyprof: %v", err)
+		procs.Fatalf("pyprof: %v", err)
 	}
-	rows, werr := watch(rec.c.pid(), *churnFor, func() int { return int(started.Load()) }, rec.c.done)
+	rows, werr := watch(rec.c.Pid(), *churnFor, func() int { return int(started.Load()) }, rec.c.Done())
 	closing, err := rec.stop()
 	if werr != nil || err != nil {
 		closing = fmt.Sprintf("%s (FAILED: %v %v)", closing, werr, err)
@@ -261,7 +265,7 @@ func benchChurn(targets, tmp string) {
 var bootedRE = regexp.MustCompile(`Booting worker with pid: (\d+)`)
 
 func benchGunicorn(targets, tmp string) {
-	port := freePort()
+	port := procs.FreePort()
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var booted atomic.Int64
 	log := &lineLog{onLine: func(line string) {
@@ -272,65 +276,39 @@ func benchGunicorn(targets, tmp string) {
 	cmd := exec.Command(*gunicornBin, "-w", "4", "-k", "sync", "--max-requests", strconv.Itoa(*maxRequests),
 		"-b", addr, "--chdir", targets, "webapp:app")
 	cmd.Stdout, cmd.Stderr = log, log
-	g, err := spawn(cmd)
+	g, err := procs.Spawn(cmd)
 	if err != nil {
-		fatalf("gunicorn: %v", err)
+		procs.Fatalf("gunicorn: %v", err)
 	}
-	defer g.kill()
+	defer g.Kill()
 	url := "http://" + addr + "/work"
-	if err := waitUp(url, g); err != nil {
-		fatalf("gunicorn: %v: %s", err, tail(log.String()))
+	if err := benchproc.WaitUp(url, g); err != nil {
+		procs.Fatalf("gunicorn: %v: %s", err, tail(log.String()))
 	}
 	// wrk stops by itself a minute after the recording should have.
 	wrk := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(int(gunicornFor.Seconds())+60)+"s", url)
 	wlog := &lineLog{}
 	wrk.Stdout, wrk.Stderr = wlog, wlog
-	w, err := spawn(wrk)
+	w, err := procs.Spawn(wrk)
 	if err != nil {
-		fatalf("wrk: %v (apt-get install wrk)", err)
+		procs.Fatalf("wrk: %v (apt-get install wrk)", err)
 	}
-	defer w.kill()
+	defer w.Kill()
 	// The pattern matches this gunicorn's command line only (the machine
 	// may run others), and the master is the match pyprof picks.
 	pattern := `gunicorn .*` + regexp.QuoteMeta(addr)
 	rec, err := startRecord(filepath.Join(tmp, "gunicorn.svg"), "--pgrep", pattern)
 	if err != nil {
-		fatalf("pyprof: %v", err)
+		procs.Fatalf("pyprof: %v", err)
 	}
 	before := booted.Load()
-	rows, werr := watch(rec.c.pid(), *gunicornFor, func() int { return int(booted.Load() - before) }, rec.c.done)
+	rows, werr := watch(rec.c.Pid(), *gunicornFor, func() int { return int(booted.Load() - before) }, rec.c.Done())
 	closing, err := rec.stop()
 	if werr != nil || err != nil {
 		closing = fmt.Sprintf("%s (FAILED: %v %v)", closing, werr, err)
 	}
 	printRows(fmt.Sprintf("gunicorn: pyprof record --pgrep of %s -w 4 --max-requests %d under wrk -t2 -c6, %v",
 		*gunicornBin, *maxRequests, *gunicornFor), "workers booted", rows, closing)
-}
-
-func waitUp(url string, c *child) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET %s: %s", url, resp.Status)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) || c.exited(100*time.Millisecond) {
-			return err
-		}
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fatalf("%v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // profiler is one row of the threads benchmark.
@@ -375,17 +353,17 @@ func benchThreads(targets, tmp string) {
 	for round := 0; round < *rounds; round++ {
 		tg, err := startScript([]string{*python, filepath.Join(targets, "manythreads.py"), "--idle", strconv.Itoa(idle)}, nil)
 		if err != nil {
-			fatalf("threads target: %v", err)
+			procs.Fatalf("threads target: %v", err)
 		}
 		time.Sleep(2 * time.Second)
 		for k := range profs {
 			i := (k + round) % len(profs)
 			out := filepath.Join(tmp, fmt.Sprintf("threads-%d-%d.txt", round, i))
-			m := measure(profs[i].argv(tg.c.pid(), out), out)
+			m := measure(profs[i].argv(tg.c.Pid(), out), out)
 			fmt.Fprintf(os.Stderr, "leakbench: round %d %s: cpu %v, %d stacks, %.1f Hz %s\n", round+1, profs[i].name, m.cpu, m.stacks, m.rounds, m.failure)
 			results[i] = append(results[i], m)
 		}
-		tg.c.kill()
+		tg.c.Kill()
 	}
 	fmt.Printf("\nthreads: manythreads.py, %d threads (4 busy, %d in Event.wait) on %s, %d Hz for %d s, %d rounds, medians\n",
 		*threadsTotal, idle, *python, *rate, *seconds, *rounds)
@@ -451,7 +429,12 @@ func measure(argv []string, out string) measurement {
 	log := &lineLog{}
 	cmd.Stdout, cmd.Stderr = log, log
 	start := time.Now()
-	c, err := spawn(cmd)
+	var cpu time.Duration
+	c, err := procs.SpawnThen(cmd, func(pid int) {
+		if st, err := readStat(pid); err == nil {
+			cpu = st.cpu
+		}
+	})
 	if err != nil {
 		return measurement{failure: err.Error()}
 	}
@@ -459,16 +442,16 @@ func measure(argv []string, out string) measurement {
 	// profiler that falls behind runs longer, and its achieved rate is
 	// read from its wall time; one far behind is stopped as Ctrl-C would.
 	m := measurement{}
-	if !c.exited(time.Duration(*patience**seconds) * time.Second) {
+	if !c.Exited(time.Duration(*patience**seconds) * time.Second) {
 		m.unfinished = true
-		syscall.Kill(c.pid(), syscall.SIGINT)
-		if !c.exited(30 * time.Second) {
-			c.kill()
+		syscall.Kill(c.Pid(), syscall.SIGINT)
+		if !c.Exited(30 * time.Second) {
+			c.Kill()
 		}
 	}
-	m.cpu, m.wall = c.cpu, time.Since(start)
-	if c.err != nil && !m.unfinished {
-		m.failure = fmt.Sprintf("%v: %s", c.err, tail(log.String()))
+	m.cpu, m.wall = cpu, time.Since(start)
+	if c.Err() != nil && !m.unfinished {
+		m.failure = fmt.Sprintf("%v: %s", c.Err(), tail(log.String()))
 		return m
 	}
 	b, err := os.ReadFile(out)

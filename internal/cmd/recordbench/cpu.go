@@ -34,7 +34,7 @@ func newCPUGroup(cmd *exec.Cmd) *cpuGroup {
 	}
 	argv := append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir, cmd.Path}, cmd.Args[1:]...)
 	cmd.Path, cmd.Args = "/bin/sh", append([]string{"sh"}, argv...)
-	atExit(func() { os.Remove(dir) })
+	procs.AtExit(func() { os.Remove(dir) })
 	return &cpuGroup{dir: dir}
 }
 

@@ -41,7 +41,7 @@
 //
 // and a table of pyprof's CPU per stack kept as a multiple of py-spy's and
 // austin's in the same run. A profiler that cannot read a version shows
-// "—". Every child is killed when recordbench ends (see children.go).
+// "—". Every child is killed when recordbench ends (see internal/benchproc).
 package main
 
 import (
@@ -57,7 +57,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pyprof/pyprof/internal/benchproc"
 )
+
+// procs holds every child, so that none outlives recordbench.
+var procs = benchproc.New("recordbench")
 
 var (
 	rounds        = flag.Int("rounds", 3, "interleaved rounds")
@@ -103,26 +108,26 @@ type cell struct {
 
 func main() {
 	flag.Parse()
-	handleSignals()
+	procs.HandleSignals()
 	defer func() {
 		// No child outlives a bug here either.
 		if e := recover(); e != nil {
-			fatalf("panic: %v\n%s", e, debug.Stack())
+			procs.Fatalf("panic: %v\n%s", e, debug.Stack())
 		}
 	}()
 	root, err := os.Getwd()
 	if err != nil {
-		fatalf("%v", err)
+		procs.Fatalf("%v", err)
 	}
 	dir := filepath.Join(root, "testdata", "targets")
 	if _, err := os.Stat(dir); err != nil {
-		fatalf("run from the module root: %v", err)
+		procs.Fatalf("run from the module root: %v", err)
 	}
 	var ws []*workload
 	for _, name := range strings.Split(*workloadsFlag, ",") {
 		i := slices.IndexFunc(workloads, func(w *workload) bool { return w.name == strings.TrimSpace(name) })
 		if i < 0 {
-			fatalf("no workload %q (hotleaf, callpaths, gunicorn, churn)", name)
+			procs.Fatalf("no workload %q (hotleaf, callpaths, gunicorn, churn)", name)
 		}
 		ws = append(ws, workloads[i])
 	}
@@ -130,7 +135,7 @@ func main() {
 	for _, name := range strings.Split(*versionsFlag, ",") {
 		v, err := findVersion(strings.TrimSpace(name))
 		if err != nil {
-			fatalf("%v", err)
+			procs.Fatalf("%v", err)
 		}
 		vs = append(vs, v)
 	}
@@ -145,19 +150,19 @@ func main() {
 		})
 	}
 	if *rounds < 1 || *seconds < 2 || *baselineSecs < 1 || *rate < 1 || *rate > 10000 {
-		fatalf("want -rounds ≥ 1, -seconds ≥ 2, -baseline ≥ 1 and -rate in 1..10000")
+		procs.Fatalf("want -rounds ≥ 1, -seconds ≥ 2, -baseline ≥ 1 and -rate in 1..10000")
 	}
 	tmp, err := os.MkdirTemp("", "recordbench")
 	if err != nil {
-		fatalf("%v", err)
+		procs.Fatalf("%v", err)
 	}
-	atExit(func() { os.RemoveAll(tmp) })
+	procs.AtExit(func() { os.RemoveAll(tmp) })
 
 	fmt.Printf("recordbench: %d rounds × %d s at %d Hz, profilers in a rotating order, %d s unprofiled between runs\n\n%s\n", *rounds, *seconds, *rate, *baselineSecs, legend)
 	for _, w := range ws {
 		o, err := loadOracle(filepath.Join(dir, w.script))
 		if err != nil {
-			fatalf("%v", err)
+			procs.Fatalf("%v", err)
 		}
 		rep := &report{w: w}
 		for _, v := range vs {
@@ -168,7 +173,7 @@ func main() {
 		}
 		rep.print(os.Stdout)
 	}
-	exit(0)
+	procs.Exit(0)
 }
 
 // measureAll runs one workload on one version with every profiler.
@@ -262,13 +267,13 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 		// after it.
 		secs++
 	}
-	var c *child
+	var c *benchproc.Child
 	var stdout, stderr bytes.Buffer
 	t0 := monotonic()
 	start := time.Now()
 	var cg *cpuGroup
 	if p != nil {
-		cmd := exec.Command(p.bin, p.args(t.c.pid(), *rate, secs, out, w.service)...)
+		cmd := exec.Command(p.bin, p.args(t.c.Pid(), *rate, secs, out, w.service)...)
 		cg = newCPUGroup(cmd)
 		defer cg.remove()
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -276,7 +281,7 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 			cmd.Stdout = io.Discard
 		}
 		var err error
-		if c, err = spawn(cmd); err != nil {
+		if c, err = procs.Spawn(cmd); err != nil {
 			return r, fmt.Errorf("%s: %v", p.name, err)
 		}
 	}
@@ -287,7 +292,7 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 		rps, err := load(t.url, loadSecs)
 		if err != nil {
 			if c != nil {
-				c.kill()
+				c.Kill()
 			}
 			return r, err
 		}
@@ -296,18 +301,18 @@ func measure(w *workload, t *target, p *profiler, o *oracle, out string, loadSec
 		time.Sleep(time.Duration(loadSecs) * time.Second)
 	}
 	if c != nil {
-		if !c.exited(time.Duration(secs+60) * time.Second) {
-			c.kill()
+		if !c.Exited(time.Duration(secs+60) * time.Second) {
+			c.Kill()
 			return r, fmt.Errorf("%s did not stop after %d s", p.name, secs+60)
 		}
 		r.wall = time.Since(start)
 		if d, ok := cg.usage(); ok {
 			r.cpu = d
-		} else if ps := c.cmd.ProcessState; ps != nil {
+		} else if ps := c.ProcessState(); ps != nil {
 			r.cpu = ps.UserTime() + ps.SystemTime()
 		}
-		if c.err != nil {
-			return r, fmt.Errorf("%s: %v: %s", p.name, c.err, tail(append(stdout.Bytes(), stderr.Bytes()...)))
+		if c.Err() != nil {
+			return r, fmt.Errorf("%s: %v: %s", p.name, c.Err(), tail(append(stdout.Bytes(), stderr.Bytes()...)))
 		}
 	}
 	if !w.service {

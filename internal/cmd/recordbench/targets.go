@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pyprof/pyprof/internal/benchproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +98,7 @@ func patch(path string) int {
 
 // target is a running workload.
 type target struct {
-	c        *child
+	c        *benchproc.Child
 	progress *progress // script targets
 	url      string    // gunicorn
 	log      syncBuffer
@@ -123,7 +122,7 @@ func (b *syncBuffer) Bytes() []byte {
 	return append([]byte(nil), b.b.Bytes()...)
 }
 
-func (t *target) stop() { t.c.kill() }
+func (t *target) stop() { t.c.Kill() }
 
 // startScript runs a script that prints PROGRESS lines and waits until it
 // has printed its first and warmed up for a second.
@@ -135,7 +134,7 @@ func startScript(v *version, path string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.c, err = spawn(cmd); err != nil {
+	if t.c, err = procs.Spawn(cmd); err != nil {
 		return nil, err
 	}
 	go t.progress.read(out)
@@ -159,7 +158,7 @@ func startScript(v *version, path string) (*target, error) {
 // startGunicorn runs webapp.py under gunicorn with 3 sync workers and
 // warms it up under load.
 func startGunicorn(v *version, dir string) (*target, error) {
-	port := freePort()
+	port := procs.FreePort()
 	argv := append(append([]string{}, v.gunicorn...), "-w", "3", "-k", "sync", "-b", "127.0.0.1:"+strconv.Itoa(port),
 		"--timeout", "120", "--chdir", dir, "webapp:app")
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -167,10 +166,10 @@ func startGunicorn(v *version, dir string) (*target, error) {
 	t := &target{url: "http://127.0.0.1:" + strconv.Itoa(port) + "/work"}
 	cmd.Stdout, cmd.Stderr = &t.log, &t.log
 	var err error
-	if t.c, err = spawn(cmd); err != nil {
+	if t.c, err = procs.Spawn(cmd); err != nil {
 		return nil, err
 	}
-	if err := waitUp(t.url, t.c); err != nil {
+	if err := benchproc.WaitUp(t.url, t.c); err != nil {
 		t.stop()
 		return nil, fmt.Errorf("gunicorn: %v: %s", err, tail(t.log.Bytes()))
 	}
@@ -181,32 +180,6 @@ func startGunicorn(v *version, dir string) (*target, error) {
 	return t, nil
 }
 
-func waitUp(url string, c *child) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET %s: %s", url, resp.Status)
-			}
-			return nil
-		}
-		if time.Now().After(deadline) || c.exited(100*time.Millisecond) {
-			return err
-		}
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fatalf("%v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 var rpsRE = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 
 // load runs wrk on url for secs seconds and returns requests per second.
@@ -214,17 +187,17 @@ func load(url string, secs int) (float64, error) {
 	cmd := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(secs)+"s", url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	c, err := spawn(cmd)
+	c, err := procs.Spawn(cmd)
 	if err != nil {
 		return 0, fmt.Errorf("wrk: %v (apt-get install wrk)", err)
 	}
-	if !c.exited(time.Duration(secs+30) * time.Second) {
-		c.kill()
+	if !c.Exited(time.Duration(secs+30) * time.Second) {
+		c.Kill()
 		return 0, fmt.Errorf("wrk did not finish")
 	}
 	m := rpsRE.FindSubmatch(out.Bytes())
-	if c.err != nil || m == nil {
-		return 0, fmt.Errorf("wrk: %v: %s", c.err, tail(out.Bytes()))
+	if c.Err() != nil || m == nil {
+		return 0, fmt.Errorf("wrk: %v: %s", c.Err(), tail(out.Bytes()))
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
 }
@@ -285,7 +258,7 @@ func (p *progress) rate(t0, t1 float64) float64 {
 func monotonic() float64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		fatalf("clock_gettime: %v", err)
+		procs.Fatalf("clock_gettime: %v", err)
 	}
 	return float64(ts.Sec) + float64(ts.Nsec)/1e9
 }
