@@ -275,6 +275,7 @@ func (s *Sampler) forgetSkipped(kids []proctree.Proc) {
 
 func (s *Sampler) drop(pid int) {
 	if p, ok := s.procs[pid]; ok {
+		p.async.close()
 		// This closes its threads' run-state files too.
 		p.t.Close()
 		delete(s.procs, pid)
