@@ -13,6 +13,10 @@
 //     threads (4 busy, 496 parked in Event.wait), pyprof's default mode beside
 //     py-spy's default and --nonblocking in the same round, over -rounds
 //     rounds of -seconds each, in an order that rotates; medians.
+//   - tasks: achieved rate and CPU at -rate on manytasks.py with -tasks
+//     pending asyncio tasks, on each of -tasks-pythons: pyprof record
+//     --async --idle beside plain record and py-spy record --idle, as
+//     threads does (tasks.go).
 //
 // Each recording is ended as a user would, with SIGINT, and must write its
 // output. Every child is killed when leakbench ends (see
@@ -86,8 +90,10 @@ func main() {
 			benchGunicorn(targets, tmp)
 		case "threads":
 			benchThreads(targets, tmp)
+		case "tasks":
+			benchTasks(targets, tmp)
 		default:
-			procs.Fatalf("no benchmark %q (churn, gunicorn, threads)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, tasks)", name)
 		}
 	}
 	procs.Exit(0)
