@@ -15,3 +15,5 @@
 // reads: every list, chain and count is bounded and cycles end a walk with
 // an error, never a hang.
 package asynctask
+
+//go:generate go run ../../internal/cmd/genasyncio -i layouts.txt -o layouts_gen.go

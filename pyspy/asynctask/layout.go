@@ -12,12 +12,16 @@ import (
 // Layout does not describe: the _asyncio module's FutureObj and TaskObj
 // (Modules/_asynciomodule.c, in no header), the generator object's frame
 // members and the thread state's asyncio members. Absent (-1) marks a
-// member the version does not have. The values are those of
-// docs/asyncio-layouts.md: DWARF of the pyenv builds for 3.7–3.13, the
-// -dev headers and the .AsyncioDebug section for 3.14 and 3.15, each
-// checked live on every interpreter; from 3.14 the target's own
-// _Py_AsyncioModuleDebugOffsets override the task and thread members.
+// member the version does not have. The rows are generated from
+// layouts.txt, whose values are those of docs/asyncio-layouts.md: DWARF
+// of the pyenv builds for 3.7–3.13, the -dev headers and the
+// .AsyncioDebug section for 3.14 and 3.15, each checked live on every
+// interpreter; from 3.14 the target's own _Py_AsyncioModuleDebugOffsets
+// override the task and thread members.
 type layout struct {
+	// minor is the CPython 3 minor of the row.
+	minor int
+
 	// FutureObj (and TaskObj's copy of its head).
 	futLoop, futCallback0, futCallbacks, futState int64
 	// TaskObj.
@@ -88,62 +92,31 @@ const futPending = 0
 
 const absent = pyversions.Absent
 
+// afterThreadState marks, in the table, a member that follows the
+// PyThreadState a _PyThreadStateImpl embeds (3.13's running loop): its
+// offset is that struct's size, which differs between patch releases.
+const afterThreadState = -2
+
 // layoutFor returns the asyncio layout of minor v, or an error for a
-// version with no asyncio tasks pyprof reads (before 3.7).
+// version with no asyncio tasks pyprof reads (before 3.7). A minor later
+// than the table's last takes that last row.
 func layoutFor(v pyversions.Version, l *pyversions.Layout) (*layout, error) {
 	if v.Major != 3 || v.Minor < 7 {
 		return nil, fmt.Errorf("asyncio tasks of python %s: %w", v, ErrUnsupported)
 	}
-	a := &layout{
-		futLoop: 16, futCallback0: 24, futCallbacks: 40,
-		taskNode: absent, funcClosure: 72,
-		genFrame: absent, genIFrame: absent, genFrameState: absent,
-		frameValuestack: absent, frameStacktop: absent, frameStackdepth: absent, frameLasti: absent,
-		iframeStacktop: absent, iframeStackpointer: absent,
-		tstateRunningLoop: absent, tstateRunningTask: absent, tstateTasksHead: absent, interpTasksHead: absent,
+	a := layouts[len(layouts)-1]
+	for _, row := range layouts {
+		if row.minor == v.Minor {
+			a = row
+		}
 	}
-	switch v.Minor {
-	case 7:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 72, 104, 112, absent, 136
-	case 8:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 72, 104, 112, 120, 144
-	case 9:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 80, 144, 152, 160, 184
-	case 10:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 88, 152, 160, 168, 192
-	case 11, 12:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 88, 128, 136, 144, 176
-	case 13:
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskSize = 96, 112, 120, 128, 144
-	default: // 3.14, 3.15 and, until shown otherwise, later minors
-		a.futState, a.taskFutWaiter, a.taskCoro, a.taskName, a.taskNode, a.taskSize = 104, 120, 128, 136, 152, 168
-	}
-	switch {
-	case v.Minor <= 9:
-		a.funcClosure = 48
-		a.genFrame, a.frameValuestack, a.frameStacktop, a.frameLasti = 16, 64, 72, 104
-	case v.Minor == 10:
-		a.genFrame, a.frameValuestack, a.frameStackdepth, a.frameLasti = 16, 64, 80, 96
-	case v.Minor == 11:
-		a.genFrameState, a.genIFrame, a.iframeStacktop = 75, 80, 64
-	case v.Minor <= 13:
-		a.genFrameState, a.genIFrame, a.iframeStacktop = 67, 72, 64
-	default:
-		a.genFrameState, a.genIFrame, a.iframeStackpointer = 67, 72, 64
-	}
-	switch {
-	case v.Minor == 13:
-		// The first member of _PyThreadStateImpl after the PyThreadState
-		// it embeds, whose size grew by 8 in 3.13.6.
+	if a.tstateRunningLoop == afterThreadState {
+		a.tstateRunningLoop = absent
 		if l.Thread.Size > 0 {
 			a.tstateRunningLoop = l.Thread.Size
 		}
-	case v.Minor == 14:
-		a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead, a.interpTasksHead = 864, 872, 880, 10880
-	case v.Minor >= 15:
-		a.tstateRunningLoop, a.tstateRunningTask, a.tstateTasksHead, a.interpTasksHead = 1024, 1032, 1048, 10856
 	}
-	return a, nil
+	return &a, nil
 }
 
 // ErrUnsupported means the version keeps its tasks where pyprof does not

@@ -110,3 +110,38 @@ func checkRunningChains(t *testing.T, all, fast []asynctask.Task) {
 		}
 	}
 }
+
+// TestLayoutDebugOffsets: on 3.14 and later, the generated table's task
+// and state members are those the target's own .AsyncioDebug section
+// gives, so that a target whose section cannot be read is read right.
+func TestLayoutDebugOffsets(t *testing.T) {
+	for _, py := range testpython.For(t, "3.14", "3.15") {
+		t.Run(py.Name, func(t *testing.T) {
+			tg := testpython.Start(t, py, "tasks.py")
+			testpython.TasksView(t, tg)
+			p, err := target.Attach(tg.Pid, target.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			d, err := p.AsyncioDebugOffsets()
+			if err != nil {
+				t.Fatalf("asyncio debug offsets: %v", err)
+			}
+			table := asynctask.TableDebugOffsets(p.Version.Minor)
+			if table == nil {
+				t.Fatalf("no row for python %s", p.Version)
+			}
+			live := map[string]uint64{
+				"TaskSize": d.TaskSize, "TaskName": d.TaskName, "TaskCoro": d.TaskCoro, "TaskNode": d.TaskNode,
+				"InterpTasksHead":   d.InterpTasksHead,
+				"ThreadRunningLoop": d.ThreadRunningLoop, "ThreadRunningTask": d.ThreadRunningTask, "ThreadTasksHead": d.ThreadTasksHead,
+			}
+			for name, want := range live {
+				if got := table[name]; got != int64(want) {
+					t.Errorf("%s: table %d, target %d", name, got, want)
+				}
+			}
+		})
+	}
+}
