@@ -5,6 +5,7 @@
 package aggregate
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/pyprof/pyprof/internal/profile"
@@ -42,6 +43,9 @@ type Aggregator struct {
 	hexNames map[uint64]string // names of threads without one, by ident
 	funcs    map[funcLine]int  // frame IDs
 	ids      []int             // scratch: one stack's frame IDs
+
+	// stable holds the Python frame IDs of stable stacks.
+	stable map[stableKey][]int
 }
 
 type procFrame struct {
@@ -102,9 +106,7 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 		if a.o.Threads {
 			ids = append(ids, a.threadFrame(t.NativeID, name))
 		}
-		for i := len(t.Frames) - 1; i >= 0; i-- {
-			ids = append(ids, a.pythonFrame(&t.Frames[i]))
-		}
+		ids = a.pythonFrames(ids, &t)
 		a.ids = ids
 		if a.o.KeepThreads {
 			a.b.AddStack(ids, 1, smp.Pid, t.NativeID, name)
@@ -115,12 +117,13 @@ func (a *Aggregator) Add(smp sampler.Sample) {
 }
 
 // Forget drops what the caches hold of a process that is no longer
-// sampled: its process frame, and the frames cached by Function pointer,
-// which would keep its reader's Functions alive. Its samples stay in the
-// profile.
+// sampled: its process frame, and the frames cached by Function pointer
+// or by stable stack, which would keep its reader's Functions alive. Its
+// samples stay in the profile.
 func (a *Aggregator) Forget(pid int) {
 	delete(a.procs, pid)
 	clear(a.funcs)
+	clear(a.stable)
 }
 
 func (a *Aggregator) processFrame(pid int, cmdline string) int {
@@ -156,6 +159,42 @@ func (a *Aggregator) hexName(ident uint64) string {
 		a.hexNames[ident] = name
 	}
 	return name
+}
+
+// stableKey is a stable stack (sampler.Thread.Stable) by its slice: the
+// key keeps the slice's array alive, so no other stack can take its
+// address while the key is kept.
+type stableKey struct {
+	first *pyspy.Frame
+	n     int
+}
+
+// maxStable bounds the stable stacks remembered: each read of a process's
+// pending tasks gives new ones, a thousand for a thousand tasks.
+const maxStable = 1 << 14
+
+// pythonFrames appends the frame IDs of t's stack, root first. Those of
+// a stable stack are kept: a loop with thousands of pending tasks hands
+// the same stacks sample after sample.
+func (a *Aggregator) pythonFrames(ids []int, t *sampler.Thread) []int {
+	start := len(ids)
+	var k stableKey
+	if t.Stable && len(t.Frames) > 0 {
+		k = stableKey{&t.Frames[0], len(t.Frames)}
+		if s, ok := a.stable[k]; ok {
+			return append(ids, s...)
+		}
+	}
+	for i := len(t.Frames) - 1; i >= 0; i-- {
+		ids = append(ids, a.pythonFrame(&t.Frames[i]))
+	}
+	if k.first != nil {
+		if a.stable == nil || len(a.stable) >= maxStable {
+			a.stable = map[stableKey][]int{}
+		}
+		a.stable[k] = slices.Clone(ids[start:])
+	}
+	return ids
 }
 
 func (a *Aggregator) pythonFrame(f *pyspy.Frame) int {

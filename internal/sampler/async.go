@@ -83,7 +83,7 @@ func (s *Sampler) asyncStacks(p *proc, threads []pyspy.Thread, smp *Sample) {
 			if th := smp.Threads[i]; th.ID == w.thread {
 				smp.Threads = append(smp.Threads, Thread{
 					NativeID: th.NativeID, ID: th.ID, Name: th.Name, HasName: th.HasName,
-					Frames: w.frames,
+					Frames: w.frames, Stable: true,
 				})
 				break
 			}

@@ -86,6 +86,11 @@ type Thread struct {
 	Active   bool
 	OwnsGIL  bool
 	Frames   []pyspy.Frame // innermost first
+	// Stable says Frames is never written again: a later sample that
+	// holds the same slice holds the same stack (a pending asyncio
+	// task's, built once per read of the tasks), so what a consumer
+	// derived from it holds too.
+	Stable bool
 }
 
 // Sample is what one tick read from one process. Its Threads, and their
