@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzSnapshot$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
+	$(GO) test ./pyspy/asynctask -run '^$$' -fuzz '^FuzzTasks$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzLineTables$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/pyobj -run '^$$' -fuzz '^FuzzDigits15$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0
 	$(GO) test ./pyspy/bytecode -run '^$$' -fuzz '^FuzzStackDepths$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0

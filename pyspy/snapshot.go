@@ -55,7 +55,8 @@ func NewRecorder(m Memory) *Recorder { return &Recorder{mem: m, spans: map[uint6
 // ReadAt reads from the wrapped memory and records what it returns.
 func (r *Recorder) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.mem.ReadAt(p, off)
-	if err == nil {
+	// A shorter read at the same address must not forget a longer one.
+	if err == nil && len(p) > len(r.spans[uint64(off)]) {
 		r.spans[uint64(off)] = append([]byte(nil), p...)
 	}
 	return n, err

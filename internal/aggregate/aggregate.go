@@ -45,7 +45,7 @@ type Aggregator struct {
 	ids      []int             // scratch: one stack's frame IDs
 
 	// stable holds the Python frame IDs of stable stacks.
-	stable map[stableKey][]int
+	stable map[*pyspy.Frame]stableStack
 	// glFrame holds the frame IDs of greenlet frames, by label.
 	glFrame map[string]int
 }
@@ -179,38 +179,39 @@ func (a *Aggregator) hexName(ident uint64) string {
 	return name
 }
 
-// stableKey is a stable stack (sampler.Thread.Stable) by its slice: the
-// key keeps the slice's array alive, so no other stack can take its
-// address while the key is kept.
-type stableKey struct {
-	first *pyspy.Frame
-	n     int
+// stableStack is what is kept of a stable stack, by its first frame: its
+// length and the IDs of its frames. The key keeps the slice's array
+// alive, so no other stack can take its address while it is kept.
+type stableStack struct {
+	n   int
+	ids []int
 }
 
-// maxStable bounds the stable stacks remembered: each read of a process's
-// pending tasks gives new ones, a thousand for a thousand tasks.
-const maxStable = 1 << 14
+// maxStable bounds the stable stacks kept: each read of a process's
+// pending tasks gives new ones, a thousand for a thousand tasks, and a
+// small map stays in the CPU's caches.
+const maxStable = 1 << 12
 
 // pythonFrames appends the frame IDs of t's stack, root first. Those of
 // a stable stack are kept: a loop with thousands of pending tasks hands
 // the same stacks sample after sample.
 func (a *Aggregator) pythonFrames(ids []int, t *sampler.Thread) []int {
 	start := len(ids)
-	var k stableKey
+	var first *pyspy.Frame
 	if t.Stable && len(t.Frames) > 0 {
-		k = stableKey{&t.Frames[0], len(t.Frames)}
-		if s, ok := a.stable[k]; ok {
-			return append(ids, s...)
+		first = &t.Frames[0]
+		if s, ok := a.stable[first]; ok && s.n == len(t.Frames) {
+			return append(ids, s.ids...)
 		}
 	}
 	for i := len(t.Frames) - 1; i >= 0; i-- {
 		ids = append(ids, a.pythonFrame(&t.Frames[i]))
 	}
-	if k.first != nil {
+	if first != nil {
 		if a.stable == nil || len(a.stable) >= maxStable {
-			a.stable = map[stableKey][]int{}
+			a.stable = make(map[*pyspy.Frame]stableStack, maxStable)
 		}
-		a.stable[k] = slices.Clone(ids[start:])
+		a.stable[first] = stableStack{len(t.Frames), slices.Clone(ids[start:])}
 	}
 	return ids
 }

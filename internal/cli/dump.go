@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -16,6 +17,7 @@ import (
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/procmem"
 	"github.com/pyprof/pyprof/pyspy"
+	"github.com/pyprof/pyprof/pyspy/asynctask"
 )
 
 type dumpOptions struct {
@@ -124,7 +126,9 @@ type processDump struct {
 	Executable    string       `json:"executable"`
 	LayoutSource  string       `json:"layout_source"`
 	Threads       []threadDump `json:"threads"`
-	Errors        []string     `json:"errors,omitempty"`
+	// Tasks are the asyncio tasks of loops that no thread runs.
+	Tasks  []taskDump `json:"tasks,omitempty"`
+	Errors []string   `json:"errors,omitempty"`
 }
 
 type threadDump struct {
@@ -140,6 +144,19 @@ type threadDump struct {
 	Greenlets []greenletDump `json:"greenlets,omitempty"`
 	// mainGreenlet is the thread's main greenlet, if it has one.
 	mainGreenlet uint64
+	// Tasks are the unfinished asyncio tasks of the loop the thread
+	// runs.
+	Tasks []taskDump `json:"tasks,omitempty"`
+}
+
+// taskDump is one asyncio task: its id is id(task), and awaiting lists
+// the ids of the tasks it awaits.
+type taskDump struct {
+	ID       uint64      `json:"id"`
+	Name     string      `json:"name"`
+	Running  bool        `json:"running"`
+	Awaiting []uint64    `json:"awaiting"`
+	Frames   []frameDump `json:"frames"`
 }
 
 type frameDump struct {
@@ -171,8 +188,13 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 			}
 		}
 	}
+	var tasks []asynctask.Task
+	var taskErr error
 	greenlets := newDumpGreenlets(p)
-	threads, sampleErr := sampleOnce(p, o, pz, func() { greenlets.read(o.locals) })
+	threads, sampleErr := sampleOnce(p, o, pz, func(threads []pyspy.Thread) {
+		greenlets.read(o.locals)
+		tasks, taskErr = readTasks(p, threads, o.locals)
+	})
 	if threads == nil && sampleErr != nil {
 		return nil, sampleErr
 	}
@@ -190,6 +212,21 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 	if sampleErr != nil {
 		d.Errors = append(d.Errors, sampleErr.Error())
 	}
+	if taskErr != nil {
+		d.Errors = append(d.Errors, "asyncio tasks: "+taskErr.Error())
+	}
+	byThread := map[uint64][]taskDump{}
+	for _, t := range tasks {
+		td := taskDump{ID: t.Addr, Name: t.Name, Running: t.Running, Awaiting: t.Awaiting, Frames: framesDump(t.Frames, o)}
+		if td.Awaiting == nil {
+			td.Awaiting = []uint64{}
+		}
+		if t.Thread == 0 {
+			d.Tasks = append(d.Tasks, td)
+		} else {
+			byThread[t.Thread] = append(byThread[t.Thread], td)
+		}
+	}
 	for _, t := range threads {
 		td := threadDump{
 			ThreadID:  t.ID,
@@ -203,11 +240,45 @@ func dumpProcess(pid int, o dumpOptions, pz *pauser) (*processDump, error) {
 			name := t.Name
 			td.Name = &name
 		}
-		td.Frames = frameDumps(t.Frames, o.locals)
+		td.Frames = append(td.Frames, framesDump(t.Frames, o)...)
+		td.Tasks = byThread[t.ID]
 		d.Threads = append(d.Threads, td)
 	}
-	greenlets.attach(p, threads, d, o.locals)
+	greenlets.attach(p, threads, d, o)
 	return d, nil
+}
+
+func framesDump(frames []pyspy.Frame, o dumpOptions) []frameDump {
+	out := []frameDump{}
+	for _, f := range frames {
+		fd := frameDump{Function: f.Name, Filename: f.Filename, Line: f.Line}
+		for _, l := range f.Locals {
+			fd.Locals = append(fd.Locals, localDump{Name: l.Name, Value: l.Value, Argument: l.Argument})
+		}
+		if o.locals && fd.Locals == nil {
+			fd.Locals = []localDump{}
+		}
+		out = append(out, fd)
+	}
+	return out
+}
+
+// readTasks reads the asyncio tasks of a process whose threads were just
+// sampled, while it is still paused.
+func readTasks(p *target.Process, threads []pyspy.Thread, locals bool) ([]asynctask.Task, error) {
+	ths := make([]asynctask.Thread, 0, len(threads))
+	for _, t := range threads {
+		ths = append(ths, asynctask.Thread{Addr: t.Addr, ID: t.ID, Frames: t.Frames})
+	}
+	tasks, err := p.Tasks(ths, asynctask.ReadOptions{Locals: locals})
+	if errors.Is(err, asynctask.ErrUnsupported) {
+		return nil, nil
+	}
+	if err != nil {
+		// One line, however many parts could not be read.
+		err = errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return tasks, err
 }
 
 // testHookPaused, set by tests, runs while the target is paused.
@@ -220,17 +291,19 @@ type pauser struct {
 	denied bool
 }
 
-// sampleOnce reads all stacks, with the process paused unless asked not
+// sampleOnce reads all stacks, and runs also on them before resuming, with the process paused unless asked not
 // to. SIGINT and SIGTERM are held off while it is paused, so the process is
 // always resumed before pyprof exits. A process that ptrace refuses to
 // pause (see pauseRefusal) is read without pausing, as with --nonblocking,
-// and stderr says so. also reads what else the dump wants, right after the
-// stacks and with the process paused as they were.
-func sampleOnce(p *target.Process, o dumpOptions, pz *pauser, also func()) ([]pyspy.Thread, error) {
+// and stderr says so.
+func sampleOnce(p *target.Process, o dumpOptions, pz *pauser, also func([]pyspy.Thread)) ([]pyspy.Thread, error) {
 	opts := pyspy.SampleOptions{Locals: o.locals}
 	sample := func() ([]pyspy.Thread, error) {
-		defer also()
-		return p.Sample(opts)
+		threads, err := p.Sample(opts)
+		if threads != nil {
+			also(threads)
+		}
+		return threads, err
 	}
 	if o.nonblocking || pz.denied {
 		return sample()
@@ -296,18 +369,61 @@ func writeText(w io.Writer, d *processDump, o dumpOptions) {
 			fmt.Fprintf(w, ": %q", *t.Name)
 		}
 		fmt.Fprintln(w)
-		writeFrames(w, t.Frames, "    ", o)
+		writeFrames(w, t.Frames, o, "    ")
 		if t.Truncated {
 			fmt.Fprintln(w, "    ... (stack truncated)")
 		}
 		writeGreenlets(w, t, o)
+		writeTasks(w, t.Tasks, o)
+	}
+	if len(d.Tasks) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Tasks of loops no thread runs:")
+		writeTasks(w, d.Tasks, o)
 	}
 }
 
-// writeFrames prints frames, innermost first, each indented by indent and
-// its locals by more.
-func writeFrames(w io.Writer, fs []frameDump, indent string, o dumpOptions) {
-	for _, f := range fs {
+// writeTasks prints each task as "Task NAME (running|pending) awaiting
+// NAME, NAME", then its frames.
+func writeTasks(w io.Writer, tasks []taskDump, o dumpOptions) {
+	names := map[uint64]string{}
+	for _, t := range tasks {
+		names[t.ID] = taskName(t)
+	}
+	for _, t := range tasks {
+		state := "pending"
+		if t.Running {
+			state = "running"
+		}
+		fmt.Fprintf(w, "  Task %s (%s)", names[t.ID], state)
+		for i, a := range t.Awaiting {
+			sep := ", "
+			if i == 0 {
+				sep = " awaiting "
+			}
+			n, ok := names[a]
+			if !ok {
+				n = fmt.Sprintf("%#x", a)
+			}
+			fmt.Fprintf(w, "%s%s", sep, n)
+		}
+		fmt.Fprintln(w)
+		writeFrames(w, t.Frames, o, "      ")
+	}
+}
+
+// taskName is a task's name, or its address where it has none (3.7).
+func taskName(t taskDump) string {
+	if t.Name == "" {
+		return fmt.Sprintf("%#x", t.ID)
+	}
+	return t.Name
+}
+
+// writeFrames prints frames, and their locals if asked, each line
+// indented by indent.
+func writeFrames(w io.Writer, frames []frameDump, o dumpOptions, indent string) {
+	for _, f := range frames {
 		file := f.Filename
 		if !o.fullFilenames {
 			file = pyfile.Short(file)

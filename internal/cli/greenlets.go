@@ -9,7 +9,6 @@ import (
 
 	"github.com/pyprof/pyprof/internal/target"
 	"github.com/pyprof/pyprof/pyspy"
-	"github.com/pyprof/pyprof/pyspy/frames"
 	"github.com/pyprof/pyprof/pyspy/greenlet"
 )
 
@@ -66,7 +65,7 @@ func (g *dumpGreenlets) read(locals bool) {
 // attach puts each started, live greenlet under its thread in d, names
 // the threads threading knows by their main greenlet (gevent's
 // monkey-patching), and adds to d's errors what could not be read.
-func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *processDump, locals bool) {
+func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *processDump, o dumpOptions) {
 	if g.err != nil {
 		d.Errors = append(d.Errors, fmt.Sprintf("greenlets: %v", g.err))
 	}
@@ -101,7 +100,7 @@ func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *pro
 		if gl.Running {
 			gd.Frames = d.Threads[t].Frames
 		} else {
-			gd.Frames = frameDumps(gl.Frames, locals)
+			gd.Frames = framesDump(gl.Frames, o)
 		}
 		d.Threads[t].Greenlets = append(d.Threads[t].Greenlets, gd)
 		if gl.Main {
@@ -129,22 +128,6 @@ func (g *dumpGreenlets) attach(p *target.Process, threads []pyspy.Thread, d *pro
 	}
 }
 
-// frameDumps converts frames for the dump, with their locals when asked.
-func frameDumps(fs []frames.Frame, locals bool) []frameDump {
-	out := []frameDump{}
-	for _, f := range fs {
-		fd := frameDump{Function: f.Name, Filename: f.Filename, Line: f.Line}
-		for _, l := range f.Locals {
-			fd.Locals = append(fd.Locals, localDump{Name: l.Name, Value: l.Value, Argument: l.Argument})
-		}
-		if locals && fd.Locals == nil {
-			fd.Locals = []localDump{}
-		}
-		out = append(out, fd)
-	}
-	return out
-}
-
 // writeGreenlets prints a thread's greenlets after its own stack: the
 // running one's stack is the thread's, printed above.
 func writeGreenlets(w io.Writer, t threadDump, o dumpOptions) {
@@ -158,6 +141,6 @@ func writeGreenlets(w io.Writer, t threadDump, o dumpOptions) {
 			continue
 		}
 		fmt.Fprintf(w, "    Greenlet %s (parked)\n", label)
-		writeFrames(w, g.Frames, "        ", o)
+		writeFrames(w, g.Frames, o, "        ")
 	}
 }

@@ -47,6 +47,7 @@ type samplingOptions struct {
 	blocking    bool
 	idle        bool
 	gil         bool
+	async       bool
 }
 
 func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
@@ -58,6 +59,7 @@ func (o *samplingOptions) register(fs *pflag.FlagSet, durationHelp string) {
 	fs.BoolVar(&o.blocking, "blocking", false, "pause the thread holding the GIL (every thread if need be) for every sample")
 	fs.BoolVarP(&o.idle, "idle", "i", false, "include idle threads")
 	fs.BoolVarP(&o.gil, "gil", "g", false, "only sample the thread holding the GIL")
+	fs.BoolVar(&o.async, "async", false, "show a thread that runs an asyncio task as the task's stack under the tasks that await it; with --idle, every pending task's stack too")
 }
 
 func (o *samplingOptions) check() error {
@@ -202,7 +204,7 @@ const attachTimeout = 10 * time.Second
 func record(rt *resolved, o *recordOptions, out *outfile.Output, stderr io.Writer) (int, error) {
 	opts := sampler.Options{
 		Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow,
-		Idle: o.idle, GIL: o.gil, Greenlets: o.idle,
+		Idle: o.idle, GIL: o.gil, Greenlets: o.idle, Async: o.async, AsyncIdle: o.async && o.idle,
 	}
 	// Without a terminal there is no status line, and no Tick: the
 	// sampler would build its Stats, which allocate, for every round.

@@ -95,7 +95,7 @@ func topLoop(rt *resolved, o *topOptions, by top.Sort, stdout, stderr io.Writer)
 	interval := time.Duration(float64(time.Second) / o.rate)
 	st := &topState{stats: top.NewStats(interval), threads: map[int]int{}}
 	st.stats.Idle, st.stats.GILOnly = o.idle, o.gil
-	opts := sampler.Options{Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow, Idle: true, Greenlets: o.idle}
+	opts := sampler.Options{Rate: o.rate, Mode: o.mode(), Subprocesses: rt.follow, Idle: true, Greenlets: o.idle, Async: o.async, AsyncIdle: o.async && o.idle}
 	var ss *session
 	opts.Tick = func(sampler.Stats) { st.setCurrent(ss.s.Current()) }
 	defer st.printNote(stderr)

@@ -43,6 +43,10 @@ type Options struct {
 	// sampling goroutine, when its greenlets cannot be read: a greenlet
 	// release or a Python whose layout pyprof does not know.
 	GreenletsUnread func(pid int, err error)
+	// Async reports the stacks of threads that run an asyncio task as
+	// the task's logical stack, and with AsyncIdle every pending task's
+	// too (see async.go).
+	Async, AsyncIdle bool
 	// Tick, if set, is called after every round from the sampling
 	// goroutine, for status lines.
 	Tick func(Stats)
@@ -162,6 +166,8 @@ type proc struct {
 	live    []int
 	// gl follows its greenlets, with Options.Greenlets.
 	gl *greenlets
+	// async is what Async keeps of the process.
+	async *asyncState
 }
 
 // Sampler samples a root process and, optionally, its descendants.
@@ -289,6 +295,7 @@ func (s *Sampler) drop(pid int) {
 		if p.gl != nil {
 			p.gl.close()
 		}
+		p.async.close()
 		// This closes its threads' run-state files too.
 		p.t.Close()
 		delete(s.procs, pid)
@@ -525,6 +532,9 @@ func (s *Sampler) sampleProcess(p *proc) (Sample, error) {
 			NativeID: t.NativeID, ID: t.ID, Name: t.Name, HasName: t.HasName,
 			Active: active, OwnsGIL: t.OwnsGIL, Frames: t.Frames,
 		})
+	}
+	if s.opts.Async {
+		s.asyncStacks(p, threads, &smp)
 	}
 	if s.opts.Greenlets && !s.opts.GIL {
 		if p.gl == nil {

@@ -15,7 +15,11 @@
 //     rounds of -seconds each, in an order that rotates; medians;
 //   - greenlets: the same on greenlets.py under gevent with -greenlets
 //     parked greenlets: pyprof record --idle (every parked greenlet's stack
-//     every round) beside plain record and py-spy --idle.
+//     every round) beside plain record and py-spy --idle;
+//   - tasks: achieved rate and CPU at -rate on manytasks.py with -tasks
+//     pending asyncio tasks, on each of -tasks-pythons: pyprof record
+//     --async --idle beside plain record and py-spy record --idle, as
+//     threads does (tasks.go).
 //
 // Each recording is ended as a user would, with SIGINT, and must write its
 // output. Every child is killed when leakbench ends (see
@@ -91,10 +95,12 @@ func main() {
 			benchThreads(targets, tmp)
 		case "greenlets":
 			benchGreenlets(targets, tmp)
+		case "tasks":
+			benchTasks(targets, tmp)
 		case "push":
 			benchPush(targets, tmp)
 		default:
-			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, greenlets, push)", name)
+			procs.Fatalf("no benchmark %q (churn, gunicorn, threads, greenlets, tasks, push)", name)
 		}
 	}
 	procs.Exit(0)
