@@ -7,15 +7,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
-	"log"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/pyprof/pyprof/internal/gentable"
 )
 
 // columns are the offsets in the order layouts.txt gives them, after the
@@ -50,22 +48,7 @@ var columns = []struct{ name, field string }{
 // kilobytes in, every other struct is far smaller.
 const maxOffset = 1 << 16
 
-func main() {
-	in := flag.String("i", "layouts.txt", "the layout description")
-	out := flag.String("o", "layouts_gen.go", "the Go file to write")
-	flag.Parse()
-	src, err := os.ReadFile(*in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	code, err := generate(src, *in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(*out, code, 0o644); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { gentable.Main(generate) }
 
 func generate(src []byte, name string) ([]byte, error) {
 	var b bytes.Buffer
@@ -74,23 +57,14 @@ func generate(src []byte, name string) ([]byte, error) {
 	b.WriteString("// layouts are asyncio's layouts by CPython 3 minor, in order.\n")
 	b.WriteString("var layouts = []layout{\n")
 	last := 0
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 1+len(columns) {
-			return nil, fmt.Errorf("%s:%d: %d fields, want %d", name, n, len(f), 1+len(columns))
-		}
+	err := gentable.Rows(src, name, 1+len(columns), func(n int, f []string) error {
 		minor, ok := strings.CutPrefix(f[0], "3.")
 		m, err := strconv.Atoi(minor)
 		if !ok || err != nil || m < 7 || m > 99 {
-			return nil, fmt.Errorf("%s:%d: bad minor %q", name, n, f[0])
+			return fmt.Errorf("%s:%d: bad minor %q", name, n, f[0])
 		}
 		if m <= last {
-			return nil, fmt.Errorf("%s:%d: python %s listed twice or out of order", name, n, f[0])
+			return fmt.Errorf("%s:%d: python %s listed twice or out of order", name, n, f[0])
 		}
 		last = m
 		fmt.Fprintf(&b, "\t{minor: %d", m)
@@ -102,13 +76,14 @@ func generate(src []byte, name string) ([]byte, error) {
 			}
 			o, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || o < -1 || o >= maxOffset {
-				return nil, fmt.Errorf("%s:%d: %s: bad offset %q", name, n, c.name, v)
+				return fmt.Errorf("%s:%d: %s: bad offset %q", name, n, c.name, v)
 			}
 			fmt.Fprintf(&b, ", %s: %d", c.field, o)
 		}
 		b.WriteString("},\n")
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if last == 0 {

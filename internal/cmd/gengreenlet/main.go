@@ -6,15 +6,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"flag"
 	"fmt"
 	"go/format"
-	"log"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/pyprof/pyprof/internal/gentable"
 )
 
 // columns are the layout fields in the order layouts.txt gives them, after
@@ -35,22 +33,7 @@ var columns = []struct{ name, field string }{
 	{"thread_state", "ThreadState"},
 }
 
-func main() {
-	in := flag.String("i", "layouts.txt", "the layout description")
-	out := flag.String("o", "layouts_gen.go", "the Go file to write")
-	flag.Parse()
-	src, err := os.ReadFile(*in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	code, err := generate(src, *in)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(*out, code, 0o644); err != nil {
-		log.Fatal(err)
-	}
-}
+func main() { gentable.Main(generate) }
 
 func generate(src []byte, name string) ([]byte, error) {
 	var b bytes.Buffer
@@ -59,35 +42,27 @@ func generate(src []byte, name string) ([]byte, error) {
 	b.WriteString("// layouts are greenlet's impl layouts by release and CPython minor.\n")
 	b.WriteString("var layouts = []Layout{\n")
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2+len(columns) {
-			return nil, fmt.Errorf("%s:%d: %d fields, want %d", name, n, len(f), 2+len(columns))
-		}
+	err := gentable.Rows(src, name, 2+len(columns), func(n int, f []string) error {
 		key := f[0] + " " + f[1]
 		if seen[key] {
-			return nil, fmt.Errorf("%s:%d: greenlet %s on python %s listed twice", name, n, f[0], f[1])
+			return fmt.Errorf("%s:%d: greenlet %s on python %s listed twice", name, n, f[0], f[1])
 		}
 		seen[key] = true
 		if _, err := strconv.ParseFloat(f[1], 64); err != nil || strings.Count(f[0], ".") != 2 {
-			return nil, fmt.Errorf("%s:%d: bad release %q or minor %q", name, n, f[0], f[1])
+			return fmt.Errorf("%s:%d: bad release %q or minor %q", name, n, f[0], f[1])
 		}
 		fmt.Fprintf(&b, "\t{Release: %q, Python: %q", f[0], f[1])
 		for i, c := range columns {
 			v, err := strconv.ParseInt(f[2+i], 10, 64)
 			if err != nil || v < -1 || v > 4096 || (v >= 0 && v%8 != 0) {
-				return nil, fmt.Errorf("%s:%d: %s: bad offset %q", name, n, c.name, f[2+i])
+				return fmt.Errorf("%s:%d: %s: bad offset %q", name, n, c.name, f[2+i])
 			}
 			fmt.Fprintf(&b, ", %s: %d", c.field, v)
 		}
 		b.WriteString("},\n")
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	b.WriteString("}\n")
