@@ -277,36 +277,43 @@ func benchChurn(targets, tmp string) {
 
 var bootedRE = regexp.MustCompile(`Booting worker with pid: (\d+)`)
 
-func benchGunicorn(targets, tmp string) {
-	port := procs.FreePort()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var booted atomic.Int64
-	log := &lineLog{onLine: func(line string) {
-		if bootedRE.MatchString(line) {
-			booted.Add(1)
-		}
-	}}
-	cmd := exec.Command(*gunicornBin, "-w", "4", "-k", "sync", "--max-requests", strconv.Itoa(*maxRequests),
-		"-b", addr, "--chdir", targets, "webapp:app")
+// startLoadedGunicorn starts Debian's gunicorn with args on a free
+// loopback port, serving webapp.py, its output to log, and wrk on
+// webapp.py's /work for a minute longer than d. It returns the address
+// gunicorn listens on, and stop, which kills both (as leakbench's end
+// does).
+func startLoadedGunicorn(targets string, log *lineLog, d time.Duration, args ...string) (addr string, stop func()) {
+	addr = "127.0.0.1:" + strconv.Itoa(procs.FreePort())
+	cmd := exec.Command(*gunicornBin, append(args, "-b", addr, "--chdir", targets, "webapp:app")...)
 	cmd.Stdout, cmd.Stderr = log, log
 	g, err := procs.Spawn(cmd)
 	if err != nil {
 		procs.Fatalf("gunicorn: %v", err)
 	}
-	defer g.Kill()
 	url := "http://" + addr + "/work"
 	if err := benchproc.WaitUp(url, g); err != nil {
 		procs.Fatalf("gunicorn: %v: %s", err, tail(log.String()))
 	}
 	// wrk stops by itself a minute after the recording should have.
-	wrk := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(int(gunicornFor.Seconds())+60)+"s", url)
+	wrk := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(int(d.Seconds())+60)+"s", url)
 	wlog := &lineLog{}
 	wrk.Stdout, wrk.Stderr = wlog, wlog
 	w, err := procs.Spawn(wrk)
 	if err != nil {
 		procs.Fatalf("wrk: %v (apt-get install wrk)", err)
 	}
-	defer w.Kill()
+	return addr, func() { w.Kill(); g.Kill() }
+}
+
+func benchGunicorn(targets, tmp string) {
+	var booted atomic.Int64
+	log := &lineLog{onLine: func(line string) {
+		if bootedRE.MatchString(line) {
+			booted.Add(1)
+		}
+	}}
+	addr, stop := startLoadedGunicorn(targets, log, *gunicornFor, "-w", "4", "-k", "sync", "--max-requests", strconv.Itoa(*maxRequests))
+	defer stop()
 	// The pattern matches this gunicorn's command line only (the machine
 	// may run others), and the master is the match pyprof picks.
 	pattern := `gunicorn .*` + regexp.QuoteMeta(addr)

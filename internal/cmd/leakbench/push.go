@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pyprof/pyprof/internal/benchproc"
 	"github.com/pyprof/pyprof/internal/pyroscopetest"
 )
 
@@ -62,28 +61,8 @@ func benchPush(targets, tmp string) {
 	procs.AtExit(srv.Stop)
 	defer srv.Stop()
 
-	port := procs.FreePort()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	glog := &lineLog{}
-	cmd := exec.Command(*gunicornBin, "-w", "3", "-k", "sync", "-b", addr, "--chdir", targets, "webapp:app")
-	cmd.Stdout, cmd.Stderr = glog, glog
-	g, err := procs.Spawn(cmd)
-	if err != nil {
-		procs.Fatalf("gunicorn: %v", err)
-	}
-	defer g.Kill()
-	url := "http://" + addr + "/work"
-	if err := benchproc.WaitUp(url, g); err != nil {
-		procs.Fatalf("gunicorn: %v: %s", err, tail(glog.String()))
-	}
-	wrk := exec.Command("wrk", "-t2", "-c6", "-d"+strconv.Itoa(int(pushFor.Seconds())+60)+"s", url)
-	wlog := &lineLog{}
-	wrk.Stdout, wrk.Stderr = wlog, wlog
-	w, err := procs.Spawn(wrk)
-	if err != nil {
-		procs.Fatalf("wrk: %v (apt-get install wrk)", err)
-	}
-	defer w.Kill()
+	addr, stop := startLoadedGunicorn(targets, &lineLog{}, *pushFor, "-w", "3", "-k", "sync")
+	defer stop()
 
 	var ok, retried, dropped atomic.Int64
 	plog := &lineLog{onLine: func(line string) {
