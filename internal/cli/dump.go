@@ -291,9 +291,10 @@ type pauser struct {
 	denied bool
 }
 
-// sampleOnce reads all stacks, and runs also on them before resuming, with the process paused unless asked not
-// to. SIGINT and SIGTERM are held off while it is paused, so the process is
-// always resumed before pyprof exits. A process that ptrace refuses to
+// sampleOnce reads all stacks, and runs also on them before resuming,
+// with the process paused unless asked not to. SIGINT and SIGTERM are
+// held off while it is paused, so the process is always resumed before
+// pyprof exits. A process that ptrace refuses to
 // pause (see pauseRefusal) is read without pausing, as with --nonblocking,
 // and stderr says so.
 func sampleOnce(p *target.Process, o dumpOptions, pz *pauser, also func([]pyspy.Thread)) ([]pyspy.Thread, error) {
@@ -395,7 +396,7 @@ func writeTasks(w io.Writer, tasks []taskDump, o dumpOptions) {
 		if t.Running {
 			state = "running"
 		}
-		fmt.Fprintf(w, "  Task %s (%s)", names[t.ID], state)
+		fmt.Fprintf(w, "    Task %s (%s)", names[t.ID], state)
 		for i, a := range t.Awaiting {
 			sep := ", "
 			if i == 0 {
@@ -408,7 +409,7 @@ func writeTasks(w io.Writer, tasks []taskDump, o dumpOptions) {
 			fmt.Fprintf(w, "%s%s", sep, n)
 		}
 		fmt.Fprintln(w)
-		writeFrames(w, t.Frames, o, "      ")
+		writeFrames(w, t.Frames, o, "        ")
 	}
 }
 

@@ -73,7 +73,7 @@ func TestDumpTasks(t *testing.T) {
 					if tk.Running {
 						state = "running"
 					}
-					line := fmt.Sprintf("  Task %s (%s)", names[tk.ID], state)
+					line := fmt.Sprintf("    Task %s (%s)", names[tk.ID], state)
 					if !strings.Contains(text, line) {
 						t.Errorf("text dump lacks %q", line)
 					}
