@@ -86,17 +86,7 @@ func TestDumpGreenlets(t *testing.T) {
 					if g.Running != (want.Shape == "hub") {
 						t.Errorf("%s greenlet: running %v", want.Shape, g.Running)
 					}
-					wantFrames := want.Frames
-					if g.Running {
-						// The hub ran on since the target's view: its
-						// stack is the thread's now.
-						wantFrames = th.Frames
-					}
-					if diff := testpython.DiffThreads(
-						[]testpython.ExpectThread{{Shape: want.Shape, Frames: wantFrames}},
-						[]testpython.ExpectThread{{Shape: want.Shape, Frames: g.Frames}}); diff != "" {
-						t.Errorf("%s greenlet %#x:\n%s", want.Shape, want.Address, diff)
-					}
+					diffGreenlet(t, want, g.Running, g.Frames, th.Frames)
 				}
 
 				out, errOut, code := runPyprof(t, "dump", "-p", itoa(tg.Pid))
@@ -429,18 +419,10 @@ func TestDumpGreenletThreads(t *testing.T) {
 					if g.Address != want.Address {
 						continue
 					}
-					frames := want.Frames
 					if g.Running != (want.Shape == "hub" || want.Shape == "thread_main") {
 						t.Errorf("%s greenlet: running %v", want.Shape, g.Running)
 					}
-					if g.Running {
-						frames = th.Frames
-					}
-					if diff := testpython.DiffThreads(
-						[]testpython.ExpectThread{{Shape: want.Shape, Frames: frames}},
-						[]testpython.ExpectThread{{Shape: want.Shape, Frames: g.Frames}}); diff != "" {
-						t.Errorf("%s greenlet %#x:\n%s", want.Shape, want.Address, diff)
-					}
+					diffGreenlet(t, want, g.Running, g.Frames, th.Frames)
 				}
 			}
 		})
@@ -477,5 +459,21 @@ func TestTopIdleGreenlets(t *testing.T) {
 		if fn == "raw_inner" && plain[fn] {
 			t.Errorf("top without --idle: a row for %s, which only a parked greenlet runs", fn)
 		}
+	}
+}
+
+// diffGreenlet compares a dumped greenlet's frames with the target's view
+// of it: a running greenlet ran on since the view, and its stack is its
+// thread's now.
+func diffGreenlet(t *testing.T, want testpython.ExpectGreenlet, running bool, got, thread []testpython.ExpectFrame) {
+	t.Helper()
+	frames := want.Frames
+	if running {
+		frames = thread
+	}
+	if diff := testpython.DiffThreads(
+		[]testpython.ExpectThread{{Shape: want.Shape, Frames: frames}},
+		[]testpython.ExpectThread{{Shape: want.Shape, Frames: got}}); diff != "" {
+		t.Errorf("%s greenlet %#x:\n%s", want.Shape, want.Address, diff)
 	}
 }

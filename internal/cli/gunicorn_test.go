@@ -119,15 +119,7 @@ func (g *gunicorn) checkWork(t *testing.T) {
 // on until it noticed.
 func (g *gunicorn) stop(t *testing.T) {
 	kids, _ := proctree.Descendants(procmem.DefaultFS, g.cmd.Process.Pid)
-	g.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { g.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		g.cmd.Process.Kill()
-		<-done
-	}
+	testenv.Stop(g.cmd, 5*time.Second)
 	for _, k := range kids {
 		if running(k) {
 			syscall.Kill(k.Pid, syscall.SIGKILL)

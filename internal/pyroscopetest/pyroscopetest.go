@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pyprof/pyprof/internal/testenv"
 )
 
 // Env names the server binary, overriding DefaultBinary.
@@ -140,15 +142,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
+	testenv.Stop(s.cmd, 30*time.Second)
 	s.log.Close()
 	s.cmd = nil
 }

@@ -11,8 +11,11 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The variables that make a missing requirement fail a test.
@@ -53,4 +56,18 @@ func SkipOrFail(t testing.TB, env, item, format string, args ...any) {
 		t.Fatalf("%s, but %s=%s requires it", msg, env, os.Getenv(env))
 	}
 	t.Skipf("%s (set %s=all to fail instead)", msg, env)
+}
+
+// Stop ends a command a test started as a service is ended: SIGTERM, then
+// SIGKILL if it has not exited after grace; it returns once it has.
+func Stop(cmd *exec.Cmd, grace time.Duration) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
 }

@@ -138,7 +138,7 @@ func benchPush(targets, tmp string) {
 	tw.Flush()
 	fmt.Printf("whole run: CPU %.1f s over %.0f s = %.2f%% of a core, %.3f ms per round due\n", total.cpu.Seconds(), elapsed.Seconds(),
 		100*total.cpu.Seconds()/elapsed.Seconds(), 1000*total.cpu.Seconds()/(float64(*pushRate)*elapsed.Seconds()))
-	fmt.Println("CPU: utime+stime of pyprof from /proc/PID/stat over each minute (USER_HZ resolution); per round: over the rounds due")
+	fmt.Printf("CPU: utime+stime of pyprof from /proc/PID/stat over each %v (USER_HZ resolution); per round: over the rounds due\n", *every)
 	fmt.Println("at the rate. pushed/retried/dropped: pyprof's stderr lines so far.")
 	fmt.Printf("pyprof at the end: %s\n", strings.TrimSpace(closing))
 }
